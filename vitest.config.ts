@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // never skipped: scripts/test.sh prepares what it needs first.
 export default defineConfig({
   test: {
+    // Integration files share one machine (sandboxes, ports): run them one at a time.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -20,7 +22,6 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          fileParallelism: false,
           pool: 'forks',
         },
       },

@@ -1,0 +1,118 @@
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { UserError } from './errors.js';
+import { DEFAULT_OPTIONS, exporterVersion, onOff, prometheusSource, type LabOptions } from './options.js';
+import { runCommand } from './commands/run.js';
+import { downCommand, sshCommand, statusCommand } from './commands/lab.js';
+import { packageRoot } from './paths.js';
+
+const USAGE = `ebpf-lab — an eBPF-for-PHP observability lab on any host, idempotently
+
+usage:
+  ebpf-lab up      [--target T] [--only a,b] [--skip c] [--output tty|plain|json] [--diff]
+  ebpf-lab plan    [--target T] [--only a,b] [--skip c]     what up would change (nothing is changed)
+  ebpf-lab verify  [--target T]                             end-to-end checks with evidence
+  ebpf-lab status  [--output json]                          labs this tool knows
+  ebpf-lab down    [--target T]                             destroy what this tool created
+  ebpf-lab ssh     [--target T]                             a shell on a lab
+
+targets: sandbox (default; a local Debian 12 systemd container), sandbox:NAME,
+         ssh://user@host[:port], local, lightsail[:NAME]
+options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace on|off (default on)
+         --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|URL
+exit codes: 0 ok, 1 a step or check failed, 2 bad input`;
+
+const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'help', 'version'];
+
+function list(v: string | undefined): string[] | undefined {
+  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        target: { type: 'string', short: 't' },
+        only: { type: 'string' },
+        skip: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        diff: { type: 'boolean' },
+        key: { type: 'string' },
+        opcache: { type: 'string' },
+        dtrace: { type: 'string' },
+        'exporter-version': { type: 'string' },
+        prometheus: { type: 'string' },
+        mirror: { type: 'string' },
+        yes: { type: 'boolean', short: 'y' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UserError((e as Error).message.split('\n')[0]!, 'run `ebpf-lab help` for the flags each command takes');
+  }
+  const { values: v, positionals } = parsed;
+  const cmd = positionals[0] ?? 'help';
+  if (v.help || cmd === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (!COMMANDS.includes(cmd)) throw new UserError(`unknown command "${cmd}"`, `commands: ${COMMANDS.join(', ')}`);
+  if (cmd === 'version') {
+    process.stdout.write(JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')).version + '\n');
+    return 0;
+  }
+  if (v.output !== undefined && !['tty', 'plain', 'json'].includes(v.output))
+    throw new UserError(`--output must be tty, plain or json, not "${v.output}"`);
+  const extra = positionals.slice(1);
+  if (extra.length && cmd !== 'ssh') throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
+  const options: LabOptions = {
+    opcache: onOff('opcache', v.opcache, DEFAULT_OPTIONS.opcache),
+    dtrace: onOff('dtrace', v.dtrace, DEFAULT_OPTIONS.dtrace),
+    exporterVersion: exporterVersion(v['exporter-version']),
+    prometheusSource: prometheusSource(v.prometheus),
+    mirror: v.mirror,
+  };
+  const write = (s: string) => process.stdout.write(s + '\n');
+  switch (cmd) {
+    case 'status':
+      return statusCommand(v.output, write);
+    case 'down':
+      return downCommand(v.target, write);
+    case 'ssh':
+      return sshCommand(v.target ?? extra[0]);
+    default:
+      return runCommand({
+        mode: cmd as 'up' | 'plan' | 'verify',
+        target: v.target,
+        only: list(v.only),
+        skip: list(v.skip),
+        output: v.output,
+        diff: Boolean(v.diff),
+        keyPath: v.key,
+        options,
+      });
+  }
+}
+
+function report(e: unknown): number {
+  if (e instanceof UserError) {
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+    return 2;
+  }
+  const err = e as Error;
+  if (err?.name === 'CommandError') {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`internal error (a bug in ebpf-lab; please report it with this output):\n${err?.stack ?? String(e)}\n`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (e) => (process.exitCode = report(e)),
+);

@@ -1,0 +1,44 @@
+import { STEPS, sandboxPackages } from '../../steps/index.js';
+import { runSteps, selectSteps } from '../runner/run.js';
+import { makeRenderer, pickOutput, type Renderer } from '../render/report.js';
+import { openTarget, parseTarget } from '../targets/resolve.js';
+import { saveLab } from '../state.js';
+import type { Mode } from '../runner/events.js';
+import type { LabOptions } from '../options.js';
+
+export interface RunCommandInput {
+  mode: Mode;
+  target?: string;
+  only?: string[];
+  skip?: string[];
+  output?: string;
+  diff: boolean;
+  keyPath?: string;
+  options: LabOptions;
+}
+
+/**
+ * up / plan / verify: everything is validated (target, steps, options) before any
+ * host is touched; then one connection carries the whole run. Returns the exit code.
+ */
+export async function runCommand(input: RunCommandInput): Promise<number> {
+  const spec = parseTarget(input.target);
+  const steps = selectSteps(STEPS, input.only, input.skip);
+  const renderer: Renderer = makeRenderer(pickOutput(input.output, Boolean(process.stdout.isTTY)), input.diff || input.mode === 'plan');
+  let ok = false;
+  try {
+    const log = (line: string) => renderer({ kind: 'note', line });
+    const { transport, record } = await openTarget(spec, { create: input.mode === 'up', keyPath: input.keyPath, packages: sandboxPackages, log });
+    try {
+      const results = await runSteps({ host: transport, steps, options: input.options, mode: input.mode, emit: renderer });
+      ok = results.every((r) => r.status !== 'failed');
+      if (input.mode === 'up' || record.createdByUs)
+        await saveLab({ ...record, createdAt: new Date().toISOString(), lastRun: { command: input.mode, at: new Date().toISOString(), ok } });
+    } finally {
+      await transport.close();
+    }
+  } finally {
+    renderer.finish();
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,123 @@
+import { probe, type Probe } from '../resources/probe.js';
+
+/** What the steps need to know about a host; everything OS-specific comes from here. */
+export interface HostFacts {
+  os: { id: string; versionId: string; codename: string; pretty: string };
+  arch: string;
+  /** Debian multiarch triplet, e.g. x86_64-linux-gnu. */
+  multiarch: string;
+  kernel: string;
+  btf: boolean;
+  virt: string;
+  cloudInit: boolean;
+  /** Login user of cloud images (ubuntu, admin, debian) when present. */
+  defaultUser?: string;
+  php?: PhpFacts;
+  libmemcached?: string;
+  apcuSo?: string;
+}
+
+export interface PhpFacts {
+  version: string;
+  /** mod_php module, e.g. /usr/lib/apache2/modules/libphp8.1.so */
+  libphp?: string;
+  /** php-fpm binary, e.g. /usr/sbin/php-fpm8.1, and its unit php8.1-fpm.service */
+  fpmBinary?: string;
+  fpmUnit?: string;
+  cli?: string;
+  /** /etc/php/8.1 */
+  confDir: string;
+}
+
+export const SUPPORTED_OS = [
+  { id: 'ubuntu', versionId: '22.04', name: 'Ubuntu 22.04' },
+  { id: 'ubuntu', versionId: '24.04', name: 'Ubuntu 24.04' },
+  { id: 'debian', versionId: '12', name: 'Debian 12' },
+] as const;
+
+const SECTIONS = ['osrel', 'uname', 'btf', 'virt', 'cloudinit', 'user', 'libphp', 'fpm', 'cli', 'memc', 'apcu'] as const;
+
+/** One shell script printing every section, fenced by `== name` lines. */
+export const HOST_FACTS_SCRIPT = [
+  `echo '== osrel'; cat /etc/os-release 2>/dev/null`,
+  `echo '== uname'; uname -m; uname -r`,
+  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
+  `echo '== virt'; systemd-detect-virt 2>/dev/null || true`,
+  `echo '== cloudinit'; command -v cloud-init 2>/dev/null`,
+  `echo '== user'; getent passwd 1000 2>/dev/null | cut -d: -f1`,
+  `echo '== libphp'; ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null`,
+  `echo '== fpm'; ls -1 /usr/sbin/php-fpm* 2>/dev/null`,
+  `echo '== cli'; ls -1 /usr/bin/php[0-9]* 2>/dev/null`,
+  `echo '== memc'; ls -1 /usr/lib/*-linux-gnu/libmemcached.so.* 2>/dev/null`,
+  `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
+].join('\n');
+
+export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out));
+
+function sections(out: string): Record<string, string[]> {
+  const s: Record<string, string[]> = Object.fromEntries(SECTIONS.map((k) => [k, []]));
+  let cur: string | undefined;
+  for (const line of out.split('\n')) {
+    const m = /^== (\w+)$/.exec(line);
+    if (m) cur = m[1];
+    else if (cur && line.trim() !== '') s[cur]?.push(line.trim());
+  }
+  return s;
+}
+
+function osRelease(lines: string[]): Record<string, string> {
+  const kv: Record<string, string> = {};
+  for (const l of lines) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(l);
+    if (m) kv[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+  }
+  return kv;
+}
+
+const MULTIARCH: Record<string, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
+
+/** Picks the highest PHP version among the paths found (a host may carry two). */
+function pickVersion(paths: string[], re: RegExp): { version: string; path: string } | undefined {
+  const found = paths.map((p) => ({ p, m: re.exec(p) })).filter((x) => x.m);
+  found.sort((a, b) => b.m![1]!.localeCompare(a.m![1]!, undefined, { numeric: true }));
+  const f = found[0];
+  return f ? { version: f.m![1]!, path: f.p } : undefined;
+}
+
+export function parseHostFacts(out: string): HostFacts {
+  const s = sections(out);
+  const os = osRelease(s['osrel']!);
+  const [arch = 'unknown', kernel = 'unknown'] = s['uname']!;
+  const mod = pickVersion(s['libphp']!, /libphp(\d+\.\d+)\.so$/);
+  const fpm = pickVersion(s['fpm']!, /php-fpm(\d+\.\d+)$/);
+  const cli = pickVersion(s['cli']!, /\/php(\d+\.\d+)$/);
+  const version = mod?.version ?? fpm?.version ?? cli?.version;
+  const php: PhpFacts | undefined = version
+    ? {
+        version,
+        libphp: mod?.version === version ? mod.path : undefined,
+        fpmBinary: fpm?.version === version ? fpm.path : undefined,
+        fpmUnit: fpm?.version === version ? `php${version}-fpm.service` : undefined,
+        cli: cli?.version === version ? cli.path : undefined,
+        confDir: `/etc/php/${version}`,
+      }
+    : undefined;
+  const memc = s['memc']!.filter((p) => /libmemcached\.so\.\d+$/.test(p)).sort()[0];
+  return {
+    os: { id: os['ID'] ?? 'unknown', versionId: os['VERSION_ID'] ?? '', codename: os['VERSION_CODENAME'] ?? '', pretty: os['PRETTY_NAME'] ?? 'unknown OS' },
+    arch,
+    multiarch: MULTIARCH[arch] ?? `${arch}-linux-gnu`,
+    kernel,
+    btf: s['btf']!.includes('yes'),
+    virt: s['virt']![0] ?? 'none',
+    cloudInit: s['cloudinit']!.length > 0,
+    defaultUser: s['user']![0],
+    php,
+    libmemcached: memc,
+    apcuSo: s['apcu']!.sort().pop(),
+  };
+}
+
+export function supportedOs(f: HostFacts): string | undefined {
+  return SUPPORTED_OS.find((o) => o.id === f.os.id && o.versionId === f.os.versionId)?.name;
+}

@@ -1,0 +1,44 @@
+import { UserError } from './errors.js';
+
+/**
+ * Lab options: typed, defaulted and validated before any host is touched.
+ * Each field names the step that reads it.
+ */
+export interface LabOptions {
+  /** php: PHP's opcache on or off. Off by default: opcache hides compile__file__* events. */
+  opcache: boolean;
+  /** dtrace: USE_ZEND_DTRACE=1 drop-ins for apache2 and php-fpm (on by default). */
+  dtrace: boolean;
+  /** ebpf-exporter: release version of cloudflare/ebpf_exporter. */
+  exporterVersion: string;
+  /** prometheus: `release` (upstream tarball, pinned sha256) or `package` (the distribution's). */
+  prometheusSource: 'release' | 'package';
+  /** Artifacts from a local directory or URL instead of the internet (offline labs). */
+  mirror?: string;
+}
+
+export const DEFAULT_OPTIONS: LabOptions = {
+  opcache: false,
+  dtrace: true,
+  exporterVersion: '2.5.1',
+  prometheusSource: 'release',
+};
+
+export function onOff(flag: string, value: string | undefined, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (['on', 'true', '1', 'yes'].includes(value)) return true;
+  if (['off', 'false', '0', 'no'].includes(value)) return false;
+  throw new UserError(`--${flag} must be on or off, not "${value}"`, `for example: --${flag} off`);
+}
+
+export function prometheusSource(value: string | undefined): LabOptions['prometheusSource'] {
+  if (value === undefined) return DEFAULT_OPTIONS.prometheusSource;
+  if (value === 'release' || value === 'package') return value;
+  throw new UserError(`--prometheus must be "release" or "package", not "${value}"`);
+}
+
+export function exporterVersion(value: string | undefined): string {
+  if (value === undefined) return DEFAULT_OPTIONS.exporterVersion;
+  if (!/^\d+\.\d+\.\d+$/.test(value)) throw new UserError(`--exporter-version must look like 2.5.1, not "${value}"`);
+  return value;
+}

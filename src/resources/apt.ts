@@ -1,0 +1,93 @@
+import { quoteArgv } from '../transports/quote.js';
+import { probe, type Probe } from './probe.js';
+import type { Change, StepContext } from '../runner/types.js';
+
+/** Installed state of each package, from dpkg's database (no apt lists needed). */
+export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
+  return probe(
+    `dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\n' ${quoteArgv(names)} 2>/dev/null; true`,
+    (out) => {
+      const installed: Record<string, boolean> = Object.fromEntries(names.map((n) => [n, false]));
+      for (const line of out.split('\n')) {
+        const [name, status] = line.split('\t');
+        if (name && status?.startsWith('ii')) installed[name.replace(/:.*$/, '')] = true;
+      }
+      return installed;
+    },
+  );
+}
+
+/** dpkg left half-configured by an interrupted run: `dpkg --audit` prints something. */
+export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5', (out) => out.trim());
+
+export function packageChanges(installed: Record<string, boolean>): Change[] {
+  return Object.entries(installed)
+    .filter(([, ok]) => !ok)
+    .map(([name]) => ({ resource: `apt:${name}`, action: 'install' }));
+}
+
+/** Non-interactive apt, whatever the host: no prompts, no needrestart dialog, lock waits. */
+export const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a', NEEDRESTART_SUSPEND: '1', APT_LISTCHANGES_FRONTEND: 'none' };
+const APT_OPTS = [
+  '-o', 'DPkg::Lock::Timeout=300',
+  '-o', 'Dpkg::Options::=--force-confdef',
+  '-o', 'Dpkg::Options::=--force-confold',
+];
+
+/**
+ * Installs packages in one apt-get call. Runs `apt-get update` first only when apt
+ * does not know a wanted package (not by list age: a fresh image has empty lists
+ * with a new mtime), and repairs dpkg if an earlier run was cut mid-install.
+ */
+export async function installPackages(ctx: StepContext, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const audit = await ctx.host.exec({ script: 'dpkg --audit 2>&1 | head -1' }, { sudo: true, nothrow: true });
+  if (audit.stdout.trim() !== '') {
+    ctx.progress('repairing dpkg state left by an interrupted run (dpkg --configure -a)');
+    await ctx.host.exec(['dpkg', '--configure', '-a'], { sudo: true, env: APT_ENV, timeoutMs: 1_800_000 });
+  }
+  const policy = await ctx.host.exec(['apt-cache', 'policy', ...names], { sudo: true, nothrow: true });
+  const unknown = packagesWithoutCandidate(policy.stdout, names);
+  if (unknown.length) {
+    ctx.progress(`apt-get update (apt does not know ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', …' : ''})`);
+    await withAptRetry(ctx, ['apt-get', ...APT_OPTS, 'update', '-q']);
+  }
+  ctx.progress(`apt-get install ${names.join(' ')}`);
+  await withAptRetry(ctx, ['apt-get', ...APT_OPTS, 'install', '-y', '-q', '--no-install-recommends', ...names]);
+}
+
+async function withAptRetry(ctx: StepContext, argv: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await ctx.host.exec(argv, {
+      sudo: true,
+      env: APT_ENV,
+      timeoutMs: 1_800_000,
+      nothrow: true,
+      onOutput: (chunk) => {
+        const line = chunk.trim().split('\n').pop();
+        if (line) ctx.progress(line.slice(0, 120));
+      },
+    });
+    if (r.exitCode === 0) return;
+    const transient = /Could not get lock|Temporary failure|Failed to fetch|Unable to lock|Hash Sum mismatch/.test(r.stderr + r.stdout);
+    if (!transient || attempt >= 3) {
+      const { CommandError } = await import('../errors.js');
+      throw new CommandError(r, ctx.host.name, ctx.stepId);
+    }
+    ctx.progress(`apt-get failed transiently (attempt ${attempt}), retrying`);
+    await new Promise((res) => setTimeout(res, 5000 * attempt));
+  }
+}
+
+/** Packages `apt-cache policy` does not list, or lists with `Candidate: (none)`. */
+export function packagesWithoutCandidate(policyOut: string, names: string[]): string[] {
+  const candidate = new Map<string, string>();
+  let cur: string | undefined;
+  for (const line of policyOut.split('\n')) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) cur = head[1];
+    const c = /^\s+Candidate: (.+)$/.exec(line);
+    if (c && cur) candidate.set(cur, c[1]!.trim());
+  }
+  return names.filter((n) => !candidate.has(n) || candidate.get(n) === '(none)');
+}

@@ -1,0 +1,108 @@
+import { applyFile, absentFileChanges, fileChanges, fileProbe, type FileSpec, type FileState } from './files.js';
+import { installPackages, packageChanges, packagesProbe } from './apt.js';
+import {
+  applyUnitChanges, markPending, pendingChanges, pendingProbe, serviceChanges, unitsProbe,
+  type ServiceSpec, type UnitState,
+} from './systemd.js';
+import type { Probe } from './probe.js';
+import type { Change, StepContext } from '../runner/types.js';
+
+/**
+ * The state a step wants, as data: packages, whole files, absent files, services.
+ * Steps build one of these from facts; check/apply below do the rest the same way
+ * for every step, in one probe round trip.
+ */
+export interface Desired {
+  packages?: string[];
+  files?: FileSpec[];
+  absent?: string[];
+  services?: ServiceSpec[];
+  /** Units whose pending restart/reload markers this step owns. */
+  units?: string[];
+}
+
+export function desiredProbes(d: Desired): Record<string, Probe<unknown>> {
+  const probes: Record<string, Probe<unknown>> = {};
+  if (d.packages?.length) probes['pkgs'] = packagesProbe(d.packages);
+  (d.files ?? []).forEach((f, i) => (probes[`file${i}`] = fileProbe(f.path, !f.secret)));
+  (d.absent ?? []).forEach((p, i) => (probes[`absent${i}`] = fileProbe(p, false)));
+  const units = ownedUnits(d);
+  if (units.length) {
+    probes['units'] = unitsProbe(units);
+    probes['pending'] = pendingProbe;
+  }
+  return probes;
+}
+
+function ownedUnits(d: Desired): string[] {
+  return [...new Set([...(d.units ?? []), ...(d.services ?? []).map((s) => s.unit), ...(d.files ?? []).flatMap((f) => (f.notify ? [f.notify.unit] : []))])];
+}
+
+export function unitStates(results: Record<string, unknown>): Record<string, UnitState> {
+  return (results['units'] as Record<string, UnitState> | undefined) ?? {};
+}
+
+/** Every change between `d` and the probed state, restarts derived from file changes. */
+export function desiredChanges(d: Desired, results: Record<string, unknown>): Change[] {
+  const changes: Change[] = [];
+  if (d.packages?.length) changes.push(...packageChanges(results['pkgs'] as Record<string, boolean>));
+  const notify = new Map<string, { action: 'restart' | 'reload'; why: string }>();
+  (d.files ?? []).forEach((f, i) => {
+    const c = fileChanges(f, results[`file${i}`] as FileState);
+    changes.push(...c);
+    if (c.length && f.notify && c.some((x) => x.action === 'create' || x.action === 'update')) {
+      const prev = notify.get(f.notify.unit);
+      const action = prev?.action === 'restart' ? 'restart' : f.notify.action;
+      notify.set(f.notify.unit, { action, why: `${f.path} changed` });
+    }
+  });
+  (d.absent ?? []).forEach((p, i) => {
+    const c = absentFileChanges(p, results[`absent${i}`] as FileState);
+    changes.push(...c);
+  });
+  const units = unitStates(results);
+  for (const s of d.services ?? []) changes.push(...serviceChanges(s, units[s.unit]));
+  const pending = pendingChanges((results['pending'] as string[] | undefined) ?? [], ownedUnits(d));
+  for (const p of pending) if (!notify.has(p.resource.slice(5))) notify.set(p.resource.slice(5), { action: p.action as 'restart', why: p.detail! });
+  for (const [unit, { action, why }] of notify) changes.push({ resource: `unit:${unit}`, action, detail: why });
+  return dedupe(changes);
+}
+
+export function dedupe(changes: Change[]): Change[] {
+  const seen = new Set<string>();
+  return changes.filter((c) => {
+    const k = c.resource + ' ' + c.action;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Applies exactly `changes`: packages, then files (pending marks first), then units. */
+export async function applyDesired(ctx: StepContext, d: Desired, changes: Change[]): Promise<void> {
+  const pkgs = changes.filter((c) => c.resource.startsWith('apt:')).map((c) => c.resource.slice(4));
+  await installPackages(ctx, pkgs);
+  const byAction = (a: string) => changes.filter((c) => c.resource.startsWith('unit:') && c.action === a).map((c) => c.resource.slice(5));
+  await markPending(ctx, 'restart', byAction('restart'));
+  await markPending(ctx, 'reload', byAction('reload'));
+  let unitFilesChanged = false;
+  for (const f of d.files ?? []) {
+    if (!changes.some((c) => c.resource === `file:${f.path}`)) continue;
+    ctx.progress(`writing ${f.path}`);
+    await applyFile(ctx, f, changes);
+    if (f.path.startsWith('/etc/systemd/')) unitFilesChanged = true;
+  }
+  const gone = (d.absent ?? []).filter((p) => changes.some((c) => c.resource === `file:${p}` && c.action === 'delete'));
+  if (gone.length) {
+    await ctx.host.exec(['rm', '-f', '--', ...gone], { sudo: true });
+    if (gone.some((p) => p.startsWith('/etc/systemd/'))) unitFilesChanged = true;
+  }
+  await applyUnitChanges(ctx, changes, unitFilesChanged);
+}
+
+/** check() for a step that is nothing but a Desired (plus a reason when unchanged). */
+export async function checkDesired(ctx: StepContext, d: Desired, okNote: string) {
+  const results = await ctx.probe(desiredProbes(d));
+  const changes = desiredChanges(d, results);
+  return { changes, notes: changes.length ? [] : [okNote], results };
+}

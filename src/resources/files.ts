@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { quote } from '../transports/quote.js';
+import { fileDiff } from '../render/diff.js';
+import { probe, type Probe } from './probe.js';
+import type { Change, StepContext } from '../runner/types.js';
+
+/** A file the lab manages: whole content, mode and owner, replaced atomically. */
+export interface FileSpec {
+  path: string;
+  content: string | Buffer;
+  mode?: number;
+  owner?: string;
+  group?: string;
+  /** Validator run on the temp file before it goes live (`{}` = temp path). */
+  validate?: string[];
+  /** Never show its content in diffs, plans or logs. */
+  secret?: boolean;
+  /** A unit to restart or reload when this file changes. */
+  notify?: { unit: string; action: 'restart' | 'reload' };
+}
+
+export interface FileState {
+  exists: boolean;
+  sha256?: string;
+  mode?: number;
+  owner?: string;
+  group?: string;
+  /** Current content when small enough to diff. */
+  content?: string;
+}
+
+const MAX_DIFF_BYTES = 256 * 1024;
+
+export function fileProbe(path: string, withContent = true): Probe<FileState> {
+  const p = quote(path);
+  const body = withContent
+    ? `if [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then base64 -w0 ${p}; fi`
+    : 'true';
+  return probe(
+    `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; sha256sum ${p} | cut -c1-64; ${body}; echo; else echo absent; fi`,
+    (out) => {
+      const [meta = '', sha = '', b64 = ''] = out.split('\n');
+      if (meta === 'absent') return { exists: false };
+      const [mode, owner, group] = meta.split(' ');
+      return {
+        exists: true,
+        sha256: sha.trim(),
+        mode: parseInt(mode ?? '0', 8),
+        owner,
+        group,
+        content: b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined,
+      };
+    },
+  );
+}
+
+export function sha256(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** Changes needed to bring one file to its spec (content first, then metadata). */
+export function fileChanges(spec: FileSpec, state: FileState): Change[] {
+  const mode = spec.mode ?? 0o644;
+  const owner = spec.owner ?? 'root';
+  const group = spec.group ?? 'root';
+  const resource = `file:${spec.path}`;
+  const want = sha256(spec.content);
+  const text = typeof spec.content === 'string' ? spec.content : spec.content.toString('utf8');
+  if (!state.exists) return [{ resource, action: 'create', detail: fileDiff(spec.path, undefined, text, spec.secret) }];
+  const out: Change[] = [];
+  if (state.sha256 !== want) {
+    out.push({ resource, action: 'update', detail: state.content !== undefined ? fileDiff(spec.path, state.content, text, spec.secret) : `sha256 ${state.sha256} -> ${want}` });
+    return out; // put() rewrites mode and owner too
+  }
+  if (state.mode !== mode) out.push({ resource, action: 'chmod', detail: `${state.mode?.toString(8)} -> ${mode.toString(8)}` });
+  if (state.owner !== owner || state.group !== group) out.push({ resource, action: 'chown', detail: `${state.owner}:${state.group} -> ${owner}:${group}` });
+  return out;
+}
+
+/** Applies the changes of one file: upload (atomic, validated) or metadata fix. */
+export async function applyFile(ctx: StepContext, spec: FileSpec, changes: Change[]): Promise<void> {
+  const mine = changes.filter((c) => c.resource === `file:${spec.path}`);
+  if (mine.length === 0) return;
+  const mode = spec.mode ?? 0o644;
+  const owner = spec.owner ?? 'root';
+  const group = spec.group ?? 'root';
+  if (mine.some((c) => c.action === 'create' || c.action === 'update')) {
+    await ctx.host.put(spec.path, spec.content, { mode, owner, group, validate: spec.validate });
+    return;
+  }
+  await ctx.host.exec(['chmod', mode.toString(8), spec.path], { sudo: true });
+  await ctx.host.exec(['chown', `${owner}:${group}`, spec.path], { sudo: true });
+}
+
+/** A file that must not exist (e.g. a drop-in when a feature is turned off). */
+export function absentFileChanges(path: string, state: FileState): Change[] {
+  return state.exists ? [{ resource: `file:${path}`, action: 'delete' }] : [];
+}
+
+export function parentDir(path: string): string {
+  return posix.dirname(path);
+}

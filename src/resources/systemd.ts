@@ -1,0 +1,128 @@
+import { quote, quoteArgv } from '../transports/quote.js';
+import { probe, type Probe } from './probe.js';
+import type { Change, StepContext } from '../runner/types.js';
+
+export interface UnitState {
+  enabled: string;
+  active: string;
+  mainPid: number;
+  /** USE_ZEND_DTRACE etc.: the environment of the running main process. */
+  env: Record<string, string>;
+  /**
+   * Where `env` came from: the process itself, or — when the process overwrote its
+   * environ area (php-fpm's process title does) — systemd's Environment= for the unit.
+   */
+  envSource: 'proc' | 'systemd';
+  /** Start of the main process, epoch seconds (0 when not running). */
+  startedAt: number;
+}
+
+/** One probe for several units: enablement, activity, main pid and its environment. */
+export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
+  const body = units
+    .map((u) => {
+      const q = quote(u);
+      return `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(systemctl show -p MainPID --value ${q} 2>/dev/null); ` +
+        `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
+        `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); bt=$(sed -n 's/^btime //p' /proc/stat); printf '%s\\t' $((bt + st / $(getconf CLK_TCK))); tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
+        `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`;
+    })
+    .join('\n');
+  return probe(body, (out) => {
+    const states: Record<string, UnitState> = {};
+    for (const line of out.split('\n')) {
+      const [unit, enabled = 'unknown', active = 'unknown', pid = '0', started = '0', envRaw = '', sysEnv = ''] = line.split('\t');
+      if (!unit) continue;
+      const procEnv = parseEnv(envRaw);
+      const useProc = Object.keys(procEnv).length > 0;
+      states[unit] = {
+        enabled,
+        active,
+        mainPid: Number(pid) || 0,
+        env: useProc ? procEnv : parseEnv(sysEnv),
+        envSource: useProc ? 'proc' : 'systemd',
+        startedAt: Number(started) || 0,
+      };
+    }
+    return states;
+  });
+}
+
+function parseEnv(raw: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of raw.split('\u001e')) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+export interface ServiceSpec {
+  unit: string;
+  enabled?: boolean;
+  active?: boolean;
+}
+
+export function serviceChanges(spec: ServiceSpec, state: UnitState | undefined): Change[] {
+  const out: Change[] = [];
+  const resource = `unit:${spec.unit}`;
+  if (spec.enabled !== false && state?.enabled !== 'enabled' && state?.enabled !== 'static' && state?.enabled !== 'alias')
+    out.push({ resource, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
+  if (spec.active !== false && state?.active !== 'active')
+    out.push({ resource, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
+  return out;
+}
+
+/** Performs unit changes in a safe order: daemon-reload, restarts, reloads, enables, starts. */
+export async function applyUnitChanges(ctx: StepContext, changes: Change[], daemonReload: boolean): Promise<void> {
+  if (daemonReload) await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo: true });
+  const units = (action: string) =>
+    [...new Set(changes.filter((c) => c.resource.startsWith('unit:') && c.action === action).map((c) => c.resource.slice(5)))];
+  const restarted = new Set<string>();
+  for (const u of units('restart')) {
+    ctx.progress(`restarting ${u}`);
+    await ctx.host.exec(['systemctl', 'restart', u], { sudo: true, timeoutMs: 180_000 });
+    await clearPending(ctx, 'restart', u);
+    restarted.add(u);
+  }
+  for (const u of units('reload').filter((u) => !restarted.has(u))) {
+    ctx.progress(`reloading ${u}`);
+    await ctx.host.exec(['systemctl', 'reload-or-restart', u], { sudo: true, timeoutMs: 180_000 });
+    await clearPending(ctx, 'reload', u);
+  }
+  for (const u of units('reload').filter((u) => restarted.has(u))) await clearPending(ctx, 'reload', u);
+  const enable = units('enable');
+  if (enable.length) await ctx.host.exec(['systemctl', 'enable', ...enable], { sudo: true });
+  const start = units('start').filter((u) => !restarted.has(u));
+  if (start.length) await ctx.host.exec(['systemctl', 'start', ...start], { sudo: true, timeoutMs: 180_000 });
+}
+
+/**
+ * Pending restarts/reloads live on the host, written before the config that needs
+ * them, so a run cut between the write and the restart restarts next time.
+ */
+export const PENDING_DIR = '/var/lib/ebpf-lab/pending';
+
+export const pendingProbe: Probe<string[]> = probe(`ls -1 ${PENDING_DIR} 2>/dev/null; true`, (out) =>
+  out.split('\n').filter(Boolean),
+);
+
+export function pendingChanges(markers: string[], units: string[]): Change[] {
+  const out: Change[] = [];
+  for (const m of markers) {
+    const [action, unit] = m.split('@');
+    if (action && unit && units.includes(unit))
+      out.push({ resource: `unit:${unit}`, action, detail: 'pending from an earlier run that was interrupted' });
+  }
+  return out;
+}
+
+export async function markPending(ctx: StepContext, action: string, units: string[]): Promise<void> {
+  if (units.length === 0) return;
+  const files = units.map((u) => `${PENDING_DIR}/${action}@${u}`);
+  await ctx.host.exec({ script: `mkdir -p ${PENDING_DIR} && touch ${quoteArgv(files)} && sync ${PENDING_DIR}` }, { sudo: true });
+}
+
+async function clearPending(ctx: StepContext, action: string, unit: string): Promise<void> {
+  await ctx.host.exec(['rm', '-f', `${PENDING_DIR}/${action}@${unit}`], { sudo: true });
+}

@@ -1,0 +1,17 @@
+import type { Change, Evidence, StepResult } from './types.js';
+
+export type Mode = 'up' | 'plan' | 'verify';
+
+/** Everything the engine reports; renderers (tty, plain, json, test) consume these. */
+export type RunEvent =
+  | { kind: 'run:start'; host: string; mode: Mode; steps: string[] }
+  | { kind: 'note'; line: string }
+  | { kind: 'step:start'; id: string; title: string }
+  | { kind: 'step:phase'; id: string; phase: 'check' | 'apply' | 'recheck' | 'verify' | 'prove' }
+  | { kind: 'step:changes'; id: string; changes: Change[]; notes: string[] }
+  | { kind: 'step:progress'; id: string; line: string }
+  | { kind: 'step:evidence'; id: string; evidence: Evidence }
+  | { kind: 'step:end'; result: StepResult }
+  | { kind: 'run:end'; host: string; mode: Mode; ok: boolean; results: StepResult[]; durationMs: number };
+
+export type Emit = (e: RunEvent) => void;

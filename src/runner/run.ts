@@ -1,0 +1,111 @@
+import { performance } from 'node:perf_hooks';
+import { UserError, VerifyError, ConvergenceError } from '../errors.js';
+import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { runProbes, type Probe } from '../resources/probe.js';
+import type { LabOptions } from '../options.js';
+import type { Transport } from '../transports/transport.js';
+import type { Emit, Mode } from './events.js';
+import type { Change, Evidence, Step, StepContext, StepResult } from './types.js';
+
+export interface RunInput {
+  host: Transport;
+  steps: Step[];
+  options: LabOptions;
+  mode: Mode;
+  emit: Emit;
+}
+
+/**
+ * Runs the selected steps on one host. up: check → apply → check again (a change
+ * left is a failure) → verify. plan: check only. verify: verify + prove.
+ * Facts are read late (per step) and dropped after every apply.
+ */
+export async function runSteps(input: RunInput): Promise<StepResult[]> {
+  const { host, steps, options, mode, emit } = input;
+  const started = performance.now();
+  let facts: Promise<HostFacts> | undefined;
+  const results: StepResult[] = [];
+  emit({ kind: 'run:start', host: host.name, mode, steps: steps.map((s) => s.id) });
+  let failed = false;
+  for (const step of steps) {
+    if (failed) {
+      const r = result(step, 'skipped', [], ['not run: an earlier step failed'], [], 0);
+      results.push(r);
+      emit({ kind: 'step:end', result: r });
+      continue;
+    }
+    const ctx: StepContext = {
+      host,
+      stepId: step.id,
+      options,
+      facts: () => (facts ??= runProbes(host, { f: hostFactsProbe }).then((r) => r.f)),
+      probe: <P extends Record<string, Probe<unknown>>>(p: P) => runProbes(host, p),
+      progress: (line) => emit({ kind: 'step:progress', id: step.id, line }),
+    };
+    const t0 = performance.now();
+    emit({ kind: 'step:start', id: step.id, title: step.title });
+    let changes: Change[] = [];
+    let notes: string[] = [];
+    const evidence: Evidence[] = [];
+    try {
+      if (mode !== 'verify') {
+        emit({ kind: 'step:phase', id: step.id, phase: 'check' });
+        ({ changes, notes } = await step.check(ctx));
+        emit({ kind: 'step:changes', id: step.id, changes, notes });
+      }
+      if (mode === 'up' && changes.length > 0) {
+        emit({ kind: 'step:phase', id: step.id, phase: 'apply' });
+        await step.apply(ctx, changes);
+        facts = undefined;
+        emit({ kind: 'step:phase', id: step.id, phase: 'recheck' });
+        const again = await step.check(ctx);
+        if (again.changes.length > 0)
+          throw new ConvergenceError(
+            `step ${step.id} does not converge: still pending after apply: ` +
+              again.changes.map((c) => `${c.action} ${c.resource}`).join(', '),
+          );
+      }
+      // up verifies what it changed (an unchanged step was verified when it last
+      // changed, and check already saw its state); verify re-checks everything.
+      if (mode === 'verify' || (mode === 'up' && changes.length > 0)) {
+        const checks = [step.verify, mode === 'verify' ? step.prove : undefined];
+        for (const [i, fn] of checks.entries()) {
+          if (!fn) continue;
+          emit({ kind: 'step:phase', id: step.id, phase: i === 0 ? 'verify' : 'prove' });
+          for (const e of await fn.call(step, ctx)) {
+            evidence.push(e);
+            emit({ kind: 'step:evidence', id: step.id, evidence: e });
+          }
+        }
+        const bad = evidence.filter((e) => !e.ok && !e.skipped);
+        if (bad.length) throw new VerifyError(`${step.id}: ${bad.map((e) => e.what).join('; ')}`);
+      }
+      const status = mode === 'plan' ? (changes.length ? 'planned' : 'unchanged') : changes.length && mode === 'up' ? 'changed' : 'unchanged';
+      const r = result(step, status, changes, notes, evidence, performance.now() - t0);
+      results.push(r);
+      emit({ kind: 'step:end', result: r });
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      failed = true;
+      const r = result(step, 'failed', changes, notes, evidence, performance.now() - t0, err);
+      results.push(r);
+      emit({ kind: 'step:end', result: r });
+    }
+  }
+  emit({ kind: 'run:end', host: host.name, mode, ok: !failed, results, durationMs: performance.now() - started });
+  return results;
+}
+
+function result(step: Step, status: StepResult['status'], changes: Change[], notes: string[], evidence: Evidence[], ms: number, err?: unknown): StepResult {
+  const r: StepResult = { id: step.id, title: step.title, status, changes, notes, evidence, durationMs: Math.round(ms) };
+  if (err !== undefined) r.error = err instanceof Error ? (err.name === 'Error' || err.name === 'CommandError' || err.name === 'VerifyError' || err.name === 'ConvergenceError' ? err.message : err.stack ?? err.message) : String(err);
+  return r;
+}
+
+/** Resolves --only/--skip against the registry; unknown ids are a user error. */
+export function selectSteps(all: Step[], only?: string[], skip?: string[]): Step[] {
+  const ids = new Set(all.map((s) => s.id));
+  for (const id of [...(only ?? []), ...(skip ?? [])])
+    if (!ids.has(id)) throw new UserError(`unknown step "${id}"`, `known steps: ${[...ids].join(', ')}`);
+  return all.filter((s) => (!only?.length || only.includes(s.id)) && !skip?.includes(s.id));
+}

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { quote } from '../src/transports/quote.js';
+import { phpFacts, DOCROOT } from './php.js';
+import type { Evidence, StepContext } from '../src/runner/types.js';
+
+/** PHP's USDT probes (provider `php`), as listed by `bpftrace -l`. */
+export const PHP_PROBES = [
+  'request__startup', 'request__shutdown', 'compile__file__entry', 'compile__file__return',
+  'execute__entry', 'execute__return', 'function__entry', 'function__return',
+  'exception__thrown', 'exception__caught', 'error',
+];
+
+/**
+ * Evidence that tracing works end to end, gathered in one remote script: the PHP
+ * module and fpm binary actually loaded by the running masters, the USDT probes in
+ * them, and bpftrace seeing a real request (request__startup) and the compile of a
+ * fresh file (compile__file__entry, even with opcache on) for both SAPIs.
+ */
+export async function proveUsdt(ctx: StepContext): Promise<Evidence[]> {
+  const p = phpFacts(await ctx.facts());
+  const tok = randomBytes(5).toString('hex');
+  const page = `.ebpf-lab-probe-${tok}.php`;
+  const script = `
+a=$(systemctl show -p MainPID --value apache2); f=$(systemctl show -p MainPID --value ${quote(p.fpmUnit)})
+lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps | head -1); bin=$(readlink /proc/$f/exe)
+echo "LIB $lib"; echo "BIN $bin"
+echo "LIBPROBES $(bpftrace -l "usdt:$lib:php:*" 2>/dev/null | sed 's/.*://' | sort -u | tr '\\n' ' ')"
+echo "BINPROBES $(bpftrace -l "usdt:$bin:php:*" 2>/dev/null | sed 's/.*://' | sort -u | tr '\\n' ' ')"
+prog="usdt:$lib:php:request__startup { printf(\\"SEEN apache request %s\\\\n\\", str(arg1)); }
+usdt:$lib:php:compile__file__entry { printf(\\"SEEN apache compile %s\\\\n\\", str(arg1)); }
+usdt:$bin:php:request__startup { printf(\\"SEEN fpm request %s\\\\n\\", str(arg1)); }
+usdt:$bin:php:compile__file__entry { printf(\\"SEEN fpm compile %s\\\\n\\", str(arg1)); }"
+out=$(mktemp); page=${quote(`${DOCROOT}/${page}`)}
+trap 'rm -f "$out" "$page"' EXIT
+bpftrace -e "$prog" > "$out" 2>&1 & bp=$!
+for i in $(seq 150); do grep -q '^Attaching' "$out" && break; kill -0 $bp 2>/dev/null || break; sleep 0.1; done
+sleep 0.3
+printf '<?php echo "probe ${tok}";\\n' > "$page"
+curl -s -m 10 -o /dev/null http://127.0.0.1/${page}; curl -s -m 10 -o /dev/null http://127.0.0.1/fpm/${page}
+sleep 1; kill -INT $bp 2>/dev/null; wait $bp 2>/dev/null
+grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | head -20
+`;
+  const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 60_000 });
+  const line = (k: string) => (r.stdout.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').slice(k.length + 1).trim();
+  const ev: Evidence[] = [];
+  for (const [k, what, path] of [['LIBPROBES', 'loaded mod_php module', line('LIB')], ['BINPROBES', 'running php-fpm binary', line('BIN')]] as const) {
+    const have = line(k).split(' ').filter(Boolean);
+    const missing = PHP_PROBES.filter((x) => !have.includes(x));
+    ev.push({ ok: have.length > 0 && missing.length === 0, what: `USDT probes in the ${what} ${path || '(not found)'}`, detail: missing.length ? `missing: ${missing.join(', ')}` : `${have.length} probes: ${have.join(' ')}` });
+  }
+  for (const sapi of ['apache', 'fpm']) {
+    for (const kind of ['request', 'compile']) {
+      const seen = r.stdout.split('\n').find((l) => l.startsWith(`SEEN ${sapi} ${kind} `) && l.includes(tok));
+      const probeName = kind === 'request' ? 'request__startup' : 'compile__file__entry';
+      ev.push({ ok: !!seen, what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`, detail: seen ?? `not seen; bpftrace said: ${r.stdout.split('\n').filter((l) => /Attaching|ERROR/.test(l)).join(' | ') || r.stderr.slice(-200)}` });
+    }
+  }
+  return ev;
+}

@@ -1,0 +1,94 @@
+import { UserError } from '../src/errors.js';
+import { checkDesired, applyDesired, desiredChanges, desiredProbes, dedupe, type Desired } from '../src/resources/desired.js';
+import { apacheChanges, apacheProbe, applyApache, apacheConfigTest } from '../src/resources/apache.js';
+import { render } from '../src/render/template.js';
+import type { HostFacts, PhpFacts } from '../src/facts/host.js';
+import type { Step, StepContext, Evidence } from '../src/runner/types.js';
+import type { LabOptions } from '../src/options.js';
+
+/**
+ * php — apache2 serves the sample pages with mod_php at `/` and php-fpm serves the
+ * same pages at `/fpm/` (proxy_fcgi to phpX.Y-fpm's socket), so both SAPIs can be
+ * traced; memcached runs; opcache follows `--opcache on|off` (default off).
+ * All three services are enabled and running.
+ */
+export const DOCROOT = '/var/www/html';
+
+export function phpFacts(f: HostFacts): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
+  const p = f.php;
+  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
+    throw new UserError('PHP (mod_php and php-fpm) is not installed on this host yet', 'run the packages step first: ebpf-lab up --only packages,php');
+  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
+}
+
+function desired(f: HostFacts, o: LabOptions): Desired {
+  const p = phpFacts(f);
+  const ini = (sapi: string, unit: string) => ({
+    path: `${p.confDir}/${sapi}/conf.d/99-ebpf-lab.ini`,
+    content: render('etc/php/VERSION/SAPI/conf.d/99-ebpf-lab.ini', { opcache: o.opcache }),
+    notify: { unit, action: 'restart' as const },
+  });
+  return {
+    files: [
+      {
+        path: '/etc/apache2/conf-available/ebpf-lab.conf',
+        content: render('etc/apache2/conf-available/ebpf-lab.conf', { docroot: DOCROOT, fpmSocket: `/run/php/php${p.version}-fpm.sock` }),
+        notify: { unit: 'apache2.service', action: 'reload' },
+      },
+      ini('apache2', 'apache2.service'),
+      ini('fpm', p.fpmUnit),
+    ],
+    services: [{ unit: 'apache2.service' }, { unit: p.fpmUnit }, { unit: 'memcached.service' }],
+  };
+}
+
+const MODS = (v: string) => [`php${v}`, 'mpm_prefork', 'proxy', 'proxy_fcgi'];
+
+async function fullCheck(ctx: StepContext) {
+  const f = await ctx.facts();
+  if (!f.php?.libphp || !f.php.fpmUnit)
+    return { d: undefined, changes: [{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }] };
+  const d = desired(f, ctx.options);
+  const r = await ctx.probe({ ...desiredProbes(d), apache: apacheProbe });
+  const mods = apacheChanges(r.apache, MODS(f.php.version), ['ebpf-lab'], ['mpm_event', 'mpm_worker']);
+  const changes = desiredChanges(d, r);
+  if (mods.length) changes.push(...mods, { resource: 'unit:apache2.service', action: 'restart', detail: 'apache modules changed' });
+  return { d, changes: dedupe(changes.filter((c) => !(c.action === 'reload' && mods.length && c.resource === 'unit:apache2.service'))) };
+}
+
+const step: Step = {
+  id: 'php',
+  title: 'apache2 (mod_php at /) and php-fpm (at /fpm/) serve PHP; memcached runs',
+  needs: ['packages'],
+  async check(ctx) {
+    const { changes } = await fullCheck(ctx);
+    const f = await ctx.facts();
+    return { changes, notes: changes.length ? [] : [`PHP ${f.php?.version}: mod_php and ${f.php?.fpmUnit} serving, opcache ${ctx.options.opcache ? 'on' : 'off'}`] };
+  },
+  async apply(ctx, changes) {
+    const { d } = await fullCheck(ctx);
+    if (!d) throw new UserError('PHP is not installed', 'run the packages step first');
+    // Files first (a2enconf needs conf-available/ebpf-lab.conf), then modules and
+    // confs, then apache's own config test before any restart: a bad config never goes live.
+    await applyDesired(ctx, d, changes.filter((c) => !c.resource.startsWith('unit:')));
+    await applyApache(ctx, changes);
+    await apacheConfigTest(ctx);
+    await applyDesired(ctx, { ...d, files: [] }, changes.filter((c) => c.resource.startsWith('unit:')));
+  },
+  async verify(ctx) {
+    const p = phpFacts(await ctx.facts());
+    const sock = `/run/php/php${p.version}-fpm.sock`;
+    const r = await ctx.host.exec(
+      { script: `systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
+      { sudo: true, nothrow: true },
+    );
+    const [active = '', sockLine = '', http = ''] = r.stdout.trim().split('\n');
+    const ev: Evidence[] = [
+      { ok: active.trim() === 'active active active', what: `apache2, ${p.fpmUnit} and memcached are active`, detail: active.trim() },
+      { ok: sockLine === 'socket', what: `php-fpm listens on ${sock}` },
+      { ok: http === '200', what: 'apache answers on port 80', detail: `http ${http}` },
+    ];
+    return ev;
+  },
+};
+export default step;

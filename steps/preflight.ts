@@ -1,0 +1,68 @@
+import { UserError } from '../src/errors.js';
+import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
+import { checkDesired, applyDesired, type Desired } from '../src/resources/desired.js';
+import { probe } from '../src/resources/probe.js';
+import { render } from '../src/render/template.js';
+import type { Step, StepContext, Change } from '../src/runner/types.js';
+
+/**
+ * preflight — the host can take the lab, and apt is safe to run.
+ *
+ * Guarantees: the OS is Ubuntu 22.04, Ubuntu 24.04 or Debian 12 (else exit 2, nothing
+ * changed); the kernel exposes BTF (/sys/kernel/btf/vmlinux); cloud-init has finished
+ * and no apt/dpkg process holds the lock (freshly booted cloud images run
+ * unattended-upgrades for minutes); apt-get waits for the dpkg lock; needrestart never
+ * prompts.
+ */
+async function desired(ctx: StepContext): Promise<Desired> {
+  const files = [{ path: '/etc/apt/apt.conf.d/90ebpf-lab', content: render('etc/apt/apt.conf.d/90ebpf-lab', {}) }];
+  const nr = await ctx.probe({ nr: probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes') });
+  if (nr.nr) files.push({ path: '/etc/needrestart/conf.d/90-ebpf-lab.conf', content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}) });
+  return { files };
+}
+
+const busyProbe = {
+  cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim()),
+  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim()),
+};
+
+const step: Step = {
+  id: 'preflight',
+  title: 'Host is supported and apt is ready',
+  async check(ctx) {
+    const f = await ctx.facts();
+    if (!supportedOs(f))
+      throw new UserError(
+        `${f.os.pretty} (${f.os.id} ${f.os.versionId}) on ${ctx.host.name} is not supported`,
+        `ebpf-lab supports ${SUPPORTED_OS.map((o) => o.name).join(', ')}; pick such a host`,
+      );
+    if (!f.btf)
+      throw new UserError(
+        `the kernel ${f.kernel} on ${ctx.host.name} has no BTF (/sys/kernel/btf/vmlinux is missing)`,
+        'CO-RE BPF programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y: use a stock Ubuntu/Debian kernel',
+      );
+    const busy = await ctx.probe(busyProbe);
+    const changes: Change[] = [];
+    if (busy.cloudInit && !/status: (done|disabled)/.test(busy.cloudInit))
+      changes.push({ resource: 'cloud-init', action: 'wait', detail: busy.cloudInit });
+    if (busy.apt) changes.push({ resource: 'dpkg-lock', action: 'wait', detail: busy.apt });
+    const d = await checkDesired(ctx, await desired(ctx), `${supportedOs(f)} with BTF, cloud-init done, apt idle`);
+    return { changes: [...changes, ...d.changes], notes: d.notes.length && !changes.length ? [`${supportedOs(f)}, kernel ${f.kernel} with BTF; apt idle`] : [] };
+  },
+  async apply(ctx, changes) {
+    if (changes.some((c) => c.resource === 'cloud-init')) {
+      ctx.progress('waiting for cloud-init to finish (cloud-init status --wait)');
+      const r = await ctx.host.exec(['cloud-init', 'status', '--wait'], { sudo: true, nothrow: true, timeoutMs: 900_000 });
+      if (r.exitCode !== 0 && r.exitCode !== 2) ctx.progress(`cloud-init finished with exit ${r.exitCode}; going on`);
+    }
+    if (changes.some((c) => c.resource === 'dpkg-lock')) {
+      ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
+      await ctx.host.exec(
+        { script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1` },
+        { sudo: true, timeoutMs: 620_000 },
+      );
+    }
+    await applyDesired(ctx, await desired(ctx), changes);
+  },
+};
+export default step;
