@@ -4,6 +4,7 @@ import { UserError } from './errors.js';
 import { DEFAULT_OPTIONS, exporterVersion, onOff, prometheusSource, type LabOptions } from './options.js';
 import { runCommand } from './commands/run.js';
 import { downCommand, sshCommand, statusCommand } from './commands/lab.js';
+import { setLightsailFlags } from './commands/lightsail-inputs.js';
 import { packageRoot } from './paths.js';
 
 const USAGE = `ebpf-lab — an eBPF-for-PHP observability lab on any host, idempotently
@@ -15,14 +16,20 @@ usage:
   ebpf-lab status  [--output json]                          labs this tool knows
   ebpf-lab down    [--target T]                             destroy what this tool created
   ebpf-lab ssh     [--target T]                             a shell on a lab
+  ebpf-lab workshop up --count N [--prefix lab] [--ttl 8h] [--yes]   one Lightsail lab per attendee
+  ebpf-lab workshop roster [--prefix lab]                 roster.csv / roster.md of a workshop
+  ebpf-lab workshop down [--prefix lab] [--expired]       delete a workshop's labs
 
 targets: sandbox (default; a local Debian 12 systemd container), sandbox:NAME,
          ssh://user@host[:port], local, lightsail[:NAME]
 options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace on|off (default on)
          --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|URL
+lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|ubuntu_24_04|debian_12
+         --allow-from CIDR (ports 22/80/3000; default everyone)  --config FILE (JSON/YAML: region, bundle,
+         count, prefix, allowFrom)  --yes (skip the cost confirmation)
 exit codes: 0 ok, 1 a step or check failed, 2 bad input`;
 
-const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'help', 'version'];
+const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'workshop', 'help', 'version'];
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -48,6 +55,15 @@ export async function main(argv: string[]): Promise<number> {
         prometheus: { type: 'string' },
         mirror: { type: 'string' },
         yes: { type: 'boolean', short: 'y' },
+        region: { type: 'string' },
+        bundle: { type: 'string' },
+        blueprint: { type: 'string' },
+        'allow-from': { type: 'string', multiple: true },
+        count: { type: 'string' },
+        prefix: { type: 'string' },
+        ttl: { type: 'string' },
+        expired: { type: 'boolean' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -68,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   if (v.output !== undefined && !['tty', 'plain', 'json'].includes(v.output))
     throw new UserError(`--output must be tty, plain or json, not "${v.output}"`);
   const extra = positionals.slice(1);
-  if (extra.length && cmd !== 'ssh') throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
+  if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1)) throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
   const options: LabOptions = {
     opcache: onOff('opcache', v.opcache, DEFAULT_OPTIONS.opcache),
     dtrace: onOff('dtrace', v.dtrace, DEFAULT_OPTIONS.dtrace),
@@ -77,7 +93,11 @@ export async function main(argv: string[]): Promise<number> {
     mirror: v.mirror,
   };
   const write = (s: string) => process.stdout.write(s + '\n');
+  const lightsail = { region: v.region, bundle: v.bundle, blueprint: v.blueprint, allowFrom: v['allow-from'], count: v.count, prefix: v.prefix, ttl: v.ttl, expired: v.expired, config: v.config, yes: v.yes };
+  setLightsailFlags(lightsail);
   switch (cmd) {
+    case 'workshop':
+      return (await import('./commands/workshop.js')).workshopCommand({ sub: extra[0], flags: lightsail, only: list(v.only), skip: list(v.skip), options, output: v.output }, write);
     case 'status':
       return statusCommand(v.output, write);
     case 'down':
@@ -98,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function report(e: unknown): number {
+export function report(e: unknown): number {
   if (e instanceof UserError) {
     process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
     return 2;
@@ -112,7 +132,3 @@ function report(e: unknown): number {
   return 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => (process.exitCode = code),
-  (e) => (process.exitCode = report(e)),
-);

@@ -39,6 +39,7 @@ function dropinMtimes(f: HostFacts) {
   const us = units(f);
   return probe(us.map((u) => `stat -c %Y /etc/systemd/system/${u}.d/${DROPIN} 2>/dev/null || echo 0`).join('; '), (out) =>
     Object.fromEntries(out.split('\n').map((m, i) => [us[i]!, Number(m) || 0])),
+    { id: 'dropin-mtimes', args: us },
   );
 }
 

@@ -16,14 +16,14 @@ import type { Step, StepContext, Change } from '../src/runner/types.js';
  */
 async function desired(ctx: StepContext): Promise<Desired> {
   const files = [{ path: '/etc/apt/apt.conf.d/90ebpf-lab', content: render('etc/apt/apt.conf.d/90ebpf-lab', {}) }];
-  const nr = await ctx.probe({ nr: probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes') });
+  const nr = await ctx.probe({ nr: probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' }) });
   if (nr.nr) files.push({ path: '/etc/needrestart/conf.d/90-ebpf-lab.conf', content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}) });
   return { files };
 }
 
 const busyProbe = {
-  cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim()),
-  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim()),
+  cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), { id: 'cloud-init-status' }),
+  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), { id: 'apt-busy' }),
 };
 
 const step: Step = {

@@ -13,6 +13,7 @@ export const apacheProbe: Probe<ApacheState> = probe(
     const line = (k: string) => (out.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').split(' ').slice(1).filter(Boolean);
     return { mods: line('mods'), confs: line('confs') };
   },
+  { id: 'apache' },
 );
 
 export function apacheChanges(state: ApacheState, mods: string[], confs: string[], notMods: string[] = []): Change[] {

@@ -14,11 +14,12 @@ export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
       }
       return installed;
     },
+    { id: 'packages', args: names },
   );
 }
 
 /** dpkg left half-configured by an interrupted run: `dpkg --audit` prints something. */
-export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5', (out) => out.trim());
+export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5', (out) => out.trim(), { id: 'dpkg-audit' });
 
 export function packageChanges(installed: Record<string, boolean>): Change[] {
   return Object.entries(installed)

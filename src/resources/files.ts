@@ -52,6 +52,7 @@ export function fileProbe(path: string, withContent = true): Probe<FileState> {
         content: b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined,
       };
     },
+    { id: 'file', args: path },
   );
 }
 

@@ -5,14 +5,16 @@ import type { Transport } from '../transports/transport.js';
 export interface Probe<T> {
   script: string;
   parse(stdout: string, exitCode: number): T;
+  /** What the probe reads (`file`, `packages`…) and for what: lets the fake context answer it in unit tests. */
+  fact?: { id: string; args?: unknown };
 }
 
 export type ProbeResults<P extends Record<string, Probe<unknown>>> = {
   [K in keyof P]: P[K] extends Probe<infer T> ? T : never;
 };
 
-export function probe<T>(script: string, parse: (stdout: string, exitCode: number) => T): Probe<T> {
-  return { script, parse };
+export function probe<T>(script: string, parse: (stdout: string, exitCode: number) => T, fact?: Probe<T>['fact']): Probe<T> {
+  return { script, parse, fact };
 }
 
 /**
@@ -27,7 +29,8 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   if (keys.length === 0) return {} as ProbeResults<P>;
   const nonce = randomBytes(6).toString('hex');
   const script = keys
-    .map((k, i) => `echo '@@${nonce} ${i}'\n( ${probes[k]!.script}\n) </dev/null 2>/dev/null\necho "@@${nonce} ${i} $?"`)
+    // The extra `echo` ends the probe's last line even when its output lacks a newline.
+    .map((k, i) => `echo '@@${nonce} ${i}'\n( ${probes[k]!.script}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`)
     .join('\n');
   const r = await host.exec({ script }, { sudo: true });
   const out: Record<string, unknown> = {};
@@ -37,7 +40,7 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   keys.forEach((k, i) => {
     const s = seen.get(i);
     if (!s) throw new Error(`probe ${k} produced no output on ${host.name} (exit ${r.exitCode}): ${r.stderr.slice(-300)}`);
-    out[k] = probes[k]!.parse(s.body.replace(/\n$/, ''), s.code);
+    out[k] = probes[k]!.parse(s.body.slice(0, -1).replace(/\n$/, ''), s.code);
   });
   return out as ProbeResults<P>;
 }

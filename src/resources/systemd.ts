@@ -45,7 +45,7 @@ export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
       };
     }
     return states;
-  });
+  }, { id: 'units', args: units });
 }
 
 function parseEnv(raw: string): Record<string, string> {
@@ -105,7 +105,7 @@ export const PENDING_DIR = '/var/lib/ebpf-lab/pending';
 
 export const pendingProbe: Probe<string[]> = probe(`ls -1 ${PENDING_DIR} 2>/dev/null; true`, (out) =>
   out.split('\n').filter(Boolean),
-);
+{ id: 'pending' });
 
 export function pendingChanges(markers: string[], units: string[]): Change[] {
   const out: Change[] = [];

@@ -62,7 +62,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
         if (again.changes.length > 0)
           throw new ConvergenceError(
             `step ${step.id} does not converge: still pending after apply: ` +
-              again.changes.map((c) => `${c.action} ${c.resource}`).join(', '),
+              again.changes.map((c) => `${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`).join(', '),
           );
       }
       // up verifies what it changed (an unchanged step was verified when it last

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { connectSsh } from '../transports/ssh.js';
 import { connectLocal } from '../transports/local.js';
-import { ensureHostTools, sandboxInfo, sandboxUp } from './sandbox.js';
+import { ensureHostTools, sandboxState, sandboxUp } from './sandbox.js';
 import { cacheDir, knownHostsPath, labHome, readRegistry, type LabRecord } from '../state.js';
 import type { Transport } from '../transports/transport.js';
 
@@ -75,10 +75,9 @@ export async function openTarget(
   }
   if (spec.kind === 'sandbox') {
     const ref = { name: spec.name, home: labHome() };
-    let info = await sandboxInfo(ref);
-    if (!info && !o.create) throw new UserError(`there is no sandbox named "${spec.name}"`, `create it with: ebpf-lab up --target ${spec.label}`);
+    if (!o.create && (await sandboxState(ref)) === 'absent') throw new UserError(`there is no sandbox named "${spec.name}"`, `create it with: ebpf-lab up --target ${spec.label}`);
     await ensureHostTools(o.log);
-    info = await sandboxUp({ ...ref, cacheDir: cacheDir(), packages: o.packages(), log: o.log });
+    const info = await sandboxUp({ ...ref, cacheDir: cacheDir(), packages: o.packages(), log: o.log });
     const transport = await connectSsh(
       { host: info.host, port: info.port, user: info.user, keyPath: info.keyPath },
       { knownHostsPath: knownHostsPath(), pinned: info.hostKeys },
@@ -86,7 +85,8 @@ export async function openTarget(
     );
     return { transport, record: { name: spec.label, kind: 'sandbox', target: spec.label, host: info.host, port: info.port, user: info.user, keyPath: info.keyPath, createdByUs: true } };
   }
-  throw new UserError('the lightsail target is not wired into this command yet', 'use --target sandbox, ssh://user@host or local');
+  // loaded on demand: the AWS SDK costs ~200 ms of start-up that other targets never need
+  return (await import('./lightsail.js')).openLightsail(spec, o);
 }
 
 export async function knownLab(name: string): Promise<LabRecord | undefined> {

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli.js';
+import { parseTarget } from '../../src/targets/resolve.js';
+import { UserError } from '../../src/errors.js';
+
+/** Bad input is refused before any host is touched: a UserError (exit 2) with a hint. */
+describe('CLI input validation', () => {
+  const bad: [string, string[], RegExp][] = [
+    ['unknown command', ['destroy'], /unknown command "destroy"/],
+    ['unknown flag', ['up', '--bogus'], /Unknown option '--bogus'/],
+    ['unknown target', ['up', '--target', 'vagrant'], /unknown target "vagrant"/],
+    ['user@host without scheme', ['up', '--target', 'root@example.org'], /did you mean ssh:\/\/root@example.org/],
+    ['malformed ssh url', ['up', '--target', 'ssh://'], /malformed target/],
+    ['port out of range', ['up', '--target', 'ssh://root@127.0.0.1:70000'], /malformed target|out of range/],
+    ['port zero', ['up', '--target', 'ssh://root@127.0.0.1:0'], /out of range/],
+    ['ssh url with a path', ['up', '--target', 'ssh://root@host/etc'], /no path/],
+    ['hostile host name', ['up', '--target', 'ssh://root@$(reboot)'], /malformed target|not a valid host/],
+    ['unknown step', ['up', '--only', 'grafna'], /unknown step "grafna"/],
+    ['unknown skipped step', ['plan', '--skip', 'x'], /unknown step "x"/],
+    ['bad output mode', ['up', '--output', 'xml'], /--output must be tty, plain or json/],
+    ['bad opcache value', ['up', '--opcache', 'maybe'], /--opcache must be on or off/],
+    ['bad exporter version', ['up', '--exporter-version', 'latest'], /--exporter-version must look like/],
+    ['bad prometheus source', ['up', '--prometheus', 'docker'], /--prometheus must be/],
+    ['stray argument', ['up', 'now'], /unexpected argument "now"/],
+    ['bad sandbox name', ['up', '--target', 'sandbox:Bad_Name'], /unknown target/],
+  ];
+  for (const [name, argv, msg] of bad) {
+    it(`${name}: ${argv.join(' ')}`, async () => {
+      const err = await main(argv).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect(`${(err as UserError).message}\n${(err as UserError).hint ?? ''}`).toMatch(msg);
+    });
+  }
+
+  it('parses valid targets', () => {
+    expect(parseTarget(undefined)).toMatchObject({ kind: 'sandbox', name: 'default' });
+    expect(parseTarget('sandbox:lab-2')).toMatchObject({ kind: 'sandbox', name: 'lab-2' });
+    expect(parseTarget('ssh://ubuntu@10.0.0.5:2222')).toMatchObject({ kind: 'ssh', user: 'ubuntu', host: '10.0.0.5', port: 2222 });
+    expect(parseTarget('ssh://ubuntu@[::1]')).toMatchObject({ kind: 'ssh', host: '::1', port: 22 });
+    expect(parseTarget('local')).toMatchObject({ kind: 'local' });
+  });
+});
