@@ -1,0 +1,233 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { utils } from 'ssh2';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CommandError, UserError } from '../../src/errors.js';
+import { describeConnectError, loadPrivateKey } from '../../src/transports/ssh.js';
+import {
+  asRoot,
+  displayCommand,
+  innerCommand,
+  parseIdentity,
+  putScript,
+  ShellTransport,
+  wireCommand,
+  type RawOptions,
+  type RawResult,
+} from '../../src/transports/sudo.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cmd-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// A stand-in `sudo` that drops `-n --` and runs the rest, so the double quoting of the
+// sudo path is executed for real by /bin/sh without needing sudo on this machine.
+const bin = join(dir, 'bin');
+mkdirSync(bin);
+writeFileSync(join(bin, 'sudo'), '#!/bin/sh\n[ "$1" = -n ] && shift\n[ "$1" = -- ] && shift\nexec "$@"\n', { mode: 0o755 });
+
+const marker = join(dir, 'pwned');
+const hostile = [
+  `a'b; touch ${marker}`,
+  `$(touch ${marker})`,
+  `\`touch ${marker}\``,
+  `x\ntouch ${marker}`,
+  `"; touch ${marker}; echo "`,
+  '*',
+  '',
+  ' leading space',
+  '--',
+  '\\',
+];
+
+function sh(cmd: string, input = ''): string {
+  return execFileSync('/bin/sh', ['-c', cmd], { input, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+}
+
+describe('command building', () => {
+  it('joins argv with quoting, scripts run via sh -c', () => {
+    expect(innerCommand(['echo', 'a b'])).toBe("echo 'a b'");
+    expect(innerCommand({ script: 'echo "$HOME"' })).toBe(`sh -c 'echo "$HOME"'`);
+    expect(displayCommand(['echo', 'a b'])).toBe("echo 'a b'");
+    expect(displayCommand({ script: 'x | y' })).toBe('x | y');
+    expect(() => innerCommand([])).toThrow();
+  });
+
+  it('prefixes env as quoted K=V pairs and refuses bad names', () => {
+    expect(innerCommand(['true'], { A: 'x y', B: '1' })).toBe("env 'A=x y' B=1 true");
+    expect(() => innerCommand(['true'], { 'A;rm': '1' })).toThrow(/invalid environment variable name/);
+  });
+
+  it('wraps in sudo -n -- sh -c only for non-root users', () => {
+    const who = { user: 'u', isRoot: false, canSudo: true };
+    expect(wireCommand(['id', '-u'], { sudo: true }, who)).toBe("sudo -n -- sh -c 'id -u'");
+    expect(wireCommand(['id', '-u'], { sudo: true }, { ...who, isRoot: true })).toBe('id -u');
+    expect(wireCommand(['id', '-u'], {}, who)).toBe('id -u');
+    expect(wireCommand(['true'], { sudo: true, env: { K: 'v' } }, who)).toBe("sudo -n -- sh -c 'env K=v true'");
+    expect(asRoot("echo 'x'", false)).toBe(`sudo -n -- sh -c 'echo '\\''x'\\'''`);
+  });
+
+  it('puts a host-side timeout inside sudo, so the command dies with root rights', () => {
+    const who = { user: 'u', isRoot: false, canSudo: true };
+    expect(wireCommand(['sleep', '9'], { timeoutMs: 1500 }, who)).toBe('timeout -k 5 1.500 sleep 9');
+    expect(wireCommand(['sleep', '9'], { sudo: true, timeoutMs: 250 }, who)).toBe("sudo -n -- sh -c 'timeout -k 5 0.250 sleep 9'");
+    expect(() => wireCommand(['true'], { timeoutMs: 0 }, who)).toThrow(/invalid timeout/);
+  });
+
+  it.each(hostile)('hostile value %j stays one inert argument on every path', (v) => {
+    const who = { user: 'u', isRoot: false, canSudo: true };
+    for (const sudo of [false, true]) {
+      const argv = sh(wireCommand(['printf', '%s', v], { sudo }, who));
+      expect(argv).toBe(v);
+      const env = sh(wireCommand({ script: 'printf %s "$V"' }, { sudo, env: { V: v } }, who));
+      expect(env).toBe(v);
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('atomic put script', () => {
+  const who = { user: 'u', isRoot: false, canSudo: true };
+  const run = (path: string, content: string, opts = {}) => {
+    try {
+      sh(wireCommand({ script: putScript(path, opts) }, { sudo: true }, who), content);
+      return 0;
+    } catch (e) {
+      return (e as { status: number }).status;
+    }
+  };
+
+  it('writes into a new directory with the given mode, no temp left behind', () => {
+    const p = join(dir, "we'ird $(dir)", 'f.conf');
+    expect(run(p, 'one\n', { mode: 0o640 })).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe('one\n');
+    expect(execFileSync('stat', ['-c', '%a', p], { encoding: 'utf8' }).trim()).toBe('640');
+    expect(execFileSync('ls', ['-A', join(dir, "we'ird $(dir)")], { encoding: 'utf8' }).trim()).toBe('f.conf');
+  });
+
+  it('keeps the old file and mode when validation fails, and removes the temp file', () => {
+    const d = join(dir, 'v');
+    const p = join(d, 'app.conf');
+    expect(run(p, 'good\n')).toBe(0);
+    chmodSync(p, 0o600);
+    expect(run(p, 'bad\n', { validate: ['grep', '-q', 'good', '{}'] })).toBe(1);
+    expect(readFileSync(p, 'utf8')).toBe('good\n');
+    expect(execFileSync('ls', ['-A', d], { encoding: 'utf8' }).trim()).toBe('app.conf');
+    expect(run(p, 'good again\n', { validate: ['grep', '-q', 'good', '{}'] })).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe('good again\n');
+    // No mode given: the replaced file keeps the old one.
+    expect(execFileSync('stat', ['-c', '%a', p], { encoding: 'utf8' }).trim()).toBe('600');
+  });
+
+  it('needs an absolute path and a sane mode', () => {
+    expect(() => putScript('rel/x', {})).toThrow(/absolute/);
+    expect(() => putScript('/x', { mode: 0o17777 })).toThrow(/invalid mode/);
+  });
+});
+
+/** Records wire commands; answers the identity probe as a configurable user. */
+class Recorder extends ShellTransport {
+  readonly name = 'rec';
+  wires: string[] = [];
+  constructor(private probe: string) {
+    super();
+  }
+  protected async runRaw(wire: string, _o: RawOptions): Promise<RawResult> {
+    this.wires.push(wire);
+    const out = wire.includes('id -un') ? this.probe : wire.includes('fail') ? '' : 'ok';
+    return { code: wire.includes('fail') ? 3 : 0, stdout: Buffer.from(out), stderr: Buffer.from('bad thing\n') };
+  }
+  async close() {}
+  async init() {
+    await this.detectIdentity();
+    return this;
+  }
+}
+
+describe('ShellTransport', () => {
+  it('parses the identity probe', () => {
+    expect(parseIdentity('uid=0\nuser=root\nsudo=root\n')).toEqual({ user: 'root', isRoot: true, canSudo: true, why: undefined });
+    expect(parseIdentity('uid=1000\nuser=ubuntu\nsudo=no\nwhy=sudo: a password is required\n')).toMatchObject({
+      isRoot: false,
+      canSudo: false,
+      why: 'sudo: a password is required',
+    });
+    expect(() => parseIdentity('garbage')).toThrow();
+  });
+
+  it('refuses {sudo:true} for a user without password-less sudo, with a hint', async () => {
+    const t = await new Recorder('uid=1000\nuser=bob\nsudo=no\nwhy=sudo: a password is required\n').init();
+    await expect(t.exec(['apt-get', 'update'], { sudo: true })).rejects.toThrow(UserError);
+    await expect(t.exec(['apt-get', 'update'], { sudo: true })).rejects.toThrow(/bob .*not root.*password-less sudo.*a password is required/);
+    expect(t.wires).toHaveLength(1);
+    expect((await t.exec(['true'])).stdout).toBe('ok');
+  });
+
+  it('throws CommandError unless nothrow, and get/put use sudo for sudoers', async () => {
+    const t = await new Recorder('uid=1000\nuser=bob\nsudo=yes\n').init();
+    await expect(t.exec(['fail'])).rejects.toThrow(CommandError);
+    const r = await t.exec(['fail', 'x y'], { nothrow: true });
+    expect(r).toMatchObject({ command: "fail 'x y'", exitCode: 3, stderr: 'bad thing\n' });
+    await t.get('/etc/shadow');
+    expect(t.wires.at(-1)).toBe("sudo -n -- sh -c 'cat -- /etc/shadow'");
+    await t.put('/etc/x', 'y');
+    expect(t.wires.at(-1)).toMatch(/^sudo -n -- sh -c 'sh -c '/);
+  });
+});
+
+describe('private key files', () => {
+  const key = utils.generateKeyPairSync('ed25519');
+  it('refuses a missing file and a file readable by others (like OpenSSH)', async () => {
+    await expect(loadPrivateKey(join(dir, 'nope'))).rejects.toThrow(/cannot be read \(ENOENT\)/);
+    const p = join(dir, 'id_open');
+    writeFileSync(p, key.private, { mode: 0o644 });
+    chmodSync(p, 0o644);
+    const err = await loadPrivateKey(p).catch((e: UserError) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toContain('mode 644');
+    expect((err as UserError).hint).toBe(`chmod 600 ${p}`);
+    chmodSync(p, 0o640);
+    await expect(loadPrivateKey(p)).rejects.toThrow(/accessible by others/);
+    chmodSync(p, 0o600);
+    expect((await loadPrivateKey(p)).toString()).toBe(key.private);
+    chmodSync(p, 0o400);
+    await expect(loadPrivateKey(p)).resolves.toBeInstanceOf(Buffer);
+  });
+
+  it('refuses an encrypted key (no passphrase prompt) and points to ssh-agent', async () => {
+    const enc = utils.generateKeyPairSync('ed25519', { passphrase: 'pw', cipher: 'aes256-ctr', rounds: 4 });
+    const p = join(dir, 'id_enc');
+    writeFileSync(p, enc.private, { mode: 0o600 });
+    const err = await loadPrivateKey(p).catch((e: UserError) => e);
+    expect((err as UserError).message).toMatch(/encrypted with a passphrase/);
+    expect((err as UserError).hint).toContain('ssh-add');
+  });
+
+  it('refuses a file that is not a key', async () => {
+    const p = join(dir, 'id_junk');
+    writeFileSync(p, 'hello', { mode: 0o600 });
+    await expect(loadPrivateKey(p)).rejects.toThrow(/not a usable private key/);
+  });
+});
+
+describe('connection errors', () => {
+  const t = { host: 'lab.example', port: 2222, user: 'ubuntu', keyPath: '/k/id' };
+  const err = (message: string, extra: { code?: string; level?: string }) => Object.assign(new Error(message), extra);
+  it.each([
+    [{ code: 'ECONNREFUSED' }, /^connection refused by lab\.example:2222$/, /sshd running/],
+    [{ code: 'ENOTFOUND' }, /cannot resolve host name lab\.example \(ENOTFOUND\)/, /host name/],
+    [{ code: 'EAI_AGAIN' }, /cannot resolve host name/, /IP address/],
+    [{ code: 'EHOSTUNREACH' }, /cannot reach lab\.example:2222/, /firewall/],
+    [{ level: 'client-timeout' }, /cannot reach lab\.example:2222: boom/, /firewall/],
+    [{ level: 'client-authentication' }, /authentication as ubuntu on lab\.example:2222 failed: .*\/k\/id/, /authorized_keys/],
+  ])('%j becomes a UserError with a hint', (extra, message, hint) => {
+    const e = describeConnectError(err('boom', extra), t, false);
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(message);
+    expect(e.hint).toMatch(hint);
+  });
+  it('names the agent when no key file was given', () => {
+    expect(describeConnectError(err('x', { level: 'client-authentication' }), t, true).message).toContain('ssh-agent');
+  });
+});
