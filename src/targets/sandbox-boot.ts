@@ -1,0 +1,162 @@
+/**
+ * Running a sandbox: boot systemd-nspawn detached, find the container's PID 1, start the
+ * 127.0.0.1 -> container:22 forwarder, wait for sshd, and stop it all again.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { VerifyError } from '../errors.js';
+import {
+  findContainerLeader,
+  freeLoopbackPort,
+  pidAlive,
+  portInUse,
+  procCmdline,
+  sleep,
+  spawnDetached,
+  sshBanner,
+  tailFile,
+} from './sandbox-proc.js';
+import { forwarderArgv, isOurForwarder, isOurNspawn, nspawnArgv } from './sandbox-spec.js';
+
+/** What sandbox.json records about a sandbox (and its processes, while running). */
+export interface SandboxRecord {
+  version: 1;
+  name: string;
+  machine: string;
+  dir: string;
+  rootfs: string;
+  port: number;
+  keyPath: string;
+  hostKeys: string[];
+  repoDir: string;
+  createdAt: string;
+  nspawnPid?: number;
+  leaderPid?: number;
+  forwarderPid?: number;
+  bootedAt?: string;
+}
+
+export const nspawnLog = (rec: SandboxRecord) => path.join(rec.dir, 'nspawn.log');
+const propagateDir = (rec: SandboxRecord) => path.join('/run/systemd/nspawn/propagate', rec.machine);
+const forwarderLog = (rec: SandboxRecord) => path.join(rec.dir, 'forwarder.log');
+
+/** True if the recorded nspawn pid is alive and really is this sandbox's nspawn. */
+export async function nspawnRunning(rec: SandboxRecord): Promise<boolean> {
+  if (!rec.nspawnPid || !(await pidAlive(rec.nspawnPid))) return false;
+  return isOurNspawn(await procCmdline(rec.nspawnPid), rec.rootfs, rec.machine);
+}
+
+/** True if the recorded forwarder is alive, ours, and points at the current PID 1. */
+export async function forwarderRunning(rec: SandboxRecord): Promise<boolean> {
+  if (!rec.forwarderPid || !rec.leaderPid || !(await pidAlive(rec.forwarderPid))) return false;
+  if (!(await pidAlive(rec.leaderPid))) return false;
+  return isOurForwarder(await procCmdline(rec.forwarderPid), rec.port, rec.leaderPid);
+}
+
+async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
+  const tail = (await tailFile(nspawnLog(rec), 25)).split('\n').filter((l) => l.trim() !== '');
+  const shown = tail.slice(-10).map((l) => '  | ' + l);
+  throw new VerifyError([`sandbox ${rec.name}: ${what}; ${nspawnLog(rec)} ends with:`, ...shown].join('\n'), tail);
+}
+
+/** Start the container detached; fills nspawnPid and leaderPid. */
+export async function bootContainer(rec: SandboxRecord): Promise<void> {
+  if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
+  await rm(propagateDir(rec), { recursive: true, force: true });
+  const pid = spawnDetached(nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }), nspawnLog(rec));
+  rec.nspawnPid = pid;
+  rec.bootedAt = new Date().toISOString();
+  delete rec.leaderPid;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (!(await pidAlive(pid))) await bootFailure(rec, 'systemd-nspawn exited during start');
+    const leader = await findContainerLeader(pid);
+    if (leader) {
+      rec.leaderPid = leader;
+      return;
+    }
+    await sleep(50);
+  }
+  await bootFailure(rec, 'the container\'s systemd did not start within 20 s');
+}
+
+/** (Re)start the forwarder on rec.port, or on a new free port if that one is taken. */
+export async function startForwarder(rec: SandboxRecord): Promise<void> {
+  if (!rec.leaderPid) throw new Error('startForwarder: container PID 1 unknown');
+  if (!rec.port || (await portInUse(rec.port))) rec.port = await freeLoopbackPort();
+  rec.forwarderPid = spawnDetached(forwarderArgv(rec.port, rec.leaderPid), forwarderLog(rec));
+}
+
+/**
+ * Wait until sshd's banner comes through the forwarder. A forwarder that lost a port
+ * race is restarted on another port; a dead container fails with its log tail.
+ */
+export async function waitForSsh(rec: SandboxRecord, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let restarts = 0;
+  while (Date.now() < deadline) {
+    if (!(await nspawnRunning(rec))) await bootFailure(rec, 'the container stopped while waiting for sshd');
+    if (!(await pidAlive(rec.forwarderPid))) {
+      if (++restarts > 3) await bootFailure(rec, `the SSH forwarder keeps exiting (see ${forwarderLog(rec)})`);
+      rec.port = 0;
+      await startForwarder(rec);
+      await sleep(100);
+      continue;
+    }
+    if (await sshBanner(rec.port)) return;
+    await sleep(100);
+  }
+  await bootFailure(rec, `sshd did not answer on 127.0.0.1:${rec.port} within ${timeoutMs / 1000} s`);
+}
+
+/** Send `sig` to a process we recorded; false if it was already gone. */
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await pidAlive(pid))) return true;
+    await sleep(50);
+  }
+  return !(await pidAlive(pid));
+}
+
+/** Kill the forwarder's process group (the listener and its per-connection children). */
+export async function stopForwarder(rec: SandboxRecord): Promise<void> {
+  const pid = rec.forwarderPid;
+  const argv = pid && (await pidAlive(pid)) ? await procCmdline(pid) : undefined;
+  const ours = rec.leaderPid
+    ? isOurForwarder(argv, rec.port, rec.leaderPid)
+    : argv?.[0]?.endsWith('socat') === true && argv[1]?.startsWith(`TCP-LISTEN:${rec.port},`) === true;
+  if (pid && ours) {
+    // spawnDetached made it a session (and group) leader, so -pid is exactly its group.
+    if (!signal(-pid, 'SIGTERM')) signal(pid, 'SIGTERM');
+    if (!(await waitGone(pid, 3000))) signal(-pid, 'SIGKILL');
+  }
+  delete rec.forwarderPid;
+}
+
+/** Halt the container: SIGTERM to nspawn (clean poweroff), SIGKILL after 15 s. */
+export async function stopContainer(rec: SandboxRecord): Promise<void> {
+  await stopForwarder(rec);
+  const pid = rec.nspawnPid;
+  if (pid && (await nspawnRunning(rec))) {
+    signal(pid, 'SIGTERM');
+    if (!(await waitGone(pid, 15_000))) {
+      signal(pid, 'SIGKILL');
+      if (!(await waitGone(pid, 5000))) throw new Error(`systemd-nspawn (pid ${pid}) does not exit`);
+    }
+  }
+  delete rec.nspawnPid;
+  delete rec.leaderPid;
+  // The host's /run is not a tmpfs here and nspawn refuses to clean this up itself.
+  await rm(propagateDir(rec), { recursive: true, force: true });
+}

@@ -1,0 +1,257 @@
+/**
+ * The `sandbox` target: a local Debian 12 container (systemd-nspawn, own network
+ * namespace) reachable over SSH on 127.0.0.1:<port>, with a local apt repository bound
+ * read-only at /srv/ebpf-lab-repo. State lives in <home>/sandboxes/<name>/sandbox.json.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { ensureHostTools } from './host-tools.js';
+import {
+  bootContainer,
+  forwarderRunning,
+  nspawnRunning,
+  startForwarder,
+  stopContainer,
+  stopForwarder,
+  waitForSsh,
+  type SandboxRecord,
+} from './sandbox-boot.js';
+import { ensureBase, ensureRepo, removeTree, repoPath, withLock } from './sandbox-image.js';
+import { findContainerLeader, procCmdline, run } from './sandbox-proc.js';
+import {
+  hostKeyLine,
+  machineName,
+  passwdEntry,
+  sortHostKeys,
+  validatePackages,
+  validateSandboxName,
+} from './sandbox-spec.js';
+
+export { ensureHostTools };
+
+export interface SandboxOptions {
+  /** Sandbox name, e.g. 'default': /^[a-z0-9][a-z0-9-]{0,30}$/. */
+  name: string;
+  /** ebpf-lab state dir; the sandbox lives in <home>/sandboxes/<name>/. */
+  home: string;
+  /** Shared cache for the base rootfs and local apt repos (reused by many sandboxes). */
+  cacheDir: string;
+  /** Debian packages the local repo must serve (dependencies resolved against the base). */
+  packages: string[];
+  /** Progress lines. */
+  log: (line: string) => void;
+}
+
+export interface SandboxInfo {
+  name: string;
+  dir: string;
+  host: '127.0.0.1';
+  port: number;
+  user: 'root';
+  /** Private key (0600) that logs in as root, lab (sudo NOPASSWD) and nosudo. */
+  keyPath: string;
+  /** The container's sshd host keys as OpenSSH lines 'ssh-ed25519 AAAA…', for pinning. */
+  hostKeys: string[];
+  nspawnPid: number;
+}
+
+type SandboxRef = { name: string; home: string };
+
+const sandboxDir = (home: string, name: string) => path.join(path.resolve(home), 'sandboxes', name);
+const recordPath = (dir: string) => path.join(dir, 'sandbox.json');
+
+async function readRecord(dir: string): Promise<SandboxRecord | undefined> {
+  try {
+    const rec = JSON.parse(await readFile(recordPath(dir), 'utf8')) as SandboxRecord;
+    return rec.version === 1 && existsSync(rec.rootfs) ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeRecord(rec: SandboxRecord): Promise<void> {
+  const tmp = recordPath(rec.dir) + '.tmp';
+  await writeFile(tmp, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
+  await rename(tmp, recordPath(rec.dir));
+}
+
+function toInfo(rec: SandboxRecord): SandboxInfo {
+  if (!rec.nspawnPid) throw new Error(`sandbox ${rec.name} is not running`);
+  const { name, dir, port, keyPath, hostKeys, nspawnPid } = rec;
+  return { name, dir, host: '127.0.0.1', port, user: 'root', keyPath, hostKeys, nspawnPid };
+}
+
+/** Install `pubKey` as the only authorized key of `user` inside the rootfs. */
+async function authorize(rootfs: string, user: string, pubKey: string): Promise<void> {
+  const passwd = await readFile(path.join(rootfs, 'etc/passwd'), 'utf8');
+  const entry = passwdEntry(passwd, user);
+  if (!entry) throw new Error(`user ${user} missing in ${rootfs}/etc/passwd`);
+  const sshDir = path.join(rootfs, entry.home.replace(/^\//, ''), '.ssh');
+  await mkdir(sshDir, { recursive: true, mode: 0o700 });
+  await chmod(sshDir, 0o700);
+  await chown(sshDir, entry.uid, entry.gid);
+  const file = path.join(sshDir, 'authorized_keys');
+  await writeFile(file, pubKey, { mode: 0o600 });
+  await chown(file, entry.uid, entry.gid);
+}
+
+/** Copy the base, give it its own host keys, hostname and login key; write sandbox.json. */
+async function create(opts: SandboxOptions, dir: string, repoDir: string): Promise<SandboxRecord> {
+  await removeTree(dir); // leftovers of an interrupted create
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const base = await ensureBase(opts.cacheDir, opts.log);
+  opts.log('copying base root filesystem (a copy takes seconds)');
+  const rootfs = path.join(dir, 'rootfs');
+  await run(['cp', '-a', '--reflink=auto', base.rootfs, rootfs + '.tmp']);
+  await rename(rootfs + '.tmp', rootfs);
+  const hostname = `ebpf-lab-${opts.name}`;
+  await writeFile(path.join(rootfs, 'etc/hostname'), hostname + '\n');
+  await writeFile(
+    path.join(rootfs, 'etc/hosts'),
+    `127.0.0.1 localhost\n127.0.1.1 ${hostname}\n::1 localhost ip6-localhost ip6-loopback\n`,
+  );
+  const sshEtc = path.join(rootfs, 'etc/ssh');
+  for (const f of await readdir(sshEtc)) {
+    if (f.startsWith('ssh_host_')) await removeTree(path.join(sshEtc, f));
+  }
+  await run(['ssh-keygen', '-A', '-f', rootfs]);
+  const pubs = (await readdir(sshEtc)).filter((f) => /^ssh_host_.*_key\.pub$/.test(f));
+  const hostKeys = sortHostKeys(
+    await Promise.all(pubs.map(async (f) => hostKeyLine(await readFile(path.join(sshEtc, f), 'utf8')))),
+  );
+  const keyPath = path.join(dir, 'id_ed25519');
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `ebpf-lab-sandbox-${opts.name}`, '-f', keyPath]);
+  await chmod(keyPath, 0o600);
+  const pub = await readFile(keyPath + '.pub', 'utf8');
+  for (const user of ['root', 'lab', 'nosudo']) await authorize(rootfs, user, pub);
+  const rec: SandboxRecord = {
+    version: 1,
+    name: opts.name,
+    machine: machineName(opts.name, randomBytes(3).toString('hex')),
+    dir,
+    rootfs,
+    port: 0,
+    keyPath,
+    hostKeys,
+    repoDir,
+    createdAt: new Date().toISOString(),
+  };
+  await writeRecord(rec);
+  return rec;
+}
+
+/**
+ * Create, boot or reuse the sandbox (idempotent) and return how to reach it over SSH.
+ * When it already runs with the same package set this only checks processes and the SSH
+ * banner (well under 0.3 s); a dead forwarder is restarted; a stopped container is booted;
+ * a changed package set restarts the container with the matching local repository.
+ * `systemctl is-system-running --wait` is left to the caller.
+ */
+export async function sandboxUp(opts: SandboxOptions): Promise<SandboxInfo> {
+  validateSandboxName(opts.name);
+  validatePackages(opts.packages);
+  await ensureHostTools(opts.log);
+  const dir = sandboxDir(opts.home, opts.name);
+  await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+  // One up/down at a time per sandbox (two CLI runs, or a test and a CLI run).
+  return withLock(dir, opts.log, () => up(opts, dir));
+}
+
+async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
+  const repoDir = repoPath(opts.cacheDir, opts.packages);
+  let rec = await readRecord(dir);
+  if (rec && (await nspawnRunning(rec))) {
+    if (rec.repoDir === repoDir && existsSync(repoDir)) {
+      if (!(await forwarderRunning(rec))) {
+        opts.log(`sandbox ${opts.name}: restarting the SSH forwarder`);
+        await stopForwarder(rec);
+        rec.leaderPid = (await findContainerLeader(rec.nspawnPid!)) ?? rec.leaderPid;
+        await startForwarder(rec);
+        await writeRecord(rec);
+      }
+      await waitForSsh(rec);
+      await writeRecord(rec);
+      return toInfo(rec);
+    }
+    opts.log(`sandbox ${opts.name}: its local repository changed (package set or cache), restarting it with the new one`);
+    await stopContainer(rec);
+    await writeRecord(rec);
+  } else if (rec) {
+    await stopForwarder(rec); // a forwarder that outlived its container
+  }
+  await ensureRepo(opts.cacheDir, opts.packages, opts.log);
+  if (!rec) {
+    opts.log(`creating sandbox ${opts.name}`);
+    rec = await create(opts, dir, repoDir);
+  }
+  rec.repoDir = repoDir;
+  opts.log(`booting sandbox ${opts.name}`);
+  const started = Date.now();
+  try {
+    await bootContainer(rec);
+    await writeRecord(rec); // pids first: a failure below can still be cleaned up by down
+    await startForwarder(rec);
+    await writeRecord(rec);
+    await waitForSsh(rec);
+  } catch (e) {
+    await stopContainer(rec).catch(() => {});
+    await writeRecord(rec);
+    throw e;
+  }
+  await writeRecord(rec);
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  opts.log(`sandbox ${opts.name} ready in ${secs} s: ssh -i ${rec.keyPath} -p ${rec.port} root@127.0.0.1`);
+  return toInfo(rec);
+}
+
+/** Stop the container and forwarder (only the pids we recorded) and delete the sandbox dir. */
+export async function sandboxDown(opts: SandboxRef): Promise<boolean> {
+  validateSandboxName(opts.name);
+  const dir = sandboxDir(opts.home, opts.name);
+  if (!existsSync(dir)) return false;
+  return withLock(dir, () => {}, () => down(dir));
+}
+
+async function down(dir: string): Promise<boolean> {
+  if (!existsSync(dir)) return false;
+  const rec = await readRecord(dir);
+  if (rec) {
+    await stopContainer(rec);
+    await writeRecord(rec);
+  }
+  const rootfs = path.join(dir, 'rootfs');
+  const users = await nspawnsUsing(rootfs);
+  if (users.length > 0) {
+    throw new Error(`not removing ${dir}: systemd-nspawn pid(s) ${users.join(', ')} still use it (not recorded by us)`);
+  }
+  await removeTree(dir);
+  return true;
+}
+
+/** Pids of any systemd-nspawn running on `rootfs` (a safety check before rm -rf). */
+async function nspawnsUsing(rootfs: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await procCmdline(Number(entry));
+    if (argv?.[0]?.endsWith('systemd-nspawn') && argv[argv.indexOf('-D') + 1] === rootfs) found.push(Number(entry));
+  }
+  return found;
+}
+
+/** 'absent' (no complete sandbox), 'stopped' or 'running' (its nspawn is alive). */
+export async function sandboxState(opts: SandboxRef): Promise<'absent' | 'stopped' | 'running'> {
+  validateSandboxName(opts.name);
+  const rec = await readRecord(sandboxDir(opts.home, opts.name));
+  if (!rec) return 'absent';
+  return (await nspawnRunning(rec)) ? 'running' : 'stopped';
+}
+
+/** How to reach the sandbox, or undefined when it is absent or stopped. */
+export async function sandboxInfo(opts: SandboxRef): Promise<SandboxInfo | undefined> {
+  validateSandboxName(opts.name);
+  const rec = await readRecord(sandboxDir(opts.home, opts.name));
+  return rec && (await nspawnRunning(rec)) ? toInfo(rec) : undefined;
+}
