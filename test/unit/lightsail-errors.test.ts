@@ -1,0 +1,134 @@
+// Substitute: the Lightsail API is aws-sdk-client-mock; SDK errors are built from the real classes.
+import {
+  AccountSetupInProgressException,
+  GetBundlesCommand,
+  GetInstanceCommand,
+  GetInstancesCommand,
+  InvalidInputException,
+  LightsailClient,
+  NotFoundException,
+  RegionSetupInProgressException,
+  UnauthenticatedException,
+} from '@aws-sdk/client-lightsail';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/errors.js';
+import { validateBundle } from '../../src/cloud/catalog.js';
+import { translateAwsError } from '../../src/cloud/errors.js';
+import { getInstance, listLabs } from '../../src/cloud/lightsail.js';
+import { profileRegion, resolveRegion } from '../../src/cloud/region.js';
+
+const lightsail = mockClient(LightsailClient);
+const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+const ctx = { action: 'list instances', region: 'eu-central-1' };
+const throttle = (): Error => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+
+beforeEach(() => lightsail.reset());
+
+describe('modelled errors become messages with a fix', () => {
+  it('AccountSetupInProgress and RegionSetupInProgress say to wait a few minutes', async () => {
+    lightsail.on(GetInstancesCommand).rejectsOnce(new AccountSetupInProgressException({ message: 'setting up', $metadata: {} }));
+    const err = await listLabs(client).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/account is still being set up/);
+    expect(err.hint).toMatch(/Wait a few minutes/);
+    const r = translateAwsError(new RegionSetupInProgressException({ message: 'x', $metadata: {} }), ctx) as UserError;
+    expect(r.hint).toMatch(/Wait a few minutes/);
+  });
+
+  it('InvalidInput is a UserError carrying the API message; NotFound outside a lookup is not', () => {
+    const bad = translateAwsError(new InvalidInputException({ message: 'bundle xl_9 is not available', $metadata: {} }), ctx);
+    expect(bad).toBeInstanceOf(UserError);
+    expect(bad.message).toMatch(/in region eu-central-1: Lightsail refused the input \(bundle xl_9 is not available\)/);
+    const nf = translateAwsError(new NotFoundException({ message: 'gone', $metadata: {} }), ctx);
+    expect(nf).not.toBeInstanceOf(UserError);
+    expect(nf.cause).toBeInstanceOf(NotFoundException);
+  });
+
+  it('missing credentials name the env vars, profile and aws sso login', () => {
+    const e = translateAwsError(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), ctx) as UserError;
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/no AWS credentials were found/);
+    for (const word of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'aws sso login']) expect(e.hint).toContain(word);
+    const sso = translateAwsError(Object.assign(new Error('The SSO session associated with this profile has expired'), { name: 'TokenProviderError' }), ctx) as UserError;
+    expect(sso.hint).toMatch(/aws sso login/);
+  });
+
+  it('rejected credentials and unknown regions are user errors', () => {
+    expect(translateAwsError(new UnauthenticatedException({ message: 'x', $metadata: {} }), ctx).message).toMatch(/rejected the credentials/);
+    expect(translateAwsError(Object.assign(new Error('token invalid'), { name: 'UnrecognizedClientException' }), ctx)).toBeInstanceOf(UserError);
+    const dns = translateAwsError(Object.assign(new Error('getaddrinfo ENOTFOUND lightsail.xx-east-9.amazonaws.com'), { code: 'ENOTFOUND' }), ctx);
+    expect(dns).toBeInstanceOf(UserError);
+    expect(dns.message).toMatch(/not a region where Lightsail is available/);
+    expect(translateAwsError(new Error('Region is missing'), ctx)).toBeInstanceOf(UserError);
+  });
+
+  it('an unexpected error keeps its cause and says what was attempted', () => {
+    const boom = Object.assign(new Error('boom'), { name: 'ServiceException' });
+    const e = translateAwsError(boom, ctx);
+    expect(e).not.toBeInstanceOf(UserError);
+    expect(e.message).toBe('Could not list instances in region eu-central-1: ServiceException: boom');
+    expect(e.cause).toBe(boom);
+  });
+});
+
+describe('throttling inside API calls', () => {
+  it('backs off exponentially then succeeds', async () => {
+    lightsail.on(GetInstanceCommand).rejectsOnce(throttle()).rejectsOnce(throttle()).rejectsOnce(throttle()).resolves({ instance: { name: 'lab-01', state: { name: 'running' } } });
+    const slept: number[] = [];
+    const inst = await getInstance(client, 'lab-01', { sleep: async (ms) => void slept.push(ms), retry: { random: () => 0 } });
+    expect(inst?.state).toBe('running');
+    expect(slept).toEqual([500, 1000, 2000]);
+  });
+
+  it('gives up after the retry budget with a message about throttling', async () => {
+    lightsail.on(GetInstancesCommand).rejects(throttle());
+    const slept: number[] = [];
+    const err = await listLabs(client, { sleep: async (ms) => void slept.push(ms), retry: { retries: 2, random: () => 0 } }).catch((e) => e);
+    expect(err.message).toMatch(/kept throttling/);
+    expect(slept).toHaveLength(2);
+    expect(lightsail.commandCalls(GetInstancesCommand)).toHaveLength(3);
+  });
+});
+
+describe('validateBundle', () => {
+  it('lists the valid Linux IPv4 bundles when the bundle is unknown', async () => {
+    lightsail.on(GetBundlesCommand).resolves({
+      bundles: [
+        { bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 },
+        { bundleId: 'nano_3_0', price: 5, ramSizeInGb: 0.5, isActive: true, supportedPlatforms: ['LINUX_UNIX'] },
+        { bundleId: 'small_win_3_0', price: 20, isActive: true, supportedPlatforms: ['WINDOWS'] },
+        { bundleId: 'nano_ipv6_3_0', price: 3.5, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 0 },
+      ],
+    });
+    const err = await validateBundle(client, 'huge_9').catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.hint).toBe('Choose one of: nano_3_0 ($5/month, 0.5 GB), small_3_0 ($12/month, 2 GB)');
+    expect((await validateBundle(client, 'small_3_0')).price).toBe(12);
+  });
+});
+
+describe('resolveRegion', () => {
+  const none = () => undefined;
+  it('takes --region, then AWS_REGION, then AWS_DEFAULT_REGION, then the profile', () => {
+    const env = { AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'us-west-2' };
+    expect(resolveRegion({ flag: 'ap-south-1', env, profileRegion: none })).toBe('ap-south-1');
+    expect(resolveRegion({ env, profileRegion: none })).toBe('eu-west-1');
+    expect(resolveRegion({ env: { AWS_DEFAULT_REGION: 'us-west-2' }, profileRegion: none })).toBe('us-west-2');
+    expect(resolveRegion({ env: {}, profileRegion: () => 'ca-central-1' })).toBe('ca-central-1');
+  });
+
+  it('is a UserError when missing or malformed', () => {
+    expect(() => resolveRegion({ env: {}, profileRegion: none })).toThrow(UserError);
+    expect(() => resolveRegion({ flag: 'Frankfurt', env: {}, profileRegion: none })).toThrow(/"Frankfurt" \(from --region\) is not an AWS region/);
+  });
+
+  it('reads the active profile region from the shared config file', () => {
+    const file = '[default]\nregion = us-east-1\n\n[profile  work]\n# comment\nregion=eu-north-1\n[profile other]\nregion = sa-east-1\n';
+    const read = () => file;
+    expect(profileRegion({ AWS_CONFIG_FILE: '/x' }, read)).toBe('us-east-1');
+    expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'work' }, read)).toBe('eu-north-1');
+    expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'nope' }, read)).toBeUndefined();
+    expect(profileRegion({ AWS_CONFIG_FILE: '/x' }, () => { throw new Error('ENOENT'); })).toBeUndefined();
+  });
+});
