@@ -52,7 +52,7 @@ export const HOST_FACTS_SCRIPT = [
   `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
 ].join('\n');
 
-export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out));
+export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
 
 function sections(out: string): Record<string, string[]> {
   const s: Record<string, string[]> = Object.fromEntries(SECTIONS.map((k) => [k, []]));
