@@ -1,0 +1,104 @@
+import { describe, expect, it, beforeEach } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureArtifact } from '../../src/artifacts/cache.js';
+import { ebpfExporter, prometheus, parseChecksums, archOf } from '../../src/artifacts/manifest.js';
+import { UserError } from '../../src/errors.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('artifact manifest', () => {
+  it('names the right asset per architecture', () => {
+    const e = ebpfExporter('2.5.1');
+    expect(e.url('x86_64')).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.x86_64');
+    expect(e.url('aarch64')).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.aarch64');
+    expect(e.checksumsUrl).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/sha256sums.txt');
+    const p = prometheus('3.1.0');
+    expect(p.url('x86_64')).toBe('https://github.com/prometheus/prometheus/releases/download/v3.1.0/prometheus-3.1.0.linux-amd64.tar.gz');
+    expect(p.file('aarch64')).toBe('prometheus-3.1.0.linux-arm64.tar.gz');
+    expect(archOf('aarch64')).toBe('aarch64');
+    expect(() => archOf('riscv64')).toThrow(/riscv64/);
+  });
+  it('parses both checksum line styles', () => {
+    const m = parseChecksums(`${'a'.repeat(64)}  ebpf_exporter.x86_64\n${'B'.repeat(64)} *./prometheus.tar.gz\ngarbage\n`);
+    expect(m.get('ebpf_exporter.x86_64')).toBe('a'.repeat(64));
+    expect(m.get('prometheus.tar.gz')).toBe('b'.repeat(64));
+  });
+});
+
+// Stand-in artifacts: random bytes in a local mirror, since the real releases cannot be
+// downloaded on this machine. They exercise the cache and the checksum logic only.
+describe('artifact cache (stand-in files in a local mirror)', () => {
+  let cacheDir: string;
+  let mirror: string;
+  const spec = ebpfExporter('2.5.1');
+  const bin = randomBytes(4096);
+  const put = (name: string, data: Buffer | string) => {
+    mkdirSync(join(mirror, 'ebpf_exporter', '2.5.1'), { recursive: true });
+    writeFileSync(join(mirror, 'ebpf_exporter', '2.5.1', name), data);
+  };
+  beforeEach(() => {
+    cacheDir = mkdtempSync(join(tmpdir(), 'art-cache-'));
+    mirror = mkdtempSync(join(tmpdir(), 'art-mirror-'));
+    put('ebpf_exporter.x86_64', bin);
+    put('sha256sums.txt', `${sha(bin)}  ebpf_exporter.x86_64\n${'0'.repeat(64)}  ebpf_exporter.aarch64\n`);
+  });
+
+  it('fetches once from the mirror, verifies, caches, records the sha256', async () => {
+    const a = await ensureArtifact(spec, 'x86_64', { cacheDir, mirror });
+    expect(a.sha256).toBe(sha(bin));
+    expect(readFileSync(a.path)).toEqual(bin);
+    const lock = JSON.parse(readFileSync(join(cacheDir, 'artifacts', 'artifacts.lock.json'), 'utf8'));
+    expect(lock['ebpf_exporter@2.5.1/ebpf_exporter.x86_64']).toBe(sha(bin));
+    rmSync(mirror, { recursive: true });
+    const again = await ensureArtifact(spec, 'x86_64', { cacheDir, mirror }); // served from the cache
+    expect(again.sha256).toBe(sha(bin));
+  });
+
+  it('refuses a corrupt download: wrong checksum, nothing enters the cache', async () => {
+    put('ebpf_exporter.aarch64', randomBytes(100));
+    const err = await ensureArtifact(spec, 'aarch64', { cacheDir, mirror }).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/has sha256 [0-9a-f]{64}, expected 0{64}: refusing to install it/);
+    expect(existsSync(join(cacheDir, 'artifacts', 'ebpf_exporter', '2.5.1', 'ebpf_exporter.aarch64'))).toBe(false);
+  });
+
+  it('refuses a file that changed after its sha256 was recorded (a re-published or tampered release)', async () => {
+    await ensureArtifact(spec, 'x86_64', { cacheDir, mirror });
+    rmSync(join(cacheDir, 'artifacts', 'ebpf_exporter'), { recursive: true });
+    const evil = randomBytes(4096);
+    put('ebpf_exporter.x86_64', evil);
+    put('sha256sums.txt', `${sha(evil)}  ebpf_exporter.x86_64\n`);
+    await expect(ensureArtifact(spec, 'x86_64', { cacheDir, mirror })).rejects.toThrow(/refusing to install/);
+  });
+
+  it('a pinned sha256 in the manifest wins over the checksum file', async () => {
+    const pinned = { ...spec, sha256: { x86_64: 'f'.repeat(64) } };
+    await expect(ensureArtifact(pinned, 'x86_64', { cacheDir, mirror })).rejects.toThrow(/expected f{64}/);
+  });
+
+  it('without internet says so and points to --mirror and --skip', async () => {
+    const err = await ensureArtifact(spec, 'x86_64', {
+      cacheDir,
+      download: async (url) => { throw new Error(`getaddrinfo EAI_AGAIN github.com (${url})`); },
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/cannot fetch ebpf_exporter 2.5.1 \(ebpf_exporter.x86_64\) from https:\/\/github.com\/cloudflare/);
+    expect(err.hint).toMatch(/--mirror DIR\|URL.*--skip/);
+  });
+
+  it('a mirror URL is used as a base for the same layout', async () => {
+    const seen: string[] = [];
+    await ensureArtifact(spec, 'x86_64', {
+      cacheDir,
+      mirror: 'http://127.0.0.1:9/mirror/',
+      download: async (url) => {
+        seen.push(url);
+        return url.endsWith('sha256sums.txt') ? Buffer.from(`${sha(bin)}  ebpf_exporter.x86_64\n`) : bin;
+      },
+    });
+    expect(seen).toEqual(['http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/ebpf_exporter.x86_64', 'http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/sha256sums.txt']);
+  });
+});
