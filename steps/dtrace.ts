@@ -66,7 +66,7 @@ async function check(ctx: StepContext) {
     const s = states[u];
     const has = carriesDtrace(s, r.mtimes[u] ?? 0);
     const queued = changes.some((c) => c.resource === `unit:${u}` && c.action === 'restart');
-    if (s?.active === 'active' && has !== on && !queued)
+    if (s?.active === 'active' && s.mainPid > 0 && has !== on && !queued)
       changes.push({ resource: `unit:${u}`, action: 'restart', detail: `running main process (pid ${s.mainPid}) ${on ? 'lacks' : 'still has'} USE_ZEND_DTRACE=1` });
   }
   if (d.absent && changes.some((c) => c.action === 'delete'))
