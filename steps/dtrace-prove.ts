@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { quote } from '../src/transports/quote.js';
+import { mainPidScript } from '../src/resources/systemd.js';
 import { phpFacts, DOCROOT } from './php.js';
 import type { Evidence, StepContext } from '../src/runner/types.js';
 
@@ -21,7 +22,7 @@ export async function proveUsdt(ctx: StepContext): Promise<Evidence[]> {
   const tok = randomBytes(5).toString('hex');
   const page = `.ebpf-lab-probe-${tok}.php`;
   const script = `
-a=$(systemctl show -p MainPID --value apache2); f=$(systemctl show -p MainPID --value ${quote(p.fpmUnit)})
+a=$(${mainPidScript('apache2.service')}); f=$(${mainPidScript(p.fpmUnit)})
 lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps | head -1); bin=$(readlink /proc/$f/exe)
 echo "LIB $lib"; echo "BIN $bin"
 echo "LIBPROBES $(bpftrace -l "usdt:$lib:php:*" 2>/dev/null | sed 's/.*://' | sort -u | tr '\\n' ' ')"

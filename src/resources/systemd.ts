@@ -17,20 +17,30 @@ export interface UnitState {
   startedAt: number;
 }
 
+/**
+ * A sh snippet printing the main PID of a unit (0 when not running). Debian's
+ * apache2.service is Type=forking without PIDFile, so systemd may not know its main
+ * PID (MainPID=0 while active): then it is the newest process of the unit's cgroup
+ * whose parent is PID 1 (cgroup v2 or v1/hybrid; the newest because an old master may
+ * still be exiting after a graceful stop).
+ */
+export function mainPidScript(unit: string): string {
+  const q = quote(unit);
+  return (
+    `p=$(systemctl show -p MainPID --value ${q} 2>/dev/null); ` +
+    `if [ "\${p:-0}" = 0 ]; then cg=$(systemctl show -p ControlGroup --value ${q} 2>/dev/null); ` +
+    `for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do [ -n "$cg" ] && [ -r "$d$cg/cgroup.procs" ] || continue; ` +
+    `b=-1; for c in $(cat "$d$cg/cgroup.procs"); do s=$(sed 's/.*) //' /proc/$c/stat 2>/dev/null) || continue; ` +
+    `set -- $s; [ "$2" = 1 ] && [ "\${20}" -gt "$b" ] && b=\${20} && p=$c; done; break; done; fi; echo "\${p:-0}"`
+  );
+}
+
 /** One probe for several units: enablement, activity, main pid and its environment. */
 export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
   const body = units
     .map((u) => {
       const q = quote(u);
-      return `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(systemctl show -p MainPID --value ${q} 2>/dev/null); ` +
-        // Debian's apache2.service is Type=forking without PIDFile: systemd may not know its
-        // main PID (MainPID=0 while active). Then the main process is the one in the unit's
-        // cgroup whose parent is PID 1 (cgroup v2, or v1/hybrid hierarchies).
-        `if [ "\${p:-0}" = 0 ]; then cg=$(systemctl show -p ControlGroup --value ${q} 2>/dev/null); ` +
-        `for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do [ -n "$cg" ] && [ -r "$d$cg/cgroup.procs" ] || continue; ` +
-        // The newest such process: an old master may still be exiting after a graceful stop.
-        `b=-1; for c in $(cat "$d$cg/cgroup.procs"); do s=$(sed 's/.*) //' /proc/$c/stat 2>/dev/null) || continue; ` +
-        `set -- $s; [ "$2" = 1 ] && [ "\${20}" -gt "$b" ] && b=\${20} && p=$c; done; break; done; fi; ` +
+      return `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
         `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
         `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); bt=$(sed -n 's/^btime //p' /proc/stat); printf '%s\\t' $((bt + st / $(getconf CLK_TCK))); tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
         `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`;

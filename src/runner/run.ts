@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { UserError, VerifyError, ConvergenceError } from '../errors.js';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
 import { runProbes, type Probe } from '../resources/probe.js';
+import { labSecret } from '../secrets.js';
 import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
 import type { Emit, Mode } from './events.js';
@@ -13,6 +14,10 @@ export interface RunInput {
   options: LabOptions;
   mode: Mode;
   emit: Emit;
+  /** Lab name, for secrets (default: the host's name). */
+  lab?: string;
+  /** Where lab secrets come from (default: generated once, 0600 under EBPF_LAB_HOME). */
+  secret?: (lab: string, name: string) => Promise<string>;
 }
 
 /**
@@ -25,23 +30,38 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   const started = performance.now();
   let facts: Promise<HostFacts> | undefined;
   const results: StepResult[] = [];
+  const artifacts = new Map<string, { path: string; sha256: string }>();
+  const lab = input.lab ?? host.name;
+  const secret = input.secret ?? labSecret;
+  const contextFor = (step: Step): StepContext => ({
+    host,
+    stepId: step.id,
+    options,
+    lab,
+    artifacts,
+    secret: (name) => secret(lab, name),
+    facts: () => (facts ??= runProbes(host, { f: hostFactsProbe }).then((r) => r.f)),
+    probe: <P extends Record<string, Probe<unknown>>>(p: P) => runProbes(host, p),
+    progress: (line) => emit({ kind: 'step:progress', id: step.id, line }),
+  });
   emit({ kind: 'run:start', host: host.name, mode, steps: steps.map((s) => s.id) });
+  // prepare: before anything changes, every step may fetch what it needs or say why it
+  // cannot run here; a UserError stops the run with nothing changed.
+  const skipped = new Map<string, string>();
+  if (mode !== 'verify')
+    for (const step of steps) {
+      const why = await step.prepare?.(contextFor(step));
+      if (why) skipped.set(step.id, why);
+    }
   let failed = false;
   for (const step of steps) {
-    if (failed) {
-      const r = result(step, 'skipped', [], ['not run: an earlier step failed'], [], 0);
+    if (failed || skipped.has(step.id)) {
+      const r = result(step, 'skipped', [], [failed ? 'not run: an earlier step failed' : skipped.get(step.id)!], [], 0);
       results.push(r);
       emit({ kind: 'step:end', result: r });
       continue;
     }
-    const ctx: StepContext = {
-      host,
-      stepId: step.id,
-      options,
-      facts: () => (facts ??= runProbes(host, { f: hostFactsProbe }).then((r) => r.f)),
-      probe: <P extends Record<string, Probe<unknown>>>(p: P) => runProbes(host, p),
-      progress: (line) => emit({ kind: 'step:progress', id: step.id, line }),
-    };
+    const ctx = contextFor(step);
     const t0 = performance.now();
     emit({ kind: 'step:start', id: step.id, title: step.title });
     let changes: Change[] = [];
@@ -50,7 +70,14 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     try {
       if (mode !== 'verify') {
         emit({ kind: 'step:phase', id: step.id, phase: 'check' });
-        ({ changes, notes } = await step.check(ctx));
+        const checked = await step.check(ctx);
+        ({ changes, notes } = checked);
+        if (checked.skip) {
+          const r = result(step, 'skipped', [], [checked.skip, ...notes], [], performance.now() - t0);
+          results.push(r);
+          emit({ kind: 'step:end', result: r });
+          continue;
+        }
         emit({ kind: 'step:changes', id: step.id, changes, notes });
       }
       if (mode === 'up' && changes.length > 0) {

@@ -18,6 +18,11 @@ export interface CheckResult {
   changes: Change[];
   /** Why the step is unchanged (or other remarks), one line each. */
   notes: string[];
+  /**
+   * The step cannot run here and says why and what to do (an artifact that cannot be
+   * fetched offline, say). It is reported as skipped, never as passing.
+   */
+  skip?: string;
 }
 
 /** What a step's verify saw: each line is evidence printed to the user. */
@@ -39,6 +44,15 @@ export interface StepContext {
   probe<P extends Record<string, Probe<unknown>>>(probes: P): Promise<ProbeResults<P>>;
   /** Progress line for the renderer (long work: "apt-get: unpacking clang…"). */
   progress(line: string): void;
+  /** The lab's name (for per-lab secrets and records). */
+  readonly lab: string;
+  /**
+   * A secret of this lab (e.g. the Grafana admin password): generated once, kept 0600
+   * on the operator's machine, never logged.
+   */
+  secret(name: string): Promise<string>;
+  /** Local files of artifacts fetched by prepare(), by artifact id. */
+  readonly artifacts: Map<string, { path: string; sha256: string }>;
 }
 
 /**
@@ -50,6 +64,12 @@ export interface Step {
   title: string;
   /** Steps that must run before this one (ordering only; the index lists them in order). */
   needs?: string[];
+  /**
+   * Runs for every selected step before any step changes anything: read-only on the
+   * host; may fetch artifacts into the local cache. A UserError here stops the run with
+   * exit 2 and nothing changed. Returns a reason to skip the step, or undefined.
+   */
+  prepare?(ctx: StepContext): Promise<string | undefined>;
   check(ctx: StepContext): Promise<CheckResult>;
   apply(ctx: StepContext, changes: Change[]): Promise<void>;
   /** Quick post-conditions, run after apply by `up` and by `verify`. */

@@ -141,10 +141,14 @@ describe('sandbox lab, end to end', () => {
       const fake = join(home, 'fake-hostkey');
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', fake]);
       const pub = readFileSync(`${fake}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
-      writeFileSync(kh, saved.split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${port} `)).join('\n') + `\n[127.0.0.1]:${port} ${pub}\n`);
       const before = fingerprint();
-      const r = await cli(['up', '--target', `ssh://root@127.0.0.1:${port}`, '--key', key], env);
-      writeFileSync(kh, saved);
+      writeFileSync(kh, saved.split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${port} `)).join('\n') + `\n[127.0.0.1]:${port} ${pub}\n`);
+      let r: CliResult;
+      try {
+        r = await cli(['up', '--target', `ssh://root@127.0.0.1:${port}`, '--key', key], env);
+      } finally {
+        writeFileSync(kh, saved);
+      }
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/host key.*changed|changed.*host key/i);
       expect(r.stderr).toMatch(/SHA256:/);

@@ -61,6 +61,9 @@ export function fakeContext(fx: HostFixture, opts: { options?: Partial<LabOption
     probe: async <P extends Record<string, Probe<unknown>>>(probes: P) =>
       Object.fromEntries(Object.entries(probes).map(([k, p]) => [k, answer(fx, p)])) as ProbeResults<P>,
     progress: (l) => progress.push(l),
+    lab: 'test-lab',
+    secret: async (name) => `secret-${name}`,
+    artifacts: new Map(),
   };
   return { ctx, host, progress };
 }
