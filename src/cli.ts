@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     throw new UserError(`--output must be tty, plain or json, not "${v.output}"`);
   const extra = positionals.slice(1);
   if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1)) throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
-  const options: LabOptions = {
+  const options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>> = {
     opcache: onOff('opcache', v.opcache, DEFAULT_OPTIONS.opcache),
     dtrace: onOff('dtrace', v.dtrace, DEFAULT_OPTIONS.dtrace),
     exporterVersion: exporterVersion(v['exporter-version']),
@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
   setLightsailFlags(lightsail);
   switch (cmd) {
     case 'workshop':
-      return (await import('./commands/workshop.js')).workshopCommand({ sub: extra[0], flags: lightsail, only: list(v.only), skip: list(v.skip), options, output: v.output }, write);
+      return (await import('./commands/workshop.js')).workshopCommand({ sub: extra[0], flags: lightsail, only: list(v.only), skip: list(v.skip), options: { ...options, prometheusSource: options.prometheusSource ?? 'release' }, output: v.output }, write);
     case 'status':
       return statusCommand(v.output, write);
     case 'down':

@@ -31,8 +31,9 @@ export function onOff(flag: string, value: string | undefined, dflt: boolean): b
   throw new UserError(`--${flag} must be on or off, not "${value}"`, `for example: --${flag} off`);
 }
 
-export function prometheusSource(value: string | undefined): LabOptions['prometheusSource'] {
-  if (value === undefined) return DEFAULT_OPTIONS.prometheusSource;
+/** Undefined when not given: the target decides (the offline sandbox uses the package). */
+export function prometheusSource(value: string | undefined): LabOptions['prometheusSource'] | undefined {
+  if (value === undefined) return undefined;
   if (value === 'release' || value === 'package') return value;
   throw new UserError(`--prometheus must be "release" or "package", not "${value}"`);
 }

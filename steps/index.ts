@@ -3,11 +3,15 @@ import packages from './packages.js';
 import php from './php.js';
 import dtrace from './dtrace.js';
 import sampleApp from './sample-app.js';
+import bpfPrograms from './bpf-programs.js';
+import ebpfExporter from './ebpf-exporter.js';
+import prometheus from './prometheus.js';
+import btTools from './bt-tools.js';
 import { labPackages } from './packages.js';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
-export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp];
+export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, btTools];
 
 /** Facts of the sandbox (always Debian 12), to compute its package repository offline. */
 const SANDBOX_FACTS = {
@@ -17,5 +21,6 @@ const SANDBOX_FACTS = {
 
 /** Every package any step may install on the sandbox: its local repository serves them. */
 export function sandboxPackages(): string[] {
-  return [...new Set(labPackages(SANDBOX_FACTS))].sort();
+  // + the distribution's Prometheus: the sandbox has no internet for the upstream release.
+  return [...new Set([...labPackages(SANDBOX_FACTS), 'prometheus'])].sort();
 }

@@ -38,7 +38,12 @@ async function httpGet(url: string): Promise<Buffer> {
       return Buffer.from(await res.arrayBuffer());
     } catch (e) {
       last = e;
-      if ((e as { final?: boolean }).final) break;
+      // No DNS answer or nobody listening: an offline machine, not a flaky download.
+      const code = (e as { cause?: { code?: string } }).cause?.code;
+      if ((e as { final?: boolean }).final || code === 'ENOTFOUND' || code === 'ECONNREFUSED' || code === 'EAI_AGAIN') {
+        if (code) last = new Error(`${code}: ${(e as { cause?: { message?: string } }).cause?.message ?? ''}`.trim());
+        break;
+      }
       await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
   }

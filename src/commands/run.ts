@@ -14,7 +14,8 @@ export interface RunCommandInput {
   output?: string;
   diff: boolean;
   keyPath?: string;
-  options: LabOptions;
+  /** prometheusSource left undefined: `package` on the sandbox (no internet there), `release` elsewhere. */
+  options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>>;
 }
 
 /**
@@ -24,13 +25,14 @@ export interface RunCommandInput {
 export async function runCommand(input: RunCommandInput): Promise<number> {
   const spec = parseTarget(input.target);
   const steps = selectSteps(STEPS, input.only, input.skip);
+  const options: LabOptions = { ...input.options, prometheusSource: input.options.prometheusSource ?? (spec.kind === 'sandbox' ? 'package' : 'release') };
   const renderer: Renderer = makeRenderer(pickOutput(input.output, Boolean(process.stdout.isTTY)), input.diff || input.mode === 'plan');
   let ok = false;
   try {
     const log = (line: string) => renderer({ kind: 'note', line });
     const { transport, record } = await openTarget(spec, { create: input.mode === 'up', keyPath: input.keyPath, packages: sandboxPackages, log });
     try {
-      const results = await runSteps({ host: transport, steps, options: input.options, mode: input.mode, emit: renderer });
+      const results = await runSteps({ host: transport, steps, options, mode: input.mode, emit: renderer, lab: record.name });
       ok = results.every((r) => r.status !== 'failed');
       if (input.mode === 'up' || record.createdByUs)
         await saveLab({ ...record, createdAt: new Date().toISOString(), lastRun: { command: input.mode, at: new Date().toISOString(), ok } });

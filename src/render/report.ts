@@ -42,7 +42,11 @@ function stepSummary(r: StepResult, diff: boolean): string[] {
 export function totals(results: StepResult[]): string {
   const n = (s: StepResult['status']) => results.filter((r) => r.status === s).length;
   const changes = results.reduce((a, r) => a + (r.status === 'changed' || r.status === 'planned' ? r.changes.length : 0), 0);
-  return `${n('changed')} changed, ${n('unchanged')} unchanged, ${n('planned')} planned, ${n('failed')} failed, ${n('skipped')} skipped; ${changes} change(s)`;
+  const ev = results.flatMap((r) => r.evidence);
+  const checks = ev.length
+    ? `; checks: ${ev.filter((e) => e.ok).length} passed, ${ev.filter((e) => !e.ok && !e.skipped).length} failed, ${ev.filter((e) => e.skipped).length} NOT VERIFIED`
+    : '';
+  return `${n('changed')} changed, ${n('unchanged')} unchanged, ${n('planned')} planned, ${n('failed')} failed, ${n('skipped')} skipped; ${changes} change(s)${checks}`;
 }
 
 /** Plain lines, one per event that matters: for CI logs and pipes. */

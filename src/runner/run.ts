@@ -54,6 +54,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       if (why) skipped.set(step.id, why);
     }
   let failed = false;
+  let anyFailed = false;
   for (const step of steps) {
     if (failed || skipped.has(step.id)) {
       const r = result(step, 'skipped', [], [failed ? 'not run: an earlier step failed' : skipped.get(step.id)!], [], 0);
@@ -113,13 +114,15 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       emit({ kind: 'step:end', result: r });
     } catch (err) {
       if (err instanceof UserError) throw err;
-      failed = true;
+      // verify reports every check; up stops at the first failure (later steps build on it).
+      if (mode !== 'verify') failed = true;
+      else anyFailed = true;
       const r = result(step, 'failed', changes, notes, evidence, performance.now() - t0, err);
       results.push(r);
       emit({ kind: 'step:end', result: r });
     }
   }
-  emit({ kind: 'run:end', host: host.name, mode, ok: !failed, results, durationMs: performance.now() - started });
+  emit({ kind: 'run:end', host: host.name, mode, ok: !failed && !anyFailed, results, durationMs: performance.now() - started });
   return results;
 }
 

@@ -1,0 +1,22 @@
+import { UserError } from '../src/errors.js';
+import { ensureArtifact } from '../src/artifacts/cache.js';
+import { archOf, type ArtifactSpec } from '../src/artifacts/manifest.js';
+import { cacheDir } from '../src/state.js';
+import type { StepContext } from '../src/runner/types.js';
+
+/**
+ * Fetches an artifact into the local cache for prepare(). An artifact that cannot be
+ * reached (no internet, no mirror) makes the step skip with the reason and the fix; a
+ * checksum mismatch is never skipped over: it stops the run.
+ */
+export async function prepareArtifact(ctx: StepContext, spec: ArtifactSpec): Promise<string | undefined> {
+  const f = await ctx.facts();
+  try {
+    const a = await ensureArtifact(spec, archOf(f.arch), { cacheDir: cacheDir(), mirror: ctx.options.mirror, log: ctx.progress });
+    ctx.artifacts.set(spec.id, a);
+    return undefined;
+  } catch (e) {
+    if (e instanceof UserError && !/refusing to install/.test(e.message)) return `${e.message}. ${(e.hint ?? "").replace(/with --skip$/, `with --skip ${ctx.stepId}`)}`.trim();
+    throw e;
+  }
+}

@@ -1,0 +1,134 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
+import { probe } from '../src/resources/probe.js';
+import { sha256 } from '../src/resources/files.js';
+import { assetPath } from '../src/paths.js';
+import { quote } from '../src/transports/quote.js';
+import type { HostFacts } from '../src/facts/host.js';
+import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+
+/**
+ * bpf-programs — the lab's BPF programs (bpf/*.bpf.c, CO-RE, libbpf) are built ON the
+ * host with clang against a vmlinux.h from the host's own BTF, with probe targets from
+ * facts (libphpX.Y.so for mod_php, the php-fpmX.Y binary, the multiarch libmemcached),
+ * and sit with their ebpf_exporter configs in /opt/ebpf-lab/bpf (the exporter's config
+ * dir). Sources live in /opt/ebpf-lab/bpf-src; an object is rebuilt only when its
+ * source, a header or a probe target changed (make does the per-object work).
+ */
+export const BPF_SRC = '/opt/ebpf-lab/bpf-src';
+export const BPF_OUT = '/opt/ebpf-lab/bpf';
+const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).filter((n) => !n.startsWith('.')).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+/** Local bpf/ sources (relative path -> content). */
+export function bpfSources(): Map<string, string> {
+  const root = assetPath('bpf');
+  return new Map(walk(root).sort().map((p) => [relative(root, p), readFileSync(p, 'utf8')]));
+}
+
+/** Config names (`php_request`…): every bpf/<name>.bpf.c with its <name>.yaml. */
+export function programNames(): string[] {
+  return [...bpfSources().keys()].filter((k) => /^[a-z0-9_]+\.bpf\.c$/.test(k)).map((k) => k.replace(/\.bpf\.c$/, ''));
+}
+
+export function makeVars(f: HostFacts): Record<string, string> {
+  return {
+    LIBPHP: f.php?.libphp ?? '',
+    PHP_FPM: f.php?.fpmBinary ?? '',
+    LIBMEMCACHED: f.libmemcached ?? '',
+    ARCH: f.arch === 'aarch64' ? 'arm64' : 'x86',
+    MULTIARCH: f.multiarch,
+    OUT: BPF_OUT,
+  };
+}
+
+function desired(): Desired {
+  const src = bpfSources();
+  return {
+    files: [
+      ...[...src].map(([rel, content]) => ({ path: `${BPF_SRC}/${rel}`, content })),
+      ...programNames().map((n) => ({ path: `${BPF_OUT}/${n}.yaml`, content: src.get(`${n}.yaml`)! })),
+    ],
+  };
+}
+
+/** What the build depends on: every source and the probe targets. */
+function buildKey(f: HostFacts): string {
+  const src = [...bpfSources()].map(([k, v]) => `${k}\n${sha256(v)}`).join('\n');
+  return sha256(src + JSON.stringify(makeVars(f)));
+}
+
+async function check(ctx: StepContext) {
+  const f = await ctx.facts();
+  if (!f.php?.libphp || !f.php.fpmBinary || !f.libmemcached)
+    return { changes: [{ resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' }] as Change[] };
+  const d = desired();
+  const names = programNames();
+  const r = await ctx.probe({
+    ...desiredProbes(d),
+    build: probe(`cat ${STAMP} 2>/dev/null; echo; for n in ${names.join(' ')}; do test -s ${BPF_OUT}/$n.bpf.o || echo "missing $n"; done`, (o) => o, { id: 'bpf-build', args: names }),
+  });
+  const changes = desiredChanges(d, r);
+  const [stamp = '', ...rest] = r.build.split('\n');
+  const missing = rest.filter((l) => l.startsWith('missing ')).map((l) => l.slice(8));
+  const key = buildKey(f);
+  if (missing.length || stamp.trim() !== key || changes.length)
+    changes.push({
+      resource: `bpf:${names.join(',')}`,
+      action: 'build',
+      detail: missing.length ? `objects missing: ${missing.join(', ')}` : stamp.trim() !== key ? 'sources or probe targets changed' : 'sources changed',
+    });
+  return { changes };
+}
+
+const step: Step = {
+  id: 'bpf-programs',
+  title: 'BPF programs are built on the host against its BTF',
+  needs: ['packages', 'php'],
+  async check(ctx) {
+    const { changes } = await check(ctx);
+    return { changes, notes: changes.length ? [] : [`${programNames().length} programs built for this host's PHP and kernel`] };
+  },
+  async apply(ctx, changes) {
+    const f = await ctx.facts();
+    await applyDesired(ctx, desired(), changes.filter((c) => c.resource.startsWith('file:')));
+    if (!changes.some((c) => c.action === 'build')) return;
+    const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
+    ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
+    await ctx.host.exec({ script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` }, {
+      sudo: true,
+      timeoutMs: 900_000,
+      onOutput: (c) => ctx.progress(c.trim().split('\n').pop()?.slice(0, 120) ?? ''),
+    });
+    await ctx.host.put(STAMP, buildKey(f) + '\n', { mode: 0o644 });
+  },
+  async verify(ctx) {
+    const r = await ctx.host.exec({ script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done` }, { sudo: true, nothrow: true });
+    return r.stdout.trim().split('\n').map((l): Evidence => {
+      const [n, size, yaml] = l.split(' ');
+      return { ok: Number(size) > 0 && yaml === 'yaml', what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`, detail: `${size} bytes` };
+    });
+  },
+  /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
+  async prove(ctx) {
+    const names = programNames();
+    // bpftool creates the (single-level) pin directory itself.
+    const script = `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
+      names.map((n) => `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`).join('; ') +
+      `; true`;
+    const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
+    return names.map((n): Evidence => {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;
+      const [, status, ...rest] = line.split(' ');
+      return { ok: status === 'ok', what: `${n}.bpf.o passes the kernel verifier`, detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' ') };
+    });
+  },
+};
+export default step;

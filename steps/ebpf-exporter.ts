@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
+import { probe } from '../src/resources/probe.js';
+import { render } from '../src/render/template.js';
+import { ebpfExporter } from '../src/artifacts/manifest.js';
+import { quoteArgv } from '../src/transports/quote.js';
+import { BPF_OUT, programNames } from './bpf-programs.js';
+import { prepareArtifact } from './artifact-skip.js';
+import type { Evidence, Step, StepContext } from '../src/runner/types.js';
+
+/**
+ * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
+ * for the host's architecture, sha256-checked, fetched once into the local cache and
+ * uploaded) runs as a systemd service (Type=notify, only CAP_BPF and CAP_PERFMON,
+ * 127.0.0.1:9435) with the lab's programs from /opt/ebpf-lab/bpf. A new binary, unit or
+ * program set is checked with `--config.check --config.strict` (every program must
+ * attach) before the service restarts.
+ */
+export const EXPORTER_LISTEN = '127.0.0.1:9435';
+const UNIT = 'ebpf_exporter.service';
+const LOADED = '/var/lib/ebpf-lab/ebpf_exporter.loaded';
+
+const binaryPath = (version: string) => `/opt/ebpf-lab/ebpf_exporter/${version}/ebpf_exporter`;
+
+function desired(ctx: StepContext): Desired {
+  const v = ctx.options.exporterVersion;
+  const art = ctx.artifacts.get('ebpf_exporter');
+  if (!art) throw new Error('ebpf_exporter artifact was not prepared');
+  return {
+    files: [
+      { path: binaryPath(v), content: readFileSync(art.path), mode: 0o755, notify: { unit: UNIT, action: 'restart' } },
+      {
+        path: `/etc/systemd/system/${UNIT}`,
+        content: render('etc/systemd/system/ebpf_exporter.service', { binary: binaryPath(v), configDir: BPF_OUT, configNames: programNames(), listenAddress: EXPORTER_LISTEN }),
+        notify: { unit: UNIT, action: 'restart' },
+      },
+    ],
+    services: [{ unit: UNIT }],
+  };
+}
+
+/** A digest of the program set the exporter should have loaded (objects + configs). */
+const programSetProbe = probe(
+  `cd ${BPF_OUT} 2>/dev/null && cat *.bpf.o *.yaml 2>/dev/null | sha256sum | cut -c1-64; cat ${LOADED} 2>/dev/null || echo none`,
+  (o) => {
+    const [now = '', loaded = ''] = o.split('\n');
+    return { now, loaded };
+  },
+  { id: 'exporter-programs' },
+);
+
+async function check(ctx: StepContext) {
+  const d = desired(ctx);
+  const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
+  const changes = desiredChanges(d, r);
+  if (r.programs.now !== r.programs.loaded && !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart'))
+    changes.push({ resource: `unit:${UNIT}`, action: 'restart', detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them' });
+  return { d, changes };
+}
+
+const step: Step = {
+  id: 'ebpf-exporter',
+  title: 'ebpf_exporter serves the lab\'s BPF metrics on 127.0.0.1:9435',
+  needs: ['bpf-programs'],
+  prepare: (ctx) => prepareArtifact(ctx, ebpfExporter(ctx.options.exporterVersion)),
+  async check(ctx) {
+    const { changes } = await check(ctx);
+    return { changes, notes: changes.length ? [] : [`ebpf_exporter ${ctx.options.exporterVersion} running with ${programNames().length} programs`] };
+  },
+  async apply(ctx, changes) {
+    const { d } = await check(ctx);
+    const restart = changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart');
+    await applyDesired(ctx, { ...d, services: [] }, changes.filter((c) => !c.resource.startsWith('unit:')));
+    if (restart) {
+      // The exporter's own checker first: every program must attach, else the old one keeps running.
+      ctx.progress('ebpf_exporter --config.check --config.strict');
+      const bin = binaryPath(ctx.options.exporterVersion);
+      await ctx.host.exec([bin, `--config.dir=${BPF_OUT}`, `--config.names=${programNames().join(',')}`, '--config.check', '--config.strict'], { sudo: true, timeoutMs: 180_000 });
+    }
+    await applyDesired(ctx, { ...d, files: [] }, changes.filter((c) => c.resource.startsWith('unit:')));
+    if (restart) await ctx.host.exec({ script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}` }, { sudo: true });
+  },
+  async verify(ctx) {
+    return attachedEvidence(ctx);
+  },
+  async prove(ctx) {
+    return growthEvidence(ctx);
+  },
+};
+export default step;
+
+/** ebpf_exporter_ebpf_program_attached is 1 for every program. */
+export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
+  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true });
+  if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter programs attached', detail: 'ebpf_exporter is not installed on this host' }];
+  const attached = [...r.stdout.matchAll(/^ebpf_exporter_ebpf_program_attached\{id="(\d+)"\} (\S+)$/gm)];
+  const configs = [...r.stdout.matchAll(/^ebpf_exporter_enabled_configs\{name="([^"]+)"\} 1$/gm)].map((m) => m[1]);
+  const bad = attached.filter((m) => m[2] !== '1');
+  return [
+    { ok: configs.length === programNames().length, what: `ebpf_exporter loaded all ${programNames().length} configs`, detail: configs.join(', ') || 'none' },
+    { ok: attached.length > 0 && bad.length === 0, what: 'every BPF program is attached (ebpf_exporter_ebpf_program_attached == 1)', detail: `${attached.length - bad.length}/${attached.length} attached` },
+  ];
+}
+
+/** The ebpf_exporter_php_* series grow after generated requests on both SAPIs. */
+export async function growthEvidence(ctx: StepContext): Promise<Evidence[]> {
+  const sum = `curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | awk '/^ebpf_exporter_php_(request_duration_seconds_count|compile_file_total|exception_thrown_total)/ {s+=$NF} END {printf "%d\\n", s}'`;
+  const load = `for i in $(seq 10); do for u in index.php path1/a.php exception.php mem.php?n=20; do curl -s -o /dev/null http://127.0.0.1/$u; curl -s -o /dev/null http://127.0.0.1/fpm/$u; done; done`;
+  const r = await ctx.host.exec({ script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"` }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
+  if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter_php_* series grow after requests', detail: 'ebpf_exporter is not installed on this host' }];
+  const [a = 0, b = 0] = r.stdout.trim().split(' ').map(Number);
+  return [{ ok: b > a, what: 'ebpf_exporter_php_* series grow after 80 generated requests', detail: `sum of request/compile/exception series ${a} -> ${b}` }];
+}
