@@ -5,6 +5,7 @@ import { probe } from '../src/resources/probe.js';
 import { sha256 } from '../src/resources/files.js';
 import { assetPath } from '../src/paths.js';
 import { quote } from '../src/transports/quote.js';
+import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
 import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
 
@@ -38,15 +39,9 @@ export function programNames(): string[] {
   return [...bpfSources().keys()].filter((k) => /^[a-z0-9_]+\.bpf\.c$/.test(k)).map((k) => k.replace(/\.bpf\.c$/, ''));
 }
 
+/** make variables: probe targets from facts (validated paths) and the output dir. */
 export function makeVars(f: HostFacts): Record<string, string> {
-  return {
-    LIBPHP: f.php?.libphp ?? '',
-    PHP_FPM: f.php?.fpmBinary ?? '',
-    LIBMEMCACHED: f.libmemcached ?? '',
-    ARCH: f.arch === 'aarch64' ? 'arm64' : 'x86',
-    MULTIARCH: f.multiarch,
-    OUT: BPF_OUT,
-  };
+  return { ...bpfMakeVars(f), OUT: BPF_OUT };
 }
 
 function desired(): Desired {
