@@ -2,6 +2,10 @@ import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { parseTarget } from '../targets/resolve.js';
 import { sandboxDown, sandboxState } from '../targets/sandbox.js';
+import type { LightsailStatus } from '../targets/lightsail.js';
+
+// The lightsail module (and the AWS SDK) is loaded only when a lightsail lab is involved.
+const lightsail = () => import('../targets/lightsail.js');
 import { forgetLab, knownHostsPath, labHome, readRegistry } from '../state.js';
 
 /** down: destroys only what this tool created (a sandbox); other hosts are just forgotten. */
@@ -13,7 +17,7 @@ export async function downCommand(target: string | undefined, write: (s: string)
     write(removed ? `${spec.label}: stopped and removed` : `${spec.label}: nothing to remove (it does not exist)`);
     return 0;
   }
-  if (spec.kind === 'lightsail') throw new UserError('lightsail teardown is not wired into this command yet');
+  if (spec.kind === 'lightsail') return (await lightsail()).lightsailDown(spec, write);
   const reg = await readRegistry();
   const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : 'local';
   if (reg.labs[name]) await forgetLab(name);
@@ -26,6 +30,10 @@ export async function statusCommand(output: string | undefined, write: (s: strin
   const reg = await readRegistry();
   const rows = [];
   for (const lab of Object.values(reg.labs)) {
+    if (lab.kind === 'lightsail') {
+      rows.push(await (await lightsail()).lightsailStatus(lab));
+      continue;
+    }
     const state = lab.kind === 'sandbox' ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() }) : 'unknown';
     rows.push({ ...lab, state });
   }
@@ -38,6 +46,10 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     return 0;
   }
   for (const r of rows) {
+    if (r.kind === 'lightsail') {
+      write((await lightsail()).formatLightsailStatus(r as LightsailStatus));
+      continue;
+    }
     const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
     const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
     write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}`);
@@ -48,6 +60,7 @@ export async function statusCommand(output: string | undefined, write: (s: strin
 /** ssh: an interactive shell on a lab, with the pinned host key and the lab's key. */
 export async function sshCommand(target: string | undefined): Promise<number> {
   const spec = parseTarget(target);
+  if (spec.kind === 'lightsail') await (await lightsail()).refreshLightsailLab(spec.name);
   const reg = await readRegistry();
   const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : spec.label;
   const lab = reg.labs[name];

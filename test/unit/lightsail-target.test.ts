@@ -180,14 +180,23 @@ describe('up --target lightsail', () => {
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
   });
 
-  it('without a region anywhere and no terminal, says how to set one (nothing waits)', async () => {
+  it('without a region anywhere: no terminal → says how to set one (nothing waits); terminal → select from GetRegions', async () => {
     setLightsailFlags({});
     const saved = { ...process.env };
     for (const k of ['AWS_REGION', 'AWS_DEFAULT_REGION']) delete process.env[k];
     process.env['AWS_CONFIG_FILE'] = join(home, 'no-config');
+    const saved2 = inputDeps.prompter;
     try {
       await expect(up()).rejects.toThrow(/No AWS region is set/);
+      // on a terminal the region is chosen from the list the API returns
+      const offered: string[] = [];
+      inputDeps.isTTY = () => true;
+      inputDeps.prompter = { ...saved2, select: async (o) => (offered.push(...o.choices.map((c) => c.value)), 'eu-central-1' as never) };
+      lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+      expect((await up()).record.region).toBe('eu-central-1');
+      expect(offered).toEqual(['eu-central-1']);
     } finally {
+      inputDeps.prompter = saved2;
       Object.assign(process.env, saved);
       if (!saved['AWS_CONFIG_FILE']) delete process.env['AWS_CONFIG_FILE'];
     }
