@@ -114,7 +114,12 @@ export async function verifyGrafana(ctx: StepContext): Promise<Evidence[]> {
   const dsBody = json(ds.body);
   ev.push(ok(`data source ${GRAFANA_DATASOURCE_UID} is healthy`, ds.status === 200 && dsBody?.['status'] === 'OK', `${st(ds)} ${String(dsBody?.['message'] ?? ds.body.slice(0, 160))}`));
   for (const { dashboard } of labDashboards()) {
-    const d = await grafanaApi(ctx, `/api/dashboards/uid/${dashboard.uid}`, auth);
+    // Provisioning runs in the background of a start: give a fresh Grafana up to 30 s.
+    let d = await grafanaApi(ctx, `/api/dashboards/uid/${dashboard.uid}`, auth);
+    for (let i = 0; d.status === 404 && i < 15; i++) {
+      await new Promise((res) => setTimeout(res, 2000));
+      d = await grafanaApi(ctx, `/api/dashboards/uid/${dashboard.uid}`, auth);
+    }
     const title = (json<{ dashboard?: { title?: string } }>(d.body)?.dashboard?.title) ?? '';
     ev.push(ok(`dashboard ${dashboard.uid} is provisioned`, d.status === 200 && title === dashboard.title, `${st(d)} ${title}`));
   }

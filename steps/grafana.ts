@@ -78,7 +78,7 @@ async function signingKey(ctx: StepContext): Promise<{ armored: string } | { ski
     if (!(e instanceof SigningKeyUnavailable)) throw e;
     return {
       skip:
-        `Grafana's APT signing key cannot be fetched from ${e.source} (${e.reason}): this machine cannot reach apt.grafana.com. ` +
+        `Grafana's APT signing key cannot be fetched from ${e.source} (${e.reason}): ${ctx.options.mirror ? 'the mirror has no copy of it' : 'this machine cannot reach apt.grafana.com'}. ` +
         `Give a copy with --mirror DIR|URL (DIR/${GRAFANA_KEY.id}/${GRAFANA_KEY.file}, a copy of ${GRAFANA_KEY.url}) or leave Grafana out with --skip grafana`,
     };
   }

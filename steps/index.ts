@@ -6,12 +6,13 @@ import sampleApp from './sample-app.js';
 import bpfPrograms from './bpf-programs.js';
 import ebpfExporter from './ebpf-exporter.js';
 import prometheus from './prometheus.js';
+import grafana from './grafana.js';
 import btTools from './bt-tools.js';
 import { labPackages } from './packages.js';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
-export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, btTools];
+export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, grafana, btTools];
 
 /** Facts of the sandbox (always Debian 12), to compute its package repository offline. */
 const SANDBOX_FACTS = {

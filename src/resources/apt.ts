@@ -92,3 +92,12 @@ export function packagesWithoutCandidate(policyOut: string, names: string[]): st
   }
   return names.filter((n) => !candidate.has(n) || candidate.get(n) === '(none)');
 }
+
+/**
+ * `apt-get <args>` with the same non-interactive environment, lock wait and conffile
+ * options as {@link installPackages}, retried on transient failures. For steps that need
+ * a pinned version (`install pkg=1.2.3`) or an explicit `update` after adding a repository.
+ */
+export async function aptGet(ctx: StepContext, args: string[]): Promise<void> {
+  await withAptRetry(ctx, ['apt-get', ...APT_OPTS, ...args]);
+}
