@@ -38,7 +38,10 @@ for i in $(seq 150); do grep -q '^Attaching' "$out" && break; kill -0 $bp 2>/dev
 sleep 0.3
 printf '<?php echo "probe ${tok}";\\n' > "$page"
 curl -s -m 10 -o /dev/null http://127.0.0.1/${page}; curl -s -m 10 -o /dev/null http://127.0.0.1/fpm/${page}
-sleep 1; kill -INT $bp 2>/dev/null; wait $bp 2>/dev/null
+# bpftrace 0.17 may only notice SIGINT at its next probe event: keep making requests until it exits.
+sleep 1; kill -INT $bp 2>/dev/null
+for i in $(seq 40); do kill -0 $bp 2>/dev/null || break; curl -s -m 2 -o /dev/null http://127.0.0.1/index.php; sleep 0.25; done
+kill -KILL $bp 2>/dev/null; wait $bp 2>/dev/null
 grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | head -20
 `;
   const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 60_000 });

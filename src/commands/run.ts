@@ -3,7 +3,7 @@ import { runSteps, selectSteps } from '../runner/run.js';
 import { makeRenderer, pickOutput, type Renderer } from '../render/report.js';
 import { openTarget, parseTarget } from '../targets/resolve.js';
 import { saveLab } from '../state.js';
-import { acquireHostLock } from '../runner/host-lock.js';
+import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
 
@@ -32,9 +32,10 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   try {
     const log = (line: string) => renderer({ kind: 'note', line });
     const { transport, record } = await openTarget(spec, { create: input.mode === 'up', keyPath: input.keyPath, packages: sandboxPackages, log });
-    // plan only reads; up and verify (which writes a probe page) take the host's run lock.
-    const lock = input.mode === 'plan' ? undefined : await acquireHostLock(transport, { note: log });
+    let lock: HostLock | undefined;
     try {
+      // plan only reads; up and verify (which writes a probe page) take the host's run lock.
+      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log });
       const results = await runSteps({ host: transport, steps, options, mode: input.mode, emit: renderer, lab: record.name });
       ok = results.every((r) => r.status !== 'failed');
       if (input.mode === 'up' || record.createdByUs)

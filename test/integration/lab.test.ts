@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, changeList, type CliResult } from '../support/cli.js';
+import { cli, changeList, ROOT, type CliResult } from '../support/cli.js';
 
 /**
  * The real thing: `ebpf-lab up` turns a fresh Debian 12 systemd-nspawn sandbox into a
@@ -30,8 +30,15 @@ describe('sandbox lab, end to end', () => {
     const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
     const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
     sshBase = ['-i', key, '-p', String(sb.port), '-o', `UserKnownHostsFile=${join(home, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@127.0.0.1'];
-    const statuses = r.json.runs[0].steps.map((s: any) => s.status);
-    expect(statuses).toEqual(['changed', 'changed', 'changed', 'changed', 'changed']);
+    const statuses = Object.fromEntries(r.json.runs[0].steps.map((s: any) => [s.id, s.status]));
+    expect(statuses).toEqual({
+      preflight: 'changed', packages: 'changed', php: 'changed', dtrace: 'changed', 'sample-app': 'changed',
+      'bpf-programs': 'changed', prometheus: 'changed', 'bt-tools': 'changed',
+      // No internet here: the exporter's release and Grafana's key cannot be fetched, and up says so.
+      'ebpf-exporter': 'skipped', grafana: 'skipped',
+    });
+    const exporter = r.json.runs[0].steps.find((s: any) => s.id === 'ebpf-exporter');
+    expect(exporter.notes[0]).toMatch(/cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|URL.*--skip ebpf-exporter/);
   });
 
   afterAll(async () => {
@@ -55,11 +62,72 @@ describe('sandbox lab, end to end', () => {
     expect(evidence.filter((e: any) => /^GET \//.test(e.what)).every((e: any) => e.ok)).toBe(true);
   });
 
+  it('verify: every BPF object passes the kernel verifier, bt tools compile, Prometheus is on loopback, the missing exporter is NOT VERIFIED', async () => {
+    const r = await cli(['verify', '--target', TARGET, '--output', 'json'], env);
+    expectOk(r);
+    const evidence = r.json.runs[0].steps.flatMap((s: any) => s.evidence);
+    const verifier = evidence.filter((e: any) => /passes the kernel verifier/.test(e.what));
+    expect(verifier.map((e: any) => e.what.split('.')[0]).sort()).toEqual(['memcached', 'php_compile', 'php_exception', 'php_function', 'php_request']);
+    expect(verifier.every((e: any) => e.ok && /\d+ programs loaded/.test(e.detail))).toBe(true);
+    const bt = evidence.filter((e: any) => /compiles with bpftrace/.test(e.what));
+    expect(bt.length).toBeGreaterThanOrEqual(8);
+    expect(bt.every((e: any) => e.ok)).toBe(true);
+    expect(evidence.find((e: any) => e.what === 'Prometheus listens on loopback only')).toMatchObject({ ok: true, detail: '127.0.0.1:9090' });
+    const notVerified = evidence.filter((e: any) => e.skipped);
+    expect(notVerified.length).toBeGreaterThan(0);
+    expect(notVerified.every((e: any) => e.ok === false && /not installed/.test(e.detail))).toBe(true);
+    expect(r.stdout).toMatch(/"ok": true/);
+  });
+
+  it('the programs built on the host attach for real and their maps grow with requests (lab-attach: a stand-in for ebpf_exporter)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'lab-attach-'));
+    execFileSync('make', ['-s', '-C', join(ROOT, 'bpf'), `OUT=${out}`, 'loader']);
+    execFileSync('scp', ['-q', ...sshBase.slice(0, -1).map((a) => (a === '-p' ? '-P' : a)), join(out, 'lab-attach'), 'root@127.0.0.1:/root/lab-attach']);
+    const report = onHost(`set -e; cd /root; rm -f la.in la.out; mkfifo la.in
+      ./lab-attach --strict /opt/ebpf-lab/bpf/*.bpf.o < la.in > la.out 2> la.err & pid=$!; exec 3> la.in
+      lines() { wc -l < la.out; }
+      for i in $(seq 100); do [ "$(lines)" -ge 1 ] && break; sleep 0.1; done
+      echo dump >&3; for i in $(seq 50); do [ "$(lines)" -ge 2 ] && break; sleep 0.1; done
+      for i in $(seq 3); do for u in index.php path1/a.php path2/a.php exception.php mem.php?n=40 'index.php?q=secret'; do
+        curl -s -o /dev/null "http://127.0.0.1/$u"; curl -s -o /dev/null "http://127.0.0.1/fpm/$u"; done; done
+      echo dump >&3; for i in $(seq 50); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
+      echo quit >&3; exec 3>&-; wait $pid; cat la.out`);
+    rmSync(out, { recursive: true, force: true });
+    const [attach, before, after] = report.trim().split('\n').map((l) => JSON.parse(l));
+    expect(attach.programs.length).toBeGreaterThanOrEqual(13);
+    expect(attach.programs.filter((p: any) => !p.attached)).toEqual([]);
+    const total = (d: any, map: string) => d.maps.filter((m: any) => m.name === map).flatMap((m: any) => m.entries).reduce((a: number, e: any) => a + e.value, 0);
+    const keys = (d: any, map: string) => d.maps.filter((m: any) => m.name === map).flatMap((m: any) => m.entries.map((e: any) => Buffer.from(e.key, 'hex').toString('latin1')));
+    for (const map of ['php_request_duration_seconds', 'php_compile_file_total', 'php_exception_thrown_total', 'php_exception_caught_total', 'php_function_calls_total', 'memcached_set_value_bytes'])
+      expect(total(after, map), map).toBeGreaterThan(total(before, map));
+    const req = keys(after, 'php_request_duration_seconds').join('\n');
+    expect(req).toContain('apache');
+    expect(req).toContain('fpm');
+    expect(req).toContain('/path1/a.php');
+    expect(req).not.toContain('q=secret'); // the query string is cut off: bounded cardinality, no data in labels
+    expect(keys(after, 'php_compile_file_total').join('\n')).toContain('/var/www/html/path2');
+    expect(keys(after, 'php_exception_caught_total').join('\n')).toContain('RuntimeException');
+  });
+
+  it('the USDT bpftrace tools installed on the host see real requests', async () => {
+    const out = onHost(`cd /root; for t in php-compiled-files php-exceptions; do
+        timeout -k 5 -s INT 12 /opt/ebpf-lab/bt/$t.bt > $t.out 2>&1 & done
+      sleep 5; for i in 1 2 3; do curl -s -o /dev/null http://127.0.0.1/exception.php; curl -s -o /dev/null http://127.0.0.1/fpm/path2/a.php; done
+      sleep 8; for i in 1 2 3; do curl -s -o /dev/null http://127.0.0.1/index.php; sleep 0.5; done; wait
+      cat php-compiled-files.out php-exceptions.out`);
+    expect(out).toMatch(/NEW .*\/var\/www\/html\/exception\.php/);
+    expect(out).toMatch(/NEW .*\/var\/www\/html\/path2\/a\.php/);
+    expect(out).toMatch(/THROWN RuntimeException/);
+    expect(out).toMatch(/CAUGHT RuntimeException/);
+  });
+
   it('a second up changes nothing', async () => {
     const r = await cli(['up', '--target', TARGET, '--output', 'json'], env);
     expectOk(r);
     expect(changeList(r.json)).toEqual([]);
-    expect(r.json.runs[0].steps.every((s: any) => s.status === 'unchanged' && s.notes.length > 0)).toBe(true);
+    const steps = r.json.runs[0].steps;
+    expect(steps.filter((s: any) => s.status !== 'unchanged').map((s: any) => `${s.id}: ${s.status}`)).toEqual(['ebpf-exporter: skipped', 'grafana: skipped']);
+    expect(steps.every((s: any) => s.notes.length > 0)).toBe(true);
   });
 
   it('drift — a deleted drop-in, a stopped apache, a removed package — is planned and repaired exactly', async () => {
