@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { render } from '../../src/render/template.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fakeContext, factsFixture } from '../support/fake-host.js';
+import { sha256 } from '../../src/resources/files.js';
+import exporter from '../../steps/ebpf-exporter.js';
+import prometheus from '../../steps/prometheus.js';
+import bpfPrograms, { bpfSources, programNames } from '../../steps/bpf-programs.js';
+
+const deb = factsFixture('debian-12-sandbox');
+
+/** A stand-in for the ebpf_exporter release binary: random bytes, used only by these unit tests. */
+function standInArtifact(): { path: string; sha256: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'stand-in-'));
+  const path = join(dir, 'ebpf_exporter.x86_64');
+  const bytes = Buffer.from('#!/bin/sh\n# stand-in for ebpf_exporter in unit tests\n');
+  writeFileSync(path, bytes);
+  return { path, sha256: sha256(bytes) };
+}
+
+describe('ebpf-exporter step (stand-in artifact)', () => {
+  const programs = { 'exporter-programs': { now: 'abc', loaded: 'abc' } };
+
+  it('installs the binary per version and a hardened unit, checks the config with --config.strict before restarting', async () => {
+    const { ctx, host } = fakeContext({ facts: deb, units: { 'ebpf_exporter.service': { enabled: 'not-found', active: 'inactive' } }, other: programs });
+    ctx.artifacts.set('ebpf_exporter', standInArtifact());
+    const { changes } = await exporter.check(ctx);
+    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'create file:/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter',
+      'create file:/etc/systemd/system/ebpf_exporter.service',
+      'enable unit:ebpf_exporter.service',
+      'start unit:ebpf_exporter.service',
+      'restart unit:ebpf_exporter.service',
+    ]);
+    const unit = changes.find((c) => c.resource === 'file:/etc/systemd/system/ebpf_exporter.service')!.detail!;
+    expect(unit).toMatch(/\+Type=notify/);
+    expect(unit).toMatch(/--web.listen-address=127.0.0.1:9435/);
+    expect(unit).toMatch(/\+AmbientCapabilities=CAP_BPF CAP_PERFMON/);
+    expect(unit).toMatch(/\+CapabilityBoundingSet=CAP_BPF CAP_PERFMON/);
+    expect(unit).toMatch(/--config.names=memcached,php_compile,php_exception,php_function,php_request/);
+    await exporter.apply(ctx, changes);
+    const log = host.log();
+    const put = log.indexOf('put /opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter');
+    const strict = log.findIndex((c) => /ebpf_exporter --config.dir=\/opt\/ebpf-lab\/bpf .*--config.check --config.strict$/.test(c));
+    const restart = log.indexOf('systemctl restart ebpf_exporter.service');
+    expect(put).toBeGreaterThanOrEqual(0);
+    expect(strict).toBeGreaterThan(put);
+    expect(restart).toBeGreaterThan(strict);
+    const bin = host.calls.find((c) => c.kind === 'put' && c.path.endsWith('/ebpf_exporter'));
+    expect(bin?.kind === 'put' && bin.opts.mode).toBe(0o755);
+  });
+
+  it('does not restart when the config check fails: the old exporter keeps running', async () => {
+    const { ctx, host } = fakeContext(
+      { facts: deb, other: programs },
+      { rules: [{ match: /--config.check --config.strict$/, result: { exitCode: 1, stderr: 'failed to attach php_request' } }] },
+    );
+    ctx.artifacts.set('ebpf_exporter', standInArtifact());
+    const { changes } = await exporter.check(ctx);
+    await expect(exporter.apply(ctx, changes)).rejects.toThrow(/failed to attach php_request/);
+    expect(host.log()).not.toContain('systemctl restart ebpf_exporter.service');
+  });
+
+  it('restarts when the BPF programs changed since the exporter loaded them (and only then)', async () => {
+    const art = standInArtifact();
+    const unit = render('etc/systemd/system/ebpf_exporter.service', {
+      binary: '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter', configDir: '/opt/ebpf-lab/bpf', configNames: programNames(), listenAddress: '127.0.0.1:9435',
+    });
+    const files = {
+      '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter': { content: readFileSync(art.path, 'utf8'), mode: 0o755 },
+      '/etc/systemd/system/ebpf_exporter.service': { content: unit },
+    };
+    const changed = fakeContext({ facts: deb, files, other: { 'exporter-programs': { now: 'new', loaded: 'old' } } });
+    changed.ctx.artifacts.set('ebpf_exporter', art);
+    expect((await exporter.check(changed.ctx)).changes).toEqual([
+      { resource: 'unit:ebpf_exporter.service', action: 'restart', detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them' },
+    ]);
+    const same = fakeContext({ facts: deb, files, other: programs });
+    same.ctx.artifacts.set('ebpf_exporter', art);
+    const r = await exporter.check(same.ctx);
+    expect(r.changes).toEqual([]);
+    expect(r.notes[0]).toMatch(/ebpf_exporter 2.5.1 running with 5 programs/);
+  });
+});
+
+describe('prometheus step', () => {
+  it('package mode (the sandbox): installs the package, sets loopback ARGS, validates prometheus.yml with promtool', async () => {
+    const { ctx, host } = fakeContext({ facts: deb, units: { 'prometheus.service': { enabled: 'enabled', active: 'active' } } }, { options: { prometheusSource: 'package' } });
+    const { changes } = await prometheus.check(ctx);
+    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'install apt:prometheus',
+      'create file:/etc/default/prometheus',
+      'create file:/etc/prometheus/prometheus.yml',
+      'restart unit:prometheus.service',
+    ]);
+    expect(changes[1]!.detail).toContain('--web.listen-address=127.0.0.1:9090');
+    expect(changes[2]!.detail).toContain('127.0.0.1:9435');
+    await prometheus.apply(ctx, changes);
+    const yml = host.calls.find((c) => c.kind === 'put' && c.path === '/etc/prometheus/prometheus.yml');
+    expect(yml?.kind === 'put' && yml.opts.validate).toEqual(['/usr/bin/promtool', 'check', 'config', '{}']);
+  });
+
+  it('release mode: creates the user, unpacks the verified tarball per version, restarts on a new binary', async () => {
+    const { ctx, host } = fakeContext({ facts: deb, other: { 'prometheus-release': ['', ''] } }, { options: { prometheusSource: 'release' } });
+    ctx.artifacts.set('prometheus', standInArtifact());
+    const { changes } = await prometheus.check(ctx);
+    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual(expect.arrayContaining([
+      'create user:prometheus', 'install artifact:prometheus@3.5.0', 'restart unit:prometheus.service', 'create file:/etc/systemd/system/prometheus.service',
+    ]));
+    await prometheus.apply(ctx, changes);
+    const log = host.log();
+    expect(log.findIndex((c) => c.startsWith('useradd --system'))).toBeLessThan(log.findIndex((c) => c.includes('tar -xzf')));
+    expect(log.some((c) => c.includes('--strip-components=1') && c.includes('/opt/ebpf-lab/prometheus/3.5.0'))).toBe(true);
+    const yml = host.calls.find((c) => c.kind === 'put' && c.path === '/etc/prometheus/prometheus.yml');
+    expect(yml?.kind === 'put' && yml.opts.validate?.[0]).toBe('/opt/ebpf-lab/prometheus/3.5.0/promtool');
+  });
+
+  it('reload (not restart) when only prometheus.yml changed', async () => {
+    const { ctx } = fakeContext(
+      { facts: deb, installed: 'all', files: { '/etc/default/prometheus': { content: '' } } },
+      { options: { prometheusSource: 'package' } },
+    );
+    const changes = (await prometheus.check(ctx)).changes.filter((c) => c.resource.startsWith('unit:'));
+    // /etc/default changed too here (restart wins); with only the yml it would be a reload:
+    expect(changes.map((c) => c.action)).toEqual(['restart']);
+  });
+});
+
+describe('bpf-programs step', () => {
+  it('uploads sources, builds with probe targets from facts, and is a no-op when the stamp matches', async () => {
+    const { ctx, host } = fakeContext({ facts: deb, other: { 'bpf-build': '\n' + programNames().map((n) => `missing ${n}`).join('\n') } });
+    const { changes } = await bpfPrograms.check(ctx);
+    expect(changes.at(-1)).toMatchObject({ action: 'build', detail: expect.stringMatching(/^objects missing: /) });
+    await bpfPrograms.apply(ctx, changes);
+    const make = host.log().find((c) => c.startsWith('make -C /opt/ebpf-lab/bpf-src'))!;
+    expect(make).toContain('LIBPHP=/usr/lib/apache2/modules/libphp8.2.so');
+    expect(make).toContain('PHP_FPM=/usr/sbin/php-fpm8.2');
+    expect(make).toContain('LIBMEMCACHED=/usr/lib/x86_64-linux-gnu/libmemcached.so.11');
+    expect(make).toContain('MULTIARCH=x86_64-linux-gnu');
+    const stamp = host.files.get('/opt/ebpf-lab/bpf/.ebpf-lab-build')!.content.trim();
+    // converged: sources uploaded, stamp written, objects present
+    const files = Object.fromEntries([...bpfSources()].map(([rel, content]) => [`/opt/ebpf-lab/bpf-src/${rel}`, { content }]));
+    for (const n of programNames()) files[`/opt/ebpf-lab/bpf/${n}.yaml`] = { content: bpfSources().get(`${n}.yaml`)! };
+    const again = await bpfPrograms.check(fakeContext({ facts: deb, files, other: { 'bpf-build': stamp } }).ctx);
+    expect(again.changes).toEqual([]);
+  });
+});
