@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
+import { readSecret } from '../secrets.js';
 import { parseTarget } from '../targets/resolve.js';
 import { sandboxDown, sandboxState } from '../targets/sandbox.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
@@ -11,6 +12,8 @@ import { forgetLab, knownHostsPath, labHome, readRegistry } from '../state.js';
 /** down: destroys only what this tool created (a sandbox); other hosts are just forgotten. */
 export async function downCommand(target: string | undefined, write: (s: string) => void): Promise<number> {
   const spec = parseTarget(target);
+  // Injected network delay is a runtime change on the host: never left behind.
+  await (await import('./latency.js')).clearLatencyForDown(target, write);
   if (spec.kind === 'sandbox') {
     const removed = await sandboxDown({ name: spec.name, home: labHome() });
     await forgetLab(spec.label);
@@ -35,7 +38,10 @@ export async function statusCommand(output: string | undefined, write: (s: strin
       continue;
     }
     const state = lab.kind === 'sandbox' ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() }) : 'unknown';
-    rows.push({ ...lab, state });
+    const grafanaPassword = await readSecret(lab.name, 'grafana');
+    // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
+    const grafanaUrl = lab.kind === 'sandbox' ? 'http://127.0.0.1:3000 (inside the sandbox)' : lab.host ? `http://${lab.host}:3000` : undefined;
+    rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
   }
   if (output === 'json') {
     write(JSON.stringify({ labs: rows }, null, 2));
@@ -52,7 +58,8 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     }
     const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
     const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
-    write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}`);
+    const g = 'grafanaPassword' in r && r.grafanaPassword ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}` : '';
+    write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`);
   }
   return 0;
 }

@@ -5,6 +5,7 @@
  * lightsail parts of `status`, `ssh` and `down`. Everything reaching AWS or the network goes
  * through {@link lightsailDeps} so tests can substitute the API and the endpoints.
  */
+import { readSecret } from '../secrets.js';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightsailClient } from '@aws-sdk/client-lightsail';
@@ -203,16 +204,9 @@ export async function openLightsail(spec: { name: string }, o: { create: boolean
   return { transport, record: recordFor(ep) };
 }
 
-/** The Grafana admin password written by the grafana step, if the file exists. */
+/** The Grafana admin password the grafana step generated for this lab, if any. */
 export async function grafanaPassword(name: string): Promise<string | undefined> {
-  for (const file of [name, recordName(name)]) {
-    try {
-      return (await readFile(join(labHome(), 'secrets', `${file}.grafana`), 'utf8')).trim();
-    } catch {
-      // not written (yet)
-    }
-  }
-  return undefined;
+  return readSecret(recordName(name), 'grafana');
 }
 
 /** One `status` row of a lightsail lab. */

@@ -2,6 +2,7 @@
 // connection is a stub transport. Everything else (key files, registry, known_hosts) is real,
 // in a temporary EBPF_LAB_HOME.
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { secretPath } from '../../src/secrets.js';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,7 +210,7 @@ describe('status, ssh and down for lightsail labs', () => {
   it('status shows state, IP, Grafana URL and the password from secrets/<lab>.grafana', async () => {
     await saveLab(rec());
     await mkdir(join(home, 'secrets'), { recursive: true });
-    await writeFile(join(home, 'secrets', 'lab-01.grafana'), 's3cret\n');
+    await writeFile(secretPath('lightsail:lab-01', 'grafana'), 's3cret\n'); // where the grafana step's secret lands
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
     const out: string[] = [];
     expect(await statusCommand(undefined, (s) => out.push(s))).toBe(0);

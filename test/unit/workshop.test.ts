@@ -1,6 +1,7 @@
 // Substitute: the Lightsail API is aws-sdk-client-mock driving a small in-memory account
 // (instances, key pairs, ports); provisioning is a stub. Files and registry are real (tmp home).
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { secretPath } from '../../src/secrets.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -221,7 +222,7 @@ describe('workshop roster and down', () => {
 
   it('roster prints and writes roster.csv and roster.md (0600) with one row per lab', async () => {
     await mkdir(join(home, 'secrets'), { recursive: true });
-    await writeFile(join(home, 'secrets', 'lab-01.grafana'), 'pw-one\n');
+    await writeFile(secretPath('lightsail:lab-01', 'grafana'), 'pw-one\n'); // where the grafana step's secret lands
     expect(await run('roster', {})).toBe(0);
     const dir = join(home, 'workshop', 'lab');
     const csv = (await readFile(join(dir, 'roster.csv'), 'utf8')).trim().split('\r\n');
