@@ -16,6 +16,12 @@ usage:
   ebpf-lab status  [--output json]                          labs this tool knows
   ebpf-lab down    [--target T]                             destroy what this tool created
   ebpf-lab ssh     [--target T]                             a shell on a lab
+  ebpf-lab doctor  [--target T] [--output json]             can this host run the lab? read-only checks, each with a fix
+  ebpf-lab load    [--target T] [--rate 20] [--duration 30s]  traffic on the sample pages (both SAPIs), from the lab host
+  ebpf-lab load --job [--target T]                          the batch-job exercise: the sample job timed by php-batch-jobs.bt
+  ebpf-lab bench   [--target T] [--duration 10s] [--output json]  probe overhead: USE_ZEND_DTRACE off / on / programs attached
+  ebpf-lab deadcode --start [--opcache-off] | [--since 10m] | --stop   PHP files never compiled since tracing started
+  ebpf-lab inject-latency --to memcached|PORT --delay 2ms | --clear     tc netem delay on the lab host's loopback
   ebpf-lab workshop up --count N [--prefix lab] [--ttl 8h] [--yes]   one Lightsail lab per attendee
   ebpf-lab workshop roster [--prefix lab]                 roster.csv / roster.md of a workshop
   ebpf-lab workshop down [--prefix lab] [--expired]       delete a workshop's labs
@@ -29,7 +35,7 @@ lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|
          count, prefix, allowFrom)  --yes (skip the cost confirmation)
 exit codes: 0 ok, 1 a step or check failed, 2 bad input`;
 
-const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'workshop', 'help', 'version'];
+const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'workshop', 'doctor', 'load', 'bench', 'deadcode', 'inject-latency', 'help', 'version'];
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -64,6 +70,16 @@ export async function main(argv: string[]): Promise<number> {
         ttl: { type: 'string' },
         expired: { type: 'boolean' },
         config: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        job: { type: 'boolean' },
+        since: { type: 'string' },
+        start: { type: 'boolean' },
+        stop: { type: 'boolean' },
+        'opcache-off': { type: 'boolean' },
+        to: { type: 'string' },
+        delay: { type: 'string' },
+        clear: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -102,6 +118,16 @@ export async function main(argv: string[]): Promise<number> {
       return statusCommand(v.output, write);
     case 'down':
       return downCommand(v.target, write);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand({ target: v.target, keyPath: v.key, output: v.output }, write);
+    case 'load':
+      return (await import('./commands/load.js')).loadCommand({ target: v.target, keyPath: v.key, rate: v.rate, duration: v.duration, job: v.job, output: v.output }, write);
+    case 'bench':
+      return (await import('./commands/bench.js')).benchCommand({ target: v.target, keyPath: v.key, duration: v.duration, output: v.output }, write);
+    case 'deadcode':
+      return (await import('./commands/deadcode.js')).deadcodeCommand({ target: v.target, keyPath: v.key, since: v.since, start: v.start, stop: v.stop, opcacheOff: v['opcache-off'], output: v.output }, write);
+    case 'inject-latency':
+      return (await import('./commands/latency.js')).latencyCommand({ target: v.target, keyPath: v.key, to: v.to, delay: v.delay, clear: v.clear }, write);
     case 'ssh':
       return sshCommand(v.target ?? extra[0]);
     default:

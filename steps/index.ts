@@ -8,11 +8,12 @@ import ebpfExporter from './ebpf-exporter.js';
 import prometheus from './prometheus.js';
 import grafana from './grafana.js';
 import btTools from './bt-tools.js';
+import batchJob from './batch-job.js';
 import { labPackages } from './packages.js';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
-export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, grafana, btTools];
+export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, grafana, btTools, batchJob];
 
 /** Facts of the sandbox (always Debian 12), to compute its package repository offline. */
 const SANDBOX_FACTS = {

@@ -6,7 +6,7 @@ import type { Step } from '../src/runner/types.js';
  * packages — every package the lab needs is installed, nothing else.
  *
  * Tracing: bpftrace, bpftool, clang, llvm, libbpf-dev, libelf-dev, libc6-dev, make;
- * tools: curl, jq; PHP: apache2 with mod_php, php-fpm, php-cli, memcached with
+ * tools: curl, jq, apache2-utils (ab), iproute2 (tc); PHP: apache2 with mod_php, php-fpm, php-cli, memcached with
  * php-memcached, php-apcu. bpftool comes from `linux-tools-<kernel>` on Ubuntu and
  * from the `bpftool` package on Debian. Installs with --no-install-recommends in one
  * apt-get call; `apt-get update` only when apt does not know a package.
@@ -14,6 +14,8 @@ import type { Step } from '../src/runner/types.js';
 export function labPackages(f: HostFacts): string[] {
   return [
     'bpftrace', ...bpftoolPackages(f), 'clang', 'llvm', 'libbpf-dev', 'libelf-dev', 'libc6-dev', 'make', 'curl', 'jq',
+    // exercises: ab for `ebpf-lab bench`, tc for `ebpf-lab inject-latency`
+    'apache2-utils', 'iproute2',
     'apache2', 'libapache2-mod-php', 'php-fpm', 'php-cli', 'memcached', 'php-memcached', 'php-apcu',
   ];
 }

@@ -72,7 +72,7 @@ describe('packages', () => {
   });
   it('is unchanged when everything is installed', async () => {
     const r = await packages.check(fakeContext({ facts: deb, installed: 'all' }).ctx);
-    expect(r).toEqual({ changes: [], notes: ['all 17 packages installed'] });
+    expect(r).toEqual({ changes: [], notes: ['all 19 packages installed'] });
   });
 });
 

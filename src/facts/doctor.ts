@@ -1,0 +1,213 @@
+import { probe, type Probe } from '../resources/probe.js';
+import { mainPidScript } from '../resources/systemd.js';
+
+/**
+ * What `ebpf-lab doctor` reads on a host: raw facts (one script, `== name` sections,
+ * read-only apart from a throwaway BPF program and a throwaway network namespace) and
+ * the checks derived from them, each with a fix. Parsers work on recorded outputs.
+ */
+export interface DoctorFacts {
+  kernel: string;
+  os: string;
+  btf: boolean;
+  uid: number;
+  /** Effective capability mask (CapEff) of the checking (sudo) shell. */
+  capEff: bigint;
+  tracefs: string[];
+  uprobe: boolean;
+  bpftrace?: string;
+  /** The tiny real test: bpftrace attaching an interval probe (bpf() + perf_event_open). */
+  bpfTest: { rc: number; out: string };
+  beginTest: { rc: number; out: string };
+  bpftool?: string;
+  bpftoolLibbpf?: string;
+  libbpfDev?: string;
+  usdtHeader: boolean;
+  php?: string;
+  phpDtrace?: string;
+  /** USDT notes (stapsdt) in the loaded mod_php module and the running php-fpm binary. */
+  usdt: { what: 'mod_php' | 'php-fpm'; path: string; notes: number }[];
+  netem: NetemFacts;
+}
+
+export interface NetemFacts {
+  available: boolean;
+  /** Why not, in the kernel's (tc's) words, plus the kernel config line when readable. */
+  reason: string;
+}
+
+/** The qdiscs inject-latency uses, tried in a throwaway network namespace (nothing else is touched). */
+export const NETEM_TEST =
+  `out=$(unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root handle eb00: prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1 && tc qdisc add dev lo parent eb00:4 handle eb04: netem delay 1ms' 2>&1); rc=$?; ` +
+  `echo "rc=$rc"; echo "$out" | head -3; ` +
+  `{ zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null; } | grep -E '^(# )?CONFIG_NET_SCH_(NETEM|PRIO)[= ]'`;
+
+export function parseNetem(out: string): NetemFacts {
+  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+  const rc = Number(/^rc=(\d+)/.exec(lines[0] ?? '')?.[1] ?? 1);
+  if (rc === 0) return { available: true, reason: 'prio + netem qdiscs work (tried in a throwaway network namespace)' };
+  const msgs = lines.slice(1).filter((l) => !/CONFIG_/.test(l));
+  const config = lines.filter((l) => /CONFIG_NET_SCH_/.test(l));
+  return { available: false, reason: [...msgs, ...config].join('; ') || `tc failed (exit ${rc})` };
+}
+
+export const netemProbe: Probe<NetemFacts> = probe(NETEM_TEST, (o) => parseNetem(o), { id: 'netem' });
+
+const SECTIONS = ['uname', 'os', 'btf', 'caps', 'tracefs', 'uprobe', 'bpftrace', 'bpftest', 'begintest', 'bpftool', 'libbpf', 'php', 'usdt', 'netem'] as const;
+
+const BT_TEST = (prog: string) => `out=$(timeout 30 bpftrace -e '${prog}' 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3`;
+
+/** One script for every doctor fact; runs as root (sudo) like the lab does. */
+export const DOCTOR_SCRIPT = [
+  `echo '== uname'; uname -r`,
+  `echo '== os'; . /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"`,
+  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
+  `echo '== caps'; id -u; grep '^CapEff' /proc/self/status`,
+  `echo '== tracefs'; awk '$3 == "tracefs" { print $2 }' /proc/mounts`,
+  `echo '== uprobe'; test -d /sys/bus/event_source/devices/uprobe && echo pmu; for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do test -e $d/uprobe_events && echo events; done`,
+  `echo '== bpftrace'; command -v bpftrace >/dev/null && bpftrace --version`,
+  `echo '== bpftest'; command -v bpftrace >/dev/null && { ${BT_TEST('interval:ms:100 { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
+  `echo '== begintest'; command -v bpftrace >/dev/null && { ${BT_TEST('BEGIN { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
+  `echo '== bpftool'; command -v bpftool >/dev/null && bpftool version 2>&1 | head -2`,
+  `echo '== libbpf'; dpkg-query -W -f='\${Version}\\n' libbpf-dev 2>/dev/null; test -f /usr/include/bpf/usdt.bpf.h && echo usdt.bpf.h`,
+  `echo '== php'; command -v php >/dev/null && { php -r 'echo PHP_VERSION, "\\n";'; php -i 2>/dev/null | grep 'DTrace Support'; }`,
+  // The module the running apache2 master mapped and the running php-fpm master's binary;
+  // the installed files when they are not running.
+  `echo '== usdt'; a=$(${mainPidScript('apache2.service')}); lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps 2>/dev/null | head -1); ` +
+    `[ -n "$lib" ] || lib=$(ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null | tail -1); ` +
+    `f=$(pgrep -o -f '^php-fpm: master' 2>/dev/null); bin=$(readlink /proc/$f/exe 2>/dev/null); [ -n "$bin" ] || bin=$(ls -1 /usr/sbin/php-fpm* 2>/dev/null | tail -1); ` +
+    `for x in "mod_php $lib" "php-fpm $bin"; do set -- $x; [ -n "$2" ] || continue; ` +
+    `if command -v readelf >/dev/null; then n=$(readelf -n "$2" 2>/dev/null | grep -c 'stapsdt'); else n=$(bpftrace -l "usdt:$2:*" 2>/dev/null | wc -l); fi; echo "$1 $2 $n"; done`,
+  `echo '== netem'; ${NETEM_TEST}`,
+].join('\n');
+
+function sections(out: string): Record<string, string[]> {
+  const s: Record<string, string[]> = Object.fromEntries(SECTIONS.map((k) => [k, []]));
+  let cur: string | undefined;
+  for (const line of out.split('\n')) {
+    const m = /^== (\w+)$/.exec(line);
+    if (m) cur = m[1];
+    else if (cur && line.trim() !== '') s[cur]?.push(line.trim());
+  }
+  return s;
+}
+
+function btTest(lines: string[]): { rc: number; out: string } {
+  if (!lines.length) return { rc: -1, out: 'bpftrace is not installed' };
+  return { rc: Number(/^rc=(\d+)/.exec(lines[0]!)?.[1] ?? 1), out: lines.slice(1).join(' | ') };
+}
+
+export function parseDoctorFacts(out: string): DoctorFacts {
+  const s = sections(out);
+  const capHex = /CapEff:\s*([0-9a-f]+)/i.exec(s['caps']!.join(' '))?.[1] ?? '0';
+  const bt = /v?(\d+\.\d+\.\d+)/.exec(s['bpftrace']![0] ?? '')?.[1];
+  const tool = s['bpftool']!;
+  const [libbpfDev, ...libRest] = s['libbpf']!;
+  const phpLines = s['php']!;
+  return {
+    kernel: s['uname']![0] ?? 'unknown',
+    os: s['os']![0] ?? 'unknown OS',
+    btf: s['btf']!.includes('yes'),
+    uid: Number(s['caps']![0] ?? -1),
+    capEff: BigInt('0x' + capHex),
+    tracefs: s['tracefs']!,
+    uprobe: s['uprobe']!.length > 0,
+    bpftrace: bt,
+    bpfTest: btTest(s['bpftest']!),
+    beginTest: btTest(s['begintest']!),
+    bpftool: /bpftool v?(\S+)/.exec(tool[0] ?? '')?.[1],
+    bpftoolLibbpf: /libbpf v?(\S+)/.exec(tool[1] ?? '')?.[1],
+    libbpfDev: libbpfDev === 'usdt.bpf.h' ? undefined : libbpfDev,
+    usdtHeader: [libbpfDev, ...libRest].includes('usdt.bpf.h'),
+    php: phpLines.find((l) => /^\d+\.\d+/.test(l)),
+    phpDtrace: phpLines.find((l) => /DTrace Support/.test(l)),
+    usdt: s['usdt']!.map((l) => l.split(' ')).filter((p) => p.length === 3).map(([what, path, n]) => ({ what: what as 'mod_php' | 'php-fpm', path: path!, notes: Number(n) || 0 })),
+    netem: parseNetem(s['netem']!.join('\n')),
+  };
+}
+
+export const doctorProbe: Probe<DoctorFacts> = probe(DOCTOR_SCRIPT, (o) => parseDoctorFacts(o), { id: 'doctor' });
+
+/** One doctor line: `fail` means the lab cannot work here, `warn` that a part of it cannot. */
+export interface DoctorCheck {
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  what: string;
+  detail: string;
+  /** What to do about it (absent when ok). */
+  fix?: string;
+}
+
+function kernelAtLeast(kernel: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernel);
+  if (!m) return false;
+  return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
+}
+
+function versionBelow(v: string | undefined, major: number, minor: number): boolean {
+  const m = /(?:\d+:)?(\d+)\.(\d+)/.exec(v ?? '');
+  return !!m && (Number(m[1]) < major || (Number(m[1]) === major && Number(m[2]) < minor));
+}
+
+const CAP = { SYS_ADMIN: 21n, PERFMON: 38n, BPF: 39n };
+const hasCap = (mask: bigint, bit: bigint) => ((mask >> bit) & 1n) === 1n;
+
+/** Every check of `ebpf-lab doctor`, in the order printed, from facts alone (pure: unit-tested on fixtures). */
+export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
+  const c: DoctorCheck[] = [];
+  const add = (id: string, status: DoctorCheck['status'], what: string, detail: string, fix?: string) => c.push({ id, status, what, detail, ...(status === 'ok' ? {} : { fix }) });
+  const k58 = kernelAtLeast(f.kernel, 5, 8);
+  add('kernel', k58 ? 'ok' : kernelAtLeast(f.kernel, 5, 2) ? 'warn' : 'fail', 'kernel version', `${f.kernel} (${f.os})`,
+    'use a 5.8+ kernel (CAP_BPF, ring buffers): Ubuntu 22.04 (5.15), 24.04 (6.8) or Debian 12 (6.1)');
+  add('btf', f.btf ? 'ok' : 'fail', 'kernel BTF (/sys/kernel/btf/vmlinux)', f.btf ? 'present: CO-RE programs and bpftrace can use kernel types' : 'missing',
+    'boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (stock Ubuntu and Debian kernels are)');
+  const caps = hasCap(f.capEff, CAP.SYS_ADMIN) ? 'CAP_SYS_ADMIN' : hasCap(f.capEff, CAP.BPF) && hasCap(f.capEff, CAP.PERFMON) ? 'CAP_BPF + CAP_PERFMON' : '';
+  add('caps', caps ? 'ok' : 'fail', 'capabilities for BPF (root, or CAP_BPF and CAP_PERFMON)', `uid ${f.uid}, CapEff ${f.capEff.toString(16).padStart(16, '0')}${caps ? `: ${caps}` : ': neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON'}`,
+    'run with sudo as root; in a container grant them (systemd-nspawn --capability=all, docker --privileged)');
+  if (f.bpfTest.rc === -1) add('syscalls', 'warn', 'bpf() and perf_event_open allowed', 'not tested: bpftrace is not installed', 'install bpftrace (ebpf-lab up does), then run doctor again');
+  else {
+    const ok = f.bpfTest.rc === 0 && f.bpfTest.out.includes('ebpf-lab-ok');
+    add('syscalls', ok ? 'ok' : 'fail', 'bpf() and perf_event_open allowed', ok ? 'bpftrace loaded and attached an interval probe' : `bpftrace failed (exit ${f.bpfTest.rc}): ${f.bpfTest.out}`,
+      /not permitted|EPERM|denied/i.test(f.bpfTest.out)
+        ? 'a seccomp filter or LSM blocks the syscalls: systemd-nspawn --system-call-filter="bpf perf_event_open", docker --privileged; for non-root users see kernel.unprivileged_bpf_disabled and kernel.perf_event_paranoid'
+        : 'run `sudo bpftrace -e "interval:ms:100 { exit(); }"` on the host to see the full error');
+  }
+  add('tracefs', f.tracefs.length ? 'ok' : 'fail', 'tracefs mounted', f.tracefs.length ? f.tracefs.join(', ') : 'not mounted (tracepoints and uprobe events need it)', 'sudo mount -t tracefs nodev /sys/kernel/tracing');
+  add('uprobe', f.uprobe ? 'ok' : 'fail', 'uprobe support (USDT probes attach as uprobes)', f.uprobe ? 'uprobe PMU or uprobe_events present' : 'no uprobe PMU and no uprobe_events',
+    'use a kernel built with CONFIG_UPROBE_EVENTS=y (stock Ubuntu and Debian kernels are)');
+  if (!f.php) add('php-dtrace', 'warn', 'PHP built with DTrace (USDT probes)', 'PHP is not installed yet', 'ebpf-lab up installs the distribution PHP, which is built with DTrace');
+  else {
+    const ok = /DTrace Support => (available|enabled)/.test(f.phpDtrace ?? '');
+    add('php-dtrace', ok ? 'ok' : 'fail', 'PHP built with DTrace (USDT probes)', `PHP ${f.php}: ${f.phpDtrace ?? 'no "DTrace Support" line in php -i'}`,
+      'use the distribution packages (built with --enable-dtrace) or rebuild PHP with --enable-dtrace; set USE_ZEND_DTRACE=1 for compile/function probes');
+  }
+  for (const what of ['mod_php', 'php-fpm'] as const) {
+    const u = f.usdt.find((x) => x.what === what);
+    if (!u) add(`usdt-${what}`, 'warn', `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`, 'not installed yet', 'ebpf-lab up installs it');
+    else add(`usdt-${what}`, u.notes > 0 ? 'ok' : 'fail', `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`, `${u.path}: ${u.notes} stapsdt notes`,
+      'the file was built without --enable-dtrace or stripped of its .note.stapsdt section: reinstall the distribution package');
+  }
+  if (!f.bpftrace) add('bpftrace', 'warn', 'bpftrace', 'not installed', 'ebpf-lab up installs it (apt-get install bpftrace)');
+  else {
+    const issues: string[] = [];
+    let fix = '';
+    if (f.beginTest.rc !== 0 || !f.beginTest.out.includes('ebpf-lab-ok')) {
+      issues.push(`BEGIN/END do not work (${f.beginTest.out || `exit ${f.beginTest.rc}`})`);
+      fix = 'stripped bpftrace (Ubuntu 22.04): install bpftrace-dbgsym from ddebs.ubuntu.com for BEGIN/END; the lab\'s bt tools avoid BEGIN/END';
+    }
+    if (versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
+      issues.push(`bpftrace ${f.bpftrace} may fail to parse a 6.x kernel's BTF (ENUM64)`);
+      fix ||= 'use bpftrace 0.16 or later (Ubuntu 24.04 ships 0.20) for kernel-type access on 6.x kernels';
+    }
+    add('bpftrace', issues.length ? 'warn' : 'ok', 'bpftrace and its known issues', `v${f.bpftrace}${issues.length ? ': ' + issues.join('; ') : ', BEGIN/END work'}`, fix);
+  }
+  if (!f.bpftool) add('bpftool', 'warn', 'bpftool and libbpf', 'bpftool not installed', 'ebpf-lab up installs it (bpftool on Debian, linux-tools-$(uname -r) on Ubuntu)');
+  else {
+    const old = !f.usdtHeader;
+    add('bpftool', old ? 'warn' : 'ok', 'bpftool and libbpf', `bpftool ${f.bpftool} (libbpf ${f.bpftoolLibbpf ?? '?'}), libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`,
+      'libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab\'s programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+');
+  }
+  add('netem', f.netem.available ? 'ok' : 'warn', 'tc netem (inject-latency)', f.netem.available ? f.netem.reason : `unavailable: ${f.netem.reason}`,
+    'inject-latency needs the prio and netem qdiscs: a kernel with CONFIG_NET_SCH_NETEM and CONFIG_NET_SCH_PRIO (Ubuntu: linux-modules-extra-$(uname -r) when sch_netem.ko is missing)');
+  return c;
+}
