@@ -1,9 +1,9 @@
 import { UserError } from '../src/errors.js';
 import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
-import { checkDesired, applyDesired, type Desired } from '../src/resources/desired.js';
+import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
-import type { Step, StepContext, Change } from '../src/runner/types.js';
+import type { Step, Change } from '../src/runner/types.js';
 
 /**
  * preflight — the host can take the lab, and apt is safe to run.
@@ -14,12 +14,14 @@ import type { Step, StepContext, Change } from '../src/runner/types.js';
  * unattended-upgrades for minutes); apt-get waits for the dpkg lock; needrestart never
  * prompts.
  */
-async function desired(ctx: StepContext): Promise<Desired> {
+/** The apt drop-in always; the needrestart drop-in only where needrestart is installed. */
+function desired(needrestart: boolean): Desired {
   const files = [{ path: '/etc/apt/apt.conf.d/90ebpf-lab', content: render('etc/apt/apt.conf.d/90ebpf-lab', {}) }];
-  const nr = await ctx.probe({ nr: probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' }) });
-  if (nr.nr) files.push({ path: '/etc/needrestart/conf.d/90-ebpf-lab.conf', content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}) });
+  if (needrestart) files.push({ path: '/etc/needrestart/conf.d/90-ebpf-lab.conf', content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}) });
   return { files };
 }
+
+const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), { id: 'cloud-init-status' }),
@@ -41,13 +43,15 @@ const step: Step = {
         `the kernel ${f.kernel} on ${ctx.host.name} has no BTF (/sys/kernel/btf/vmlinux is missing)`,
         'CO-RE BPF programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y: use a stock Ubuntu/Debian kernel',
       );
-    const busy = await ctx.probe(busyProbe);
+    // One round trip: both candidate drop-ins, needrestart's presence, cloud-init and apt activity.
+    const busy = await ctx.probe({ ...desiredProbes(desired(true)), ...busyProbe, nr: needrestartProbe });
     const changes: Change[] = [];
     if (busy.cloudInit && !/status: (done|disabled)/.test(busy.cloudInit))
       changes.push({ resource: 'cloud-init', action: 'wait', detail: busy.cloudInit });
     if (busy.apt) changes.push({ resource: 'dpkg-lock', action: 'wait', detail: busy.apt });
-    const d = await checkDesired(ctx, await desired(ctx), `${supportedOs(f)} with BTF, cloud-init done, apt idle`);
-    return { changes: [...changes, ...d.changes], notes: d.notes.length && !changes.length ? [`${supportedOs(f)}, kernel ${f.kernel} with BTF; apt idle`] : [] };
+    const files = desiredChanges(desired(busy.nr), busy);
+    changes.push(...files);
+    return { changes, notes: changes.length ? [] : [`${supportedOs(f)}, kernel ${f.kernel} with BTF; apt idle`] };
   },
   async apply(ctx, changes) {
     if (changes.some((c) => c.resource === 'cloud-init')) {
@@ -62,7 +66,8 @@ const step: Step = {
         { sudo: true, timeoutMs: 620_000 },
       );
     }
-    await applyDesired(ctx, await desired(ctx), changes);
+    const { nr } = await ctx.probe({ nr: needrestartProbe });
+    await applyDesired(ctx, desired(nr), changes);
   },
 };
 export default step;
