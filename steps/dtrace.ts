@@ -37,7 +37,7 @@ function desired(f: HostFacts, on: boolean): Desired {
 /** Modification time (epoch s) of each unit's drop-in, 0 when absent. */
 function dropinMtimes(f: HostFacts) {
   const us = units(f);
-  return probe(us.map((u) => `stat -c %Y /etc/systemd/system/${u}.d/${DROPIN} 2>/dev/null || echo 0`).join('; '), (out) =>
+  return probe(us.map((u) => `date -r /etc/systemd/system/${u}.d/${DROPIN} +%s.%N 2>/dev/null || echo 0`).join('; '), (out) =>
     Object.fromEntries(out.split('\n').map((m, i) => [us[i]!, Number(m) || 0])),
     { id: 'dropin-mtimes', args: us },
   );

@@ -42,7 +42,9 @@ export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
       const q = quote(u);
       return `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
         `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
-        `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); bt=$(sed -n 's/^btime //p' /proc/stat); printf '%s\\t' $((bt + st / $(getconf CLK_TCK))); tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
+        `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); ` +
+        // Start time to ~10 ms (not btime's whole seconds): now - uptime + start ticks.
+        `awk -v n="$(date +%s.%N)" -v u="$(cut -d' ' -f1 /proc/uptime)" -v s="$st" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\\t", n - u + s / t }'; tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
         `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`;
     })
     .join('\n');
