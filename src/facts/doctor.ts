@@ -1,3 +1,4 @@
+import { sections } from './host.js';
 import { probe, type Probe } from '../resources/probe.js';
 import { mainPidScript } from '../resources/systemd.js';
 
@@ -81,16 +82,6 @@ export const DOCTOR_SCRIPT = [
   `echo '== netem'; ${NETEM_TEST}`,
 ].join('\n');
 
-function sections(out: string): Record<string, string[]> {
-  const s: Record<string, string[]> = Object.fromEntries(SECTIONS.map((k) => [k, []]));
-  let cur: string | undefined;
-  for (const line of out.split('\n')) {
-    const m = /^== (\w+)$/.exec(line);
-    if (m) cur = m[1];
-    else if (cur && line.trim() !== '') s[cur]?.push(line.trim());
-  }
-  return s;
-}
 
 function btTest(lines: string[]): { rc: number; out: string } {
   if (!lines.length) return { rc: -1, out: 'bpftrace is not installed' };
@@ -98,7 +89,7 @@ function btTest(lines: string[]): { rc: number; out: string } {
 }
 
 export function parseDoctorFacts(out: string): DoctorFacts {
-  const s = sections(out);
+  const s = sections(out, SECTIONS);
   const capHex = /CapEff:\s*([0-9a-f]+)/i.exec(s['caps']!.join(' '))?.[1] ?? '0';
   const bt = /v?(\d+\.\d+\.\d+)/.exec(s['bpftrace']![0] ?? '')?.[1];
   const tool = s['bpftool']!;

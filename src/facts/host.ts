@@ -54,8 +54,9 @@ export const HOST_FACTS_SCRIPT = [
 
 export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
 
-function sections(out: string): Record<string, string[]> {
-  const s: Record<string, string[]> = Object.fromEntries(SECTIONS.map((k) => [k, []]));
+/** Splits a facts script's output into its `== name` sections (trimmed, non-empty lines). */
+export function sections(out: string, names: readonly string[] = SECTIONS): Record<string, string[]> {
+  const s: Record<string, string[]> = Object.fromEntries(names.map((k) => [k, []]));
   let cur: string | undefined;
   for (const line of out.split('\n')) {
     const m = /^== (\w+)$/.exec(line);
