@@ -33,7 +33,7 @@ describe('sandbox lab, end to end', () => {
     const statuses = Object.fromEntries(r.json.runs[0].steps.map((s: any) => [s.id, s.status]));
     expect(statuses).toEqual({
       preflight: 'changed', packages: 'changed', php: 'changed', dtrace: 'changed', 'sample-app': 'changed',
-      'bpf-programs': 'changed', prometheus: 'changed', 'bt-tools': 'changed',
+      'bpf-programs': 'changed', prometheus: 'changed', 'bt-tools': 'changed', 'batch-job': 'changed',
       // No internet here: the exporter's release and Grafana's key cannot be fetched, and up says so.
       'ebpf-exporter': 'skipped', grafana: 'skipped',
     });
