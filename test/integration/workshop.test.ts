@@ -11,24 +11,13 @@ import {
   CreateInstancesCommand,
   DeleteInstanceCommand,
   DeleteKeyPairCommand,
-  GetBundlesCommand,
-  GetInstanceAccessDetailsCommand,
-  GetInstanceCommand,
-  GetInstancePortStatesCommand,
-  GetInstancesCommand,
-  GetKeyPairCommand,
-  GetRegionsCommand,
-  ImportKeyPairCommand,
   LightsailClient,
-  NotFoundException,
-  PutInstancePublicPortsCommand,
-  TagResourceCommand,
   type Instance,
   type KeyPair,
-  type Tag,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeLightsailAccount } from '../support/lightsail-account.js';
 import { sandboxPackages } from '../../steps/index.js';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
@@ -48,7 +37,6 @@ const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
 
 const lightsail = mockClient(LightsailClient);
 const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-const notFound = (what: string) => new NotFoundException({ message: `${what} does not exist`, $metadata: {} });
 
 let sbHome: string;
 let home: string;
@@ -60,42 +48,7 @@ const reportedKeys = new Map<string, string[]>();
 
 /** The fake account: a created instance is pending once, then running at 127.0.0.1 as root. */
 function fakeAccount(): void {
-  lightsail.on(GetRegionsCommand).resolves({ regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }] });
-  lightsail.on(GetBundlesCommand).resolves({
-    bundles: [{ bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, cpuCount: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 }],
-  });
-  lightsail.on(GetInstanceCommand).callsFake(async ({ instanceName }) => {
-    const i = instances.get(instanceName);
-    if (!i) throw notFound(instanceName);
-    const snapshot = structuredClone(i);
-    if (i.state?.name === 'pending') Object.assign(i, { state: { name: 'running' }, publicIpAddress: '127.0.0.1' });
-    return { instance: snapshot };
-  });
-  lightsail.on(GetInstancesCommand).callsFake(async () => ({ instances: [...instances.values()] }));
-  lightsail.on(CreateInstancesCommand).callsFake(async (input) => {
-    for (const name of input.instanceNames) {
-      instances.set(name, { name, state: { name: 'pending' }, tags: input.tags, sshKeyName: input.keyPairName, username: 'root', bundleId: input.bundleId, blueprintId: input.blueprintId });
-    }
-    return { operations: [{ status: 'Started' }] };
-  });
-  lightsail.on(DeleteInstanceCommand).callsFake(async ({ instanceName }) => (instances.delete(instanceName), {}));
-  lightsail.on(GetKeyPairCommand).callsFake(async ({ keyPairName }) => {
-    const k = keyPairs.get(keyPairName);
-    if (!k) throw notFound(keyPairName);
-    return { keyPair: k };
-  });
-  lightsail.on(ImportKeyPairCommand).callsFake(async ({ keyPairName }) => (keyPairs.set(keyPairName, { name: keyPairName }), {}));
-  lightsail.on(TagResourceCommand).callsFake(async ({ resourceName, tags }: { resourceName: string; tags: Tag[] }) => {
-    const k = keyPairs.get(resourceName);
-    if (k) k.tags = tags;
-    return {};
-  });
-  lightsail.on(DeleteKeyPairCommand).callsFake(async ({ keyPairName }) => (keyPairs.delete(keyPairName), {}));
-  lightsail.on(GetInstancePortStatesCommand).resolves({ portStates: [] });
-  lightsail.on(PutInstancePublicPortsCommand).resolves({});
-  lightsail.on(GetInstanceAccessDetailsCommand).callsFake(async ({ instanceName }) => ({
-    accessDetails: { hostKeys: (reportedKeys.get(instanceName) ?? []).map((l) => ({ algorithm: l.split(' ')[0], publicKey: l.split(' ')[1] })) },
-  }));
+  fakeLightsailAccount(lightsail, { publicIp: () => '127.0.0.1', username: 'root', hostKeys: (n) => reportedKeys.get(n) ?? [], instances, keyPairs });
 }
 
 function ssh(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -8,21 +8,8 @@ import {
   CreateInstancesCommand,
   DeleteInstanceCommand,
   DeleteKeyPairCommand,
-  GetBundlesCommand,
-  GetInstanceAccessDetailsCommand,
-  GetInstanceCommand,
-  GetInstancePortStatesCommand,
-  GetInstancesCommand,
-  GetKeyPairCommand,
-  GetRegionsCommand,
   ImportKeyPairCommand,
   LightsailClient,
-  NotFoundException,
-  PutInstancePublicPortsCommand,
-  TagResourceCommand,
-  type Instance,
-  type KeyPair,
-  type Tag,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -33,51 +20,15 @@ import { inputDeps, type LightsailFlags } from '../../src/commands/lightsail-inp
 import { FleetProgress, workshopCommand, workshopDeps, type Provision } from '../../src/commands/workshop.js';
 import { lightsailDeps, resetLightsailDeps } from '../../src/targets/lightsail.js';
 import { readRegistry } from '../../src/state.js';
+import { fakeLightsailAccount } from '../support/lightsail-account.js';
 
 const lightsail = mockClient(LightsailClient);
 const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-const notFound = (what: string) => new NotFoundException({ message: `${what} does not exist`, $metadata: {} });
 
-/** An in-memory Lightsail account behind the mock: enough state for create → wait → delete. */
+/** The fake account (test/support/lightsail-account.ts), IPs from 198.51.100.10 on. */
 function fakeAccount() {
-  const instances = new Map<string, Instance>();
-  const keyPairs = new Map<string, KeyPair>();
   let ip = 10;
-  lightsail.on(GetRegionsCommand).resolves({ regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }] });
-  lightsail.on(GetBundlesCommand).resolves({
-    bundles: [{ bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, cpuCount: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 }],
-  });
-  lightsail.on(GetInstanceCommand).callsFake(async ({ instanceName }) => {
-    const i = instances.get(instanceName);
-    if (!i) throw notFound(instanceName);
-    const snapshot = structuredClone(i);
-    if (i.state?.name === 'pending') Object.assign(i, { state: { name: 'running' }, publicIpAddress: `198.51.100.${ip++}` });
-    return { instance: snapshot };
-  });
-  lightsail.on(GetInstancesCommand).callsFake(async () => ({ instances: [...instances.values()] }));
-  lightsail.on(CreateInstancesCommand).callsFake(async (input) => {
-    for (const name of input.instanceNames) {
-      instances.set(name, { name, state: { name: 'pending' }, tags: input.tags, sshKeyName: input.keyPairName, username: 'ubuntu', bundleId: input.bundleId, blueprintId: input.blueprintId });
-    }
-    return { operations: [{ status: 'Started' }] };
-  });
-  lightsail.on(DeleteInstanceCommand).callsFake(async ({ instanceName }) => (instances.delete(instanceName), {}));
-  lightsail.on(GetKeyPairCommand).callsFake(async ({ keyPairName }) => {
-    const k = keyPairs.get(keyPairName);
-    if (!k) throw notFound(keyPairName);
-    return { keyPair: k };
-  });
-  lightsail.on(ImportKeyPairCommand).callsFake(async ({ keyPairName }) => (keyPairs.set(keyPairName, { name: keyPairName }), {}));
-  lightsail.on(TagResourceCommand).callsFake(async ({ resourceName, tags }: { resourceName: string; tags: Tag[] }) => {
-    const k = keyPairs.get(resourceName);
-    if (k) k.tags = tags;
-    return {};
-  });
-  lightsail.on(DeleteKeyPairCommand).callsFake(async ({ keyPairName }) => (keyPairs.delete(keyPairName), {}));
-  lightsail.on(GetInstancePortStatesCommand).resolves({ portStates: [] });
-  lightsail.on(PutInstancePublicPortsCommand).resolves({});
-  lightsail.on(GetInstanceAccessDetailsCommand).resolves({ accessDetails: { hostKeys: [] } });
-  return { instances, keyPairs };
+  return fakeLightsailAccount(lightsail, { publicIp: () => `198.51.100.${ip++}`, username: 'ubuntu' });
 }
 
 let home: string;
