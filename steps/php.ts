@@ -1,5 +1,5 @@
 import { UserError } from '../src/errors.js';
-import { checkDesired, applyDesired, desiredChanges, desiredProbes, dedupe, type Desired } from '../src/resources/desired.js';
+import { applyDesired, desiredChanges, desiredProbes, dedupe, type Desired } from '../src/resources/desired.js';
 import { apacheChanges, apacheProbe, applyApache, apacheConfigTest } from '../src/resources/apache.js';
 import { render } from '../src/render/template.js';
 import type { HostFacts, PhpFacts } from '../src/facts/host.js';

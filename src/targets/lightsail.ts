@@ -6,7 +6,7 @@
  * through {@link lightsailDeps} so tests can substitute the API and the endpoints.
  */
 import { readSecret } from '../secrets.js';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightsailClient } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
