@@ -74,7 +74,9 @@ async function check(ctx: StepContext) {
   const [stamp = '', ...rest] = r.build.split('\n');
   const missing = rest.filter((l) => l.startsWith('missing ')).map((l) => l.slice(8));
   const key = buildKey(f);
-  if (missing.length || stamp.trim() !== key || changes.length)
+  // A source's content (not its mode or owner) is what makes the objects stale.
+  const edited = changes.some((c) => c.action === 'create' || c.action === 'update');
+  if (missing.length || stamp.trim() !== key || edited)
     changes.push({
       resource: `bpf:${names.join(',')}`,
       action: 'build',

@@ -56,6 +56,11 @@ grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | 
     for (const kind of ['request', 'compile']) {
       const seen = r.stdout.split('\n').find((l) => l.startsWith(`SEEN ${sapi} ${kind} `) && l.includes(tok));
       const probeName = kind === 'request' ? 'request__startup' : 'compile__file__entry';
+      if (kind === 'compile' && !ctx.options.dtrace) {
+        // PHP fires compile__file__* only with USE_ZEND_DTRACE=1, which --dtrace off removes.
+        ev.push({ ok: false, skipped: true, what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`, detail: 'not expected with --dtrace off: PHP fires compile probes only with USE_ZEND_DTRACE=1' });
+        continue;
+      }
       ev.push({ ok: !!seen, what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`, detail: seen ?? `not seen; bpftrace said: ${r.stdout.split('\n').filter((l) => /Attaching|ERROR/.test(l)).join(' | ') || r.stderr.slice(-200)}` });
     }
   }

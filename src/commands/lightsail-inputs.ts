@@ -103,10 +103,10 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   try {
     data = (await import('yaml')).parse(text); // YAML 1.2 is a superset of JSON
   } catch (e) {
-    throw new UserError(`config file ${path} is neither JSON nor YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(`config file ${path} is neither JSON nor YAML: ${(e as Error).message.split('\n')[0]}`, 'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]');
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new UserError(`config file ${path} must hold a mapping (region: …, count: …)`);
+  if (typeof data !== 'object' || Array.isArray(data)) throw new UserError(`config file ${path} must hold a mapping (region: …, count: …)`, 'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]');
   const out: FileConfig = {};
   for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
     if (!KEYS.has(k)) throw new UserError(`config file ${path}: unknown key "${k}"`, `known keys: ${[...KEYS].join(', ')}`);

@@ -145,5 +145,11 @@ describe('bpf-programs step', () => {
     for (const n of programNames()) files[`/opt/ebpf-lab/bpf/${n}.yaml`] = { content: bpfSources().get(`${n}.yaml`)! };
     const again = await bpfPrograms.check(fakeContext({ facts: deb, files, other: { 'bpf-build': stamp } }).ctx);
     expect(again.changes).toEqual([]);
+    // a changed mode is fixed without rebuilding anything; a changed source rebuilds
+    const src = '/opt/ebpf-lab/bpf-src/php_compile.bpf.c';
+    const chmodded = await bpfPrograms.check(fakeContext({ facts: deb, files: { ...files, [src]: { ...files[src]!, mode: 0o600 } }, other: { 'bpf-build': stamp } }).ctx);
+    expect(chmodded.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`chmod file:${src}`]);
+    const edited = await bpfPrograms.check(fakeContext({ facts: deb, files: { ...files, [src]: { content: files[src]!.content + '\n' } }, other: { 'bpf-build': stamp } }).ctx);
+    expect(edited.changes.map((c) => c.action)).toEqual(['update', 'build']);
   });
 });
