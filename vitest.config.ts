@@ -25,6 +25,20 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        test: {
+          // Faults, drift, bad input, concurrency, security and load on ONE sandbox lab
+          // that the global setup provisions and destroys (RELIABILITY.md).
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/global-setup.ts'],
+          // One lab for every file: never two files at once.
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          pool: 'forks',
+        },
+      },
     ],
   },
 });

@@ -7,6 +7,7 @@ import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
 import type { Emit, Mode } from './events.js';
 import type { Change, Evidence, Step, StepContext, StepResult } from './types.js';
+import { faultPoint } from './fault.js';
 
 export interface RunInput {
   host: Transport;
@@ -83,7 +84,9 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       }
       if (mode === 'up' && changes.length > 0) {
         emit({ kind: 'step:phase', id: step.id, phase: 'apply' });
+        faultPoint(`step:${step.id}:before-apply`);
         await step.apply(ctx, changes);
+        faultPoint(`step:${step.id}:after-apply`);
         facts = undefined;
         emit({ kind: 'step:phase', id: step.id, phase: 'recheck' });
         const again = await step.check(ctx);

@@ -22,6 +22,7 @@ import {
   type HostKey,
 } from './known-hosts.js';
 import { collector, ShellTransport, type RawOptions, type RawResult } from './sudo.js';
+import { endInput, onFaultCut } from '../runner/fault.js';
 
 // ssh2 is CommonJS: Node's ESM loader cannot see its named exports, only the default.
 const { Client, utils } = ssh2;
@@ -139,6 +140,8 @@ export class SshTransport extends ShellTransport {
       for (const abort of this.open) abort();
     });
     conn.on('error', (e) => (this.lost = e.message));
+    // Fault injection (mode cut): drop the TCP connection without any ssh goodbye.
+    onFaultCut(() => (conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy());
   }
 
   async init(): Promise<this> {
@@ -207,7 +210,7 @@ export class SshTransport extends ShellTransport {
               finish();
             }, opts.timeoutMs);
           }
-          channel.end(opts.input ?? '');
+          endInput(channel, opts.input ?? '');
         });
       } catch (e) {
         this.open.delete(abort);

@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { CommandError, UserError } from '../errors.js';
 import { quote, quoteArgv } from './quote.js';
 import type { Command, CommandResult, ExecOptions, PutOptions, Transport } from './transport.js';
+import { armUploadFault } from '../runner/fault.js';
 
 /** Who runs the command on the host, as detected after connecting. */
 export interface Identity {
@@ -117,7 +118,7 @@ export const VALIDATE_FAILED = 'ebpf-lab-put: validation failed';
  * file's when not given, so a replaced file keeps them), validates, syncs, then renames.
  * The temp file is removed on every failure path by the EXIT trap.
  */
-export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path)): string {
+export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path), size?: number): string {
   if (!posix.isAbsolute(path)) throw new Error(`put needs an absolute path: ${path}`);
   const p = quote(path);
   const owner = opts.owner ?? '';
@@ -128,9 +129,11 @@ export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path
   const lines = [
     'set -e',
     `t=${quote(tmp)}`,
-    `trap 'rm -f -- "$t"' EXIT`,
+    `trap 'rm -f -- "$t"' EXIT; trap 'exit 129' HUP PIPE TERM INT`,
     `mkdir -p -- ${quote(posix.dirname(path))}`,
     `(umask 077; cat > "$t")`,
+    // A connection lost mid-upload ends stdin early: never rename a truncated file into place.
+    size === undefined ? ':' : `[ "$(wc -c < "$t")" -eq ${size} ] || { echo 'ebpf-lab-put: incomplete upload' >&2; exit 1; }`,
     opts.mode !== undefined
       ? `chmod ${opts.mode.toString(8)} -- "$t"`
       : `if [ -e ${p} ]; then chmod --reference=${p} -- "$t"; else chmod 644 -- "$t"; fi`,
@@ -224,7 +227,8 @@ export abstract class ShellTransport implements Transport {
   async put(path: string, content: string | Buffer, opts: PutOptions = {}): Promise<void> {
     const start = performance.now();
     const tmp = tempPathFor(path);
-    const wire = wireCommand({ script: putScript(path, opts, tmp) }, { sudo: this.canSudo }, this.who);
+    const wire = wireCommand({ script: putScript(path, opts, tmp, Buffer.byteLength(content)) }, { sudo: this.canSudo }, this.who);
+    armUploadFault(path);
     const r = await this.runRaw(wire, { input: content });
     if (r.code === 0) return;
     const failedValidation = r.stderr.toString('utf8').includes(VALIDATE_FAILED);
