@@ -23,11 +23,8 @@ const OPERATOR: Record<string, string> = {
   '/opt/ebpf-lab/bpf-src/mine.h': '/* operator header */\n',
 };
 let operatorBefore = '';
-/**
- * A mode/owner drift restarts nothing. FINDING (steps/bpf-programs.ts check(): any file
- * change, chmod/chown included, adds the build): a rebuild of the BPF objects is planned too.
- */
-const metadataOnlyExtras = [expect.stringMatching(/^bpf-programs: build bpf:/)];
+/** A mode/owner drift restarts, reloads and rebuilds nothing. */
+const metadataOnlyExtras: string[] = [];
 /** Consequences a drift may imply besides itself. */
 const CONSEQUENCE = /^\S+: (restart|reload|build) (unit|bpf):/;
 

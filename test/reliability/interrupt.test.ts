@@ -111,10 +111,7 @@ describe('interruption: kill and cut at every step boundary and mid-apply, then 
         expect(onHost(lab, 'ls -A /var/lib/ebpf-lab/pending; test ! -e /var/lib/ebpf-lab/run.lock && echo unlocked').trim()).toBe('unlocked');
         const v = await labRun(lab, 'verify', [...opts, '--only', cut.step]);
         const bad = v.json.runs[0].steps.flatMap((s: { evidence: { ok: boolean; skipped?: boolean; what: string }[] }) => s.evidence).filter((e: { ok: boolean; skipped?: boolean }) => !e.ok && !e.skipped);
-        // Known bug (steps/dtrace-prove.ts): with --dtrace off, prove still expects
-        // compile__file__entry to fire, which PHP only does with USE_ZEND_DTRACE=1.
-        const known = (e: { what: string }) => !state.dtrace && /bpftrace saw a .* request on compile__file__entry/.test(e.what);
-        expect(bad.filter((e: { what: string }) => !known(e)), `verify --only ${cut.step}`).toEqual([]);
+        expect(bad, `verify --only ${cut.step}`).toEqual([]);
         tally.recovered++;
       });
 });
