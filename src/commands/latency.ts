@@ -1,8 +1,6 @@
 import { UserError } from '../errors.js';
 import { NETEM_TEST, parseNetem } from '../facts/doctor.js';
 import { parseTarget } from '../targets/resolve.js';
-import { sandboxState } from '../targets/sandbox.js';
-import { labHome } from '../state.js';
 import { quoteArgv } from '../transports/quote.js';
 import { withLab } from './load.js';
 import type { Transport } from '../transports/transport.js';
@@ -122,8 +120,9 @@ export async function latencyCommand(input: LatencyInput, write: (s: string) => 
  */
 export async function clearLatencyForDown(target: string | undefined, write: (s: string) => void): Promise<void> {
   const spec = parseTarget(target);
-  if (spec.kind === 'lightsail') return;
-  if (spec.kind === 'sandbox' && (await sandboxState({ name: spec.name, home: labHome() })) !== 'running') return;
+  // A sandbox's qdiscs live in its own network namespace and go with it; a Lightsail
+  // instance is deleted whole. Only hosts that outlive `down` need clearing.
+  if (spec.kind === 'lightsail' || spec.kind === 'sandbox') return;
   try {
     const msg = await withLab(target, undefined, clearLatency);
     if (!msg.startsWith('no injected')) write(msg);

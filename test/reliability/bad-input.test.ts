@@ -42,7 +42,6 @@ interface Row {
   inproc?: boolean;
 }
 
-const sandboxJson = () => JSON.parse(readFileSync(join(lab.home, 'sandboxes', 'rel', 'sandbox.json'), 'utf8'));
 const ssh = (user = 'root') => `ssh://${user}@127.0.0.1:${lab.port}`;
 const file = (name: string, text: string, mode = 0o600) => {
   const p = join(scratch, name);
