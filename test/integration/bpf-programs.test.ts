@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Metric } from '../support/exporter-config.js';
 import { parse } from 'yaml';
 import { type BpfMakeVars, bpfMakeCommand, bpfMakeVars } from '../../src/facts/bpf-targets.js';
 import { packageRoot } from '../../src/paths.js';
@@ -37,17 +38,6 @@ const vars: BpfMakeVars = bpfMakeVars({
 });
 const make = (extra = '') => run(`${bpfMakeCommand(bpfDir, out, vars, 2)} ${extra} 2>&1`);
 
-interface Label {
-  name: string;
-  size: number;
-  padding?: number;
-  decoders: { name: string }[];
-}
-interface Metric {
-  name: string;
-  labels?: Label[];
-  bucket_max?: number;
-}
 const metricsOf = (config: string): Metric[] => {
   const c = parse(readFileSync(join(bpfDir, `${config}.yaml`), 'utf8')) as {
     metrics: { counters?: Metric[]; histograms?: Metric[] };

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
+import type { Label, Metric } from '../support/exporter-config.js';
 import { parse } from 'yaml';
 import { UserError } from '../../src/errors.js';
 import { bpfMakeCommand, bpfMakeVars } from '../../src/facts/bpf-targets.js';
@@ -19,17 +20,6 @@ const schemaPath = resolve(here, '../../../shared/data/ebpf_exporter-config-sche
 const bpfDir = join(packageRoot(), 'bpf');
 const includeDir = join(bpfDir, 'include');
 
-interface Label {
-  name: string;
-  size: number;
-  padding?: number;
-  decoders: { name: string }[];
-}
-interface Metric {
-  name: string;
-  labels?: Label[];
-  bucket_max?: number;
-}
 interface Config {
   metrics: { counters?: Metric[]; histograms?: Metric[] };
 }
