@@ -89,9 +89,9 @@ const step: Step = {
 };
 export default step;
 
-/** ebpf_exporter_ebpf_program_attached is 1 for every program. */
+/** ebpf_exporter_ebpf_program_attached is 1 for every program (after up to 45 s for the exporter, which loads its programs before it listens). */
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true });
+  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; for i in $(seq 45); do curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics && break; sleep 1; done; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true, timeoutMs: 180_000 });
   if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter programs attached', detail: 'ebpf_exporter is not installed on this host' }];
   const attached = [...r.stdout.matchAll(/^ebpf_exporter_ebpf_program_attached\{id="(\d+)"\} (\S+)$/gm)];
   const configs = [...r.stdout.matchAll(/^ebpf_exporter_enabled_configs\{name="([^"]+)"\} 1$/gm)].map((m) => m[1]);

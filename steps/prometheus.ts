@@ -97,10 +97,12 @@ const step: Step = {
     await applyDesired(ctx, d, changes.filter((c) => !c.resource.startsWith('artifact:') && !c.resource.startsWith('user:')));
   },
   async verify(ctx) {
-    const r = await ctx.host.exec({ script: `curl -s -m 10 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready; echo; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` }, { sudo: true, nothrow: true });
+    // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
+    const ready = `for i in $(seq 45); do c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ] && break; systemctl is-active -q ${UNIT} || break; sleep 1; done; echo "$c"`;
+    const r = await ctx.host.exec({ script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` }, { sudo: true, nothrow: true, timeoutMs: 150_000 });
     const [code = '', listen = ''] = r.stdout.split('\n');
     return [
-      { ok: code === '200', what: 'Prometheus is ready', detail: `GET /-/ready -> ${code}` },
+      { ok: code === '200', what: 'Prometheus is ready', detail: `GET /-/ready -> ${code || 'no answer'}` },
       { ok: listen.trim() !== '' && listen.trim().split(' ').every((a) => a.startsWith('127.0.0.1:')), what: 'Prometheus listens on loopback only', detail: listen.trim() },
     ];
   },
