@@ -56,6 +56,9 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     }
   let failed = false;
   let anyFailed = false;
+  // plan: a step that builds on a step with planned changes read the host before those
+  // changes, so what it shows is a lower bound; say so instead of promising "unchanged".
+  const planned = new Set<string>();
   for (const step of steps) {
     if (failed || skipped.has(step.id)) {
       const r = result(step, 'skipped', [], [failed ? 'not run: an earlier step failed' : skipped.get(step.id)!], [], 0);
@@ -79,6 +82,11 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
           results.push(r);
           emit({ kind: 'step:end', result: r });
           continue;
+        }
+        if (mode === 'plan') {
+          const after = (step.needs ?? []).filter((n) => planned.has(n));
+          if (after.length) notes = [`may change more once ${after.join(', ')} ${after.length > 1 ? 'are' : 'is'} applied: checked against the host as it is now`, ...notes];
+          if (changes.length || after.length) planned.add(step.id);
         }
         emit({ kind: 'step:changes', id: step.id, changes, notes });
       }

@@ -50,6 +50,21 @@ describe('runner', () => {
     expect(a.n).toBe(0);
   });
 
+  it('plan marks steps that build on a planned step (directly or through another) as a lower bound', async () => {
+    const a = counterStep('a', { n: 0 }, 1);
+    const b = { ...counterStep('b', { n: 1 }, 1), needs: ['a'] };
+    const c = { ...counterStep('c', { n: 1 }, 1), needs: ['b'] };
+    const d = counterStep('d', { n: 1 }, 1);
+    const { results } = await run([a, b, c, d], 'plan');
+    expect(results.map((r) => r.status)).toEqual(['planned', 'unchanged', 'unchanged', 'unchanged']);
+    expect(results[1]!.notes).toContain('may change more once a is applied: checked against the host as it is now');
+    expect(results[1]!.notes[0]).toMatch(/^may change more/);
+    expect(results[2]!.notes.some((n) => n.startsWith('may change more once b is applied'))).toBe(true);
+    expect(results[3]!.notes).toEqual(['d is 1']);
+    const up = await run([counterStep('a', { n: 0 }, 1), { ...counterStep('b', { n: 1 }, 1), needs: ['a'] }]);
+    expect(up.results[1]!.notes).toEqual(['b is 1']);
+  });
+
   it('a step whose apply leaves a change pending fails (does not converge) and later steps are skipped', async () => {
     const { results, events } = await run([counterStep('a', { n: 0 }, 1, { broken: true }), counterStep('b', { n: 0 }, 1)]);
     expect(results[0]!.status).toBe('failed');
