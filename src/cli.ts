@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (v.output !== undefined && !['tty', 'plain', 'json'].includes(v.output))
-    throw new UserError(`--output must be tty, plain or json, not "${v.output}"`);
+    throw new UserError(`--output must be tty, plain or json, not "${v.output}"`, 'plain for logs and CI, json for one summary object on stdout; leave it out to pick tty or plain automatically');
   const extra = positionals.slice(1);
   if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1)) throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
   const options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>> = {

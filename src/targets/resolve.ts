@@ -35,7 +35,7 @@ export function parseTarget(raw: string | undefined): TargetSpec {
       throw new UserError(`malformed target "${t}"`, 'write it as ssh://user@host[:port], with no path, query or password');
     if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new UserError(`"${host}" is not a valid host name or address`);
     const port = u.port ? Number(u.port) : 22;
-    if (!(port >= 1 && port <= 65535)) throw new UserError(`port ${u.port} is out of range (1-65535)`);
+    if (!(port >= 1 && port <= 65535)) throw new UserError(`port ${u.port} is out of range (1-65535)`, 'leave the port out for 22, e.g. ssh://user@host, or give one like ssh://user@host:2222');
     const user = decodeURIComponent(u.username) || process.env['USER'] || 'root';
     if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user)) throw new UserError(`"${user}" is not a valid user name`);
     return { kind: 'ssh', user, host, port, label: `ssh://${user}@${host}:${port}` };
