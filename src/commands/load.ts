@@ -25,14 +25,14 @@ export function parseDuration(flag: string, raw: string | undefined, dflt: numbe
   if (raw === undefined) return dflt;
   const m = /^(\d+)(s|m|h)?$/.exec(raw.trim());
   const secs = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h']) : NaN;
-  if (!(secs >= min && secs <= max)) throw new UserError(`--${flag} must be a duration from ${min}s to ${max}s (e.g. 30s, 2m), not "${raw}"`);
+  if (!(secs >= min && secs <= max)) throw new UserError(`--${flag} must be a duration from ${min}s to ${max}s (e.g. 30s, 2m), not "${raw}"`, `a whole number with an optional unit s, m or h, e.g. --${flag} ${Math.min(Math.max(dflt, min), max)}s`);
   return secs;
 }
 
 export function parseRate(raw: string | undefined): number {
   if (raw === undefined) return 20;
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= 1000)) throw new UserError(`--rate must be a whole number of requests per second from 1 to 1000, not "${raw}"`);
+  if (!(n >= 1 && n <= 1000)) throw new UserError(`--rate must be a whole number of requests per second from 1 to 1000, not "${raw}"`, 'for example --rate 50; a 2-core lab host sustains about 300');
   return n;
 }
 
@@ -47,25 +47,35 @@ export const LOAD_URLS = [
  * The generator, run on the lab host: each second it starts ceil(R/20) curl processes
  * of up to 20 requests each, and prints `P <second> <sent> <ok> <errors> <failed>`;
  * `F …` at the end. exception.php and error.php answer 500 on purpose (counted ok).
+ * A curl process writes p.* and renames it c.* when it is done; each second only the
+ * newly finished files are folded into running totals (and appended to `all`), so the
+ * work per second stays the same however long the run.
  */
 export function loadScript(rate: number, seconds: number): string {
   return `set -- ${LOAD_URLS.map((u) => `'${u}'`).join(' ')}
 N=$#; R=${rate}; D=${seconds}; tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-tally() { cat "$tmp"/c.* 2>/dev/null | awk '{n++; if ($1 == "000") f++; else if ($1 ~ /^2/ || ($1 == "500" && $2 ~ /(exception|error)\\.php/)) ok++; else e++} END {printf "%d %d %d %d\\n", n, ok, e, f}'; }
+count() { awk '{n++; if ($1 == "000") f++; else if ($1 ~ /^2/ || ($1 == "500" && $2 ~ /(exception|error)\\.php/)) ok++; else e++} END {printf "%d %d %d %d\\n", n, ok, e, f}'; }
+add() { echo "$1 $2" | awk '{printf "%d %d %d %d\\n", $1 + $5, $2 + $6, $3 + $7, $4 + $8}'; }
+sum="0 0 0 0"; : > "$tmp/all"
+tally() {
+  new=$(cd "$tmp" && ls | grep '^c\\.' | tr '\\n' ' ')
+  if [ -n "$new" ]; then sum=$(add "$sum" "$(cd "$tmp" && cat $new | tee -a all | count)"); (cd "$tmp" && rm -f $new); fi
+  tot=$(add "$sum" "$(cd "$tmp" && ls | grep '^p\\.' | xargs -r cat 2>/dev/null | count)")
+}
 i=0; t=0
 while [ $t -lt $D ]; do
   k=0; c=0
   while [ $k -lt $R ]; do
     args=""; j=0
     while [ $j -lt 20 ] && [ $k -lt $R ]; do eval "u=\\\${$(( i % N + 1 ))}"; args="$args -o /dev/null http://127.0.0.1$u"; i=$((i + 1)); j=$((j + 1)); k=$((k + 1)); done
-    curl -s -m 10 -w '%{http_code} %{url_effective}\\n' $args > "$tmp/c.$t.$c" 2>/dev/null &
+    { curl -s -m 10 -w '%{http_code} %{url_effective}\\n' $args > "$tmp/p.$t.$c" 2>/dev/null; mv "$tmp/p.$t.$c" "$tmp/c.$t.$c"; } &
     c=$((c + 1))
   done
-  sleep 1; t=$((t + 1)); echo "P $t $(tally)"
+  sleep 1; t=$((t + 1)); tally; echo "P $t $tot"
 done
-wait; echo "F $(tally)"
-awk '{ s = ($2 ~ /\\/fpm\\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\\n", n["mod_php"], n["php-fpm"] }' "$tmp"/c.*`;
+wait; tally; echo "F $tot"
+awk '{ s = ($2 ~ /\\/fpm\\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\\n", n["mod_php"], n["php-fpm"] }' "$tmp/all"`;
 }
 
 export interface LoadInput {
