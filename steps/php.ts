@@ -79,8 +79,9 @@ const step: Step = {
     const p = phpFacts(await ctx.facts());
     const sock = `/run/php/php${p.version}-fpm.sock`;
     const r = await ctx.host.exec(
-      { script: `systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
-      { sudo: true, nothrow: true },
+      // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
+      { script: `for i in $(seq 40); do ss -Hltn 'sport = :11211' | grep -q . && break; sleep 0.25; done; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
+      { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );
     const [active = '', sockLine = '', http = ''] = r.stdout.trim().split('\n');
     const ev: Evidence[] = [
