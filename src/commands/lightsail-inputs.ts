@@ -110,7 +110,7 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   const out: FileConfig = {};
   for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
     if (!KEYS.has(k)) throw new UserError(`config file ${path}: unknown key "${k}"`, `known keys: ${[...KEYS].join(', ')}`);
-    const bad = (want: string) => new UserError(`config file ${path}: "${k}" must be ${want}`);
+    const bad = (want: string) => new UserError(`config file ${path}: "${k}" must be ${want}`, `fix that line, for example:  ${EXAMPLE[k] ?? `${k}: …`}`);
     if (k === 'count' || k === 'limit') {
       if (typeof v !== 'number' || !Number.isInteger(v)) throw bad('an integer');
       out[k] = v;
@@ -125,6 +125,18 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   }
   return out;
 }
+
+/** One well-formed line per config key, for the hint of a malformed one. */
+const EXAMPLE: Record<string, string> = {
+  region: 'region: eu-central-1',
+  bundle: 'bundle: small_3_0',
+  blueprint: 'blueprint: ubuntu_22_04',
+  count: 'count: 12',
+  limit: 'limit: 4',
+  prefix: 'prefix: lab',
+  ttl: 'ttl: 8h',
+  allowFrom: 'allowFrom: [203.0.113.0/24]',
+};
 
 function parseCount(raw: string | number | undefined): number | undefined {
   if (raw === undefined) return undefined;
