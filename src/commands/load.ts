@@ -49,7 +49,8 @@ export const LOAD_URLS = [
  * `F …` at the end. exception.php and error.php answer 500 on purpose (counted ok).
  * A curl process writes p.* and renames it c.* when it is done; each second only the
  * newly finished files are folded into running totals (and appended to `all`), so the
- * work per second stays the same however long the run.
+ * work per second stays the same however long the run, and each second starts on the
+ * wall clock (start + t), so the run takes D seconds, not D times the loop's cost.
  */
 export function loadScript(rate: number, seconds: number): string {
   return `set -- ${LOAD_URLS.map((u) => `'${u}'`).join(' ')}
@@ -63,7 +64,8 @@ tally() {
   if [ -n "$new" ]; then sum=$(add "$sum" "$(cd "$tmp" && cat $new | tee -a all | count)"); (cd "$tmp" && rm -f $new); fi
   tot=$(add "$sum" "$(cd "$tmp" && ls | grep '^p\\.' | xargs -r cat 2>/dev/null | count)")
 }
-i=0; t=0
+s0=$(date +%s); while [ "$(date +%s)" -eq "$s0" ]; do sleep 0.05; done
+i=0; t=0; start=$(date +%s)
 while [ $t -lt $D ]; do
   k=0; c=0
   while [ $k -lt $R ]; do
@@ -72,7 +74,7 @@ while [ $t -lt $D ]; do
     { curl -s -m 10 -w '%{http_code} %{url_effective}\\n' $args > "$tmp/p.$t.$c" 2>/dev/null; mv "$tmp/p.$t.$c" "$tmp/c.$t.$c"; } &
     c=$((c + 1))
   done
-  sleep 1; t=$((t + 1)); tally; echo "P $t $tot"
+  t=$((t + 1)); while [ "$(date +%s)" -lt $((start + t)) ]; do sleep 0.05; done; tally; echo "P $t $tot"
 done
 wait; tally; echo "F $tot"
 awk '{ s = ($2 ~ /\\/fpm\\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\\n", n["mod_php"], n["php-fpm"] }' "$tmp/all"`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LOAD_URLS, loadScript, parseDuration, parseRate } from '../../src/commands/load.js';
 import { benchTable, parseAb, standInProgram, switchEnvScript, DTRACE_OFF, type Measurement } from '../../src/commands/bench.js';
@@ -33,6 +34,20 @@ describe('load', () => {
     expect(s).toMatch(/R=50; D=10/);
     expect(s).toContain('http://127.0.0.1$u');
     expect(s.match(/https?:\/\/[^$ ]+/g)!.every((u) => u.startsWith('http://127.0.0.1'))).toBe(true);
+  });
+
+  it('the generator keeps its pace and counts every request once (run in an empty network namespace: all refused)', () => {
+    const t0 = Date.now();
+    const out = execFileSync('unshare', ['-n', 'sh', '-c', loadScript(40, 3)], { encoding: 'utf8', timeout: 15_000 });
+    const secs = (Date.now() - t0) / 1000;
+    const p = [...out.matchAll(/^P (\d+) (\d+) (\d+) (\d+) (\d+)$/gm)].map((m) => m.slice(1).map(Number));
+    expect(p.map((x) => x[0])).toEqual([1, 2, 3]);
+    expect(p.every((x, i) => i === 0 || x[1]! >= p[i - 1]![1]!), 'running totals never go back').toBe(true);
+    expect(out).toMatch(/^F 120 0 0 120$/m);
+    expect(out).toMatch(/^S mod_php=60 php-fpm=60$/m);
+    // three paced seconds after waiting for a second boundary: 3 to 4.5 s
+    expect(secs).toBeGreaterThanOrEqual(3);
+    expect(secs).toBeLessThan(4.5);
   });
 
   it('refuses bad input with exit 2 (UserError) from the command line', async () => {
