@@ -47,13 +47,13 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   });
   emit({ kind: 'run:start', host: host.name, mode, steps: steps.map((s) => s.id) });
   // prepare: before anything changes, every step may fetch what it needs or say why it
-  // cannot run here; a UserError stops the run with nothing changed.
+  // cannot run here; a UserError stops the run with nothing changed. The steps' fetches are
+  // independent, so they run side by side (offline, each one's failed lookup costs seconds).
   const skipped = new Map<string, string>();
-  if (mode !== 'verify')
-    for (const step of steps) {
-      const why = await step.prepare?.(contextFor(step));
-      if (why) skipped.set(step.id, why);
-    }
+  if (mode !== 'verify') {
+    const why = await Promise.all(steps.map((step) => step.prepare?.(contextFor(step))));
+    steps.forEach((step, i) => why[i] && skipped.set(step.id, why[i]));
+  }
   let failed = false;
   let anyFailed = false;
   // plan: a step that builds on a step with planned changes read the host before those
