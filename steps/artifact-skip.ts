@@ -16,7 +16,10 @@ export async function prepareArtifact(ctx: StepContext, spec: ArtifactSpec): Pro
     ctx.artifacts.set(spec.id, a);
     return undefined;
   } catch (e) {
-    if (e instanceof UserError && !/refusing to install/.test(e.message)) return `${e.message}. ${(e.hint ?? "").replace(/with --skip$/, `with --skip ${ctx.stepId}`)}`.trim();
+    if (e instanceof UserError && !/refusing to install/.test(e.message)) {
+      const hint = (e.hint ?? '').replace(/with --skip$/, `with --skip ${ctx.stepId}`);
+      return `${e.message}. ${hint.charAt(0).toUpperCase()}${hint.slice(1)}`.trim();
+    }
     throw e;
   }
 }
