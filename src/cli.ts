@@ -150,7 +150,9 @@ export function report(e: unknown): number {
     return 2;
   }
   const err = e as Error;
-  if (err?.name === 'CommandError') {
+  // A failed command or a post-condition that did not hold (e.g. a sandbox whose sshd never
+  // answered, with its log tail): the message says what happened; not a bug in ebpf-lab.
+  if (err?.name === 'CommandError' || err?.name === 'VerifyError') {
     process.stderr.write(`error: ${err.message}\n`);
     return 1;
   }

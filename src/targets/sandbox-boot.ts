@@ -134,7 +134,7 @@ export async function stopForwarder(rec: SandboxRecord): Promise<void> {
   const pid = rec.forwarderPid;
   const argv = pid && (await pidAlive(pid)) ? await procCmdline(pid) : undefined;
   const ours = rec.leaderPid
-    ? isOurForwarder(argv, rec.port, rec.leaderPid)
+    ? isOurForwarder(argv, rec.port, rec.leaderPid, true)
     : argv?.[0]?.endsWith('socat') === true && argv[1]?.startsWith(`TCP-LISTEN:${rec.port},`) === true;
   if (pid && ours) {
     // spawnDetached made it a session (and group) leader, so -pid is exactly its group.

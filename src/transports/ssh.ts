@@ -288,6 +288,7 @@ export async function connectSsh(
   }
   log(`connected to ${target.user}@${target.host}:${target.port} in ${Math.round(performance.now() - started)} ms`);
   try {
+    conn.setNoDelay(true); // small request/response packets: no Nagle wait on each round trip
     return await new SshTransport(conn, target).init();
   } catch (e) {
     conn.end();

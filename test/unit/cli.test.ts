@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main, report } from '../../src/cli.js';
 import { parseTarget } from '../../src/targets/resolve.js';
-import { UserError } from '../../src/errors.js';
+import { UserError, VerifyError } from '../../src/errors.js';
 
 /** Bad input is refused before any host is touched: a UserError (exit 2) with a hint. */
 describe('CLI input validation', () => {
@@ -38,5 +38,34 @@ describe('CLI input validation', () => {
     expect(parseTarget('ssh://ubuntu@10.0.0.5:2222')).toMatchObject({ kind: 'ssh', user: 'ubuntu', host: '10.0.0.5', port: 2222 });
     expect(parseTarget('ssh://ubuntu@[::1]')).toMatchObject({ kind: 'ssh', host: '::1', port: 22 });
     expect(parseTarget('local')).toMatchObject({ kind: 'local' });
+  });
+});
+
+describe('report', () => {
+  const stderr = (f: () => number): [number, string] => {
+    const orig = process.stderr.write.bind(process.stderr);
+    let out = '';
+    process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;
+    try {
+      return [f(), out];
+    } finally {
+      process.stderr.write = orig;
+    }
+  };
+
+  it('bad input: error and hint lines, exit 2', () => {
+    expect(stderr(() => report(new UserError('no such lab', 'run ebpf-lab status')))).toEqual([2, 'error: no such lab\nhint: run ebpf-lab status\n']);
+  });
+
+  it('a failed post-condition (e.g. a sandbox that never answered) is an error, not a bug: exit 1, no stack', () => {
+    const [code, out] = stderr(() => report(new VerifyError('sandbox x: sshd did not answer on 127.0.0.1:1 within 90 s')));
+    expect(code).toBe(1);
+    expect(out).toBe('error: sandbox x: sshd did not answer on 127.0.0.1:1 within 90 s\n');
+  });
+
+  it('anything else is reported as a bug, with its stack', () => {
+    const [code, out] = stderr(() => report(new TypeError('x is undefined')));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^internal error \(a bug in ebpf-lab.*\nTypeError: x is undefined\n {4}at /);
   });
 });

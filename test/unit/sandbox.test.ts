@@ -62,11 +62,11 @@ describe('container and forwarder argv', () => {
   it('escapes colons and backslashes in bind paths', () => {
     expect(escapeBindPath('/a:b\\c')).toBe('/a\\:b\\\\c');
   });
-  it('forwards loopback only, into the leader netns, with socat-escaped colons', () => {
+  it('forwards loopback only, into the leader netns, with socat-escaped colons and TCP_NODELAY on both legs', () => {
     expect(forwarderArgv(2230, 4242)).toEqual([
       'socat',
-      'TCP-LISTEN:2230,bind=127.0.0.1,reuseaddr,fork',
-      'EXEC:nsenter --net=/proc/4242/ns/net socat STDIO TCP\\:127.0.0.1\\:22',
+      'TCP-LISTEN:2230,bind=127.0.0.1,reuseaddr,fork,nodelay',
+      'EXEC:nsenter --net=/proc/4242/ns/net socat STDIO TCP\\:127.0.0.1\\:22\\,nodelay',
     ]);
   });
   it('recognises only our own processes (pid reuse)', () => {
@@ -79,6 +79,11 @@ describe('container and forwarder argv', () => {
     expect(isOurForwarder(forwarderArgv(1, 2), 1, 2)).toBe(true);
     expect(isOurForwarder(forwarderArgv(1, 2), 1, 3)).toBe(false);
     expect(isOurForwarder(['sleep', '1'], 1, 2)).toBe(false);
+    // a forwarder from before nodelay: stopped (legacy), but not taken as the current one
+    const old = ['socat', 'TCP-LISTEN:1,bind=127.0.0.1,reuseaddr,fork', 'EXEC:nsenter --net=/proc/2/ns/net socat STDIO TCP\\:127.0.0.1\\:22'];
+    expect(isOurForwarder(old, 1, 2)).toBe(false);
+    expect(isOurForwarder(old, 1, 2, true)).toBe(true);
+    expect(isOurForwarder(old, 1, 3, true)).toBe(false);
   });
 });
 
