@@ -3,6 +3,7 @@ import { quote } from '../src/transports/quote.js';
 import { mainPidScript } from '../src/resources/systemd.js';
 import { phpFacts, DOCROOT } from './php.js';
 import type { Evidence, StepContext } from '../src/runner/types.js';
+import { waitBpftraceAttached } from '../src/resources/wait.js';
 
 /** PHP's USDT probes (provider `php`), as listed by `bpftrace -l`. */
 export const PHP_PROBES = [
@@ -34,7 +35,7 @@ usdt:$bin:php:compile__file__entry { printf(\\"SEEN fpm compile %s\\\\n\\", str(
 out=$(mktemp); page=${quote(`${DOCROOT}/${page}`)}
 trap 'rm -f "$out" "$page"' EXIT
 bpftrace -e "$prog" > "$out" 2>&1 & bp=$!
-for i in $(seq 150); do grep -q '^Attaching' "$out" && break; kill -0 $bp 2>/dev/null || break; sleep 0.1; done
+${waitBpftraceAttached('"$out"', 15)}
 sleep 0.3
 printf '<?php echo "probe ${tok}";\\n' > "$page"
 curl -s -m 10 -o /dev/null http://127.0.0.1/${page}; curl -s -m 10 -o /dev/null http://127.0.0.1/fpm/${page}

@@ -7,6 +7,7 @@ import { quoteArgv } from '../src/transports/quote.js';
 import { BPF_OUT, programNames } from './bpf-programs.js';
 import { prepareArtifact } from './artifact-skip.js';
 import type { Evidence, Step, StepContext } from '../src/runner/types.js';
+import { waitLoop } from '../src/resources/wait.js';
 
 /**
  * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
@@ -91,7 +92,7 @@ export default step;
 
 /** ebpf_exporter_ebpf_program_attached is 1 for every program (after up to 45 s for the exporter, which loads its programs before it listens). */
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; for i in $(seq 45); do curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics && break; sleep 1; done; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true, timeoutMs: 180_000 });
+  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true, timeoutMs: 180_000 });
   if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter programs attached', detail: 'ebpf_exporter is not installed on this host' }];
   const attached = [...r.stdout.matchAll(/^ebpf_exporter_ebpf_program_attached\{id="(\d+)"\} (\S+)$/gm)];
   const configs = [...r.stdout.matchAll(/^ebpf_exporter_enabled_configs\{name="([^"]+)"\} 1$/gm)].map((m) => m[1]);

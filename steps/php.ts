@@ -5,6 +5,7 @@ import { render } from '../src/render/template.js';
 import type { HostFacts, PhpFacts } from '../src/facts/host.js';
 import type { Step, StepContext, Evidence } from '../src/runner/types.js';
 import type { LabOptions } from '../src/options.js';
+import { waitLoop } from '../src/resources/wait.js';
 
 /**
  * php — apache2 serves the sample pages with mod_php at `/` and php-fpm serves the
@@ -80,7 +81,7 @@ const step: Step = {
     const sock = `/run/php/php${p.version}-fpm.sock`;
     const r = await ctx.host.exec(
       // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
-      { script: `for i in $(seq 40); do ss -Hltn 'sport = :11211' | grep -q . && break; sleep 0.25; done; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
+      { script: `${waitLoop("ss -Hltn 'sport = :11211' | grep -q .", { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );
     const [active = '', sockLine = '', http = ''] = r.stdout.trim().split('\n');

@@ -6,6 +6,7 @@ import { prometheus, PROMETHEUS_VERSION } from '../src/artifacts/manifest.js';
 import { EXPORTER_LISTEN } from './ebpf-exporter.js';
 import { prepareArtifact } from './artifact-skip.js';
 import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { waitLoop } from '../src/resources/wait.js';
 
 /**
  * prometheus — Prometheus scrapes the exporter every 15 s and listens on 127.0.0.1:9090
@@ -98,7 +99,8 @@ const step: Step = {
   },
   async verify(ctx) {
     // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
-    const ready = `for i in $(seq 45); do c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ] && break; systemctl is-active -q ${UNIT} || break; sleep 1; done; echo "$c"`;
+    const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
+    const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
     const r = await ctx.host.exec({ script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` }, { sudo: true, nothrow: true, timeoutMs: 150_000 });
     const [code = '', listen = ''] = r.stdout.split('\n');
     return [

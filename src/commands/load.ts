@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { openTarget, parseTarget } from '../targets/resolve.js';
 import { sandboxPackages } from '../../steps/index.js';
 import type { Transport } from '../transports/transport.js';
+import { waitBpftraceAttached } from '../resources/wait.js';
 
 /**
  * load — traffic generated ON the lab host (curl against 127.0.0.1, over the run's one
@@ -154,7 +155,7 @@ async function jobCommand(input: LoadInput, write: (s: string) => void): Promise
     const script = `test -f ${BATCH_BT} && test -f ${JOB_PATH} || { echo MISSING; exit 0; }
 out=$(mktemp); bpftrace ${BATCH_BT} > "$out" 2>&1 & bp=$!
 trap 'kill -INT $bp 2>/dev/null; rm -f "$out"' EXIT
-for i in $(seq 300); do grep -q '^Attaching' "$out" && break; kill -0 $bp 2>/dev/null || break; sleep 0.1; done
+${waitBpftraceAttached('"$out"', 30)}
 ${JOB_RUNS.map((a) => `php ${JOB_PATH} ${a.join(' ')} >/dev/null; echo "RC $?"`).join('\n')}
 sleep 0.5; kill -INT $bp; wait $bp
 grep -E '^ *[0-9]+ +(START|EXIT) |^ERROR' "$out" | grep -v RLIMIT`;
