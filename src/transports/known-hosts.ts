@@ -107,13 +107,12 @@ export async function readKnownHosts(path: string): Promise<string> {
 }
 
 /**
- * Writes the file atomically (temp file + rename) with mode 0600 in a 0700 directory,
- * so a crash never leaves a half-written trust store.
+ * Writes the file atomically (temp file + rename) with mode 0600, so a crash never leaves a
+ * half-written trust store. A directory it has to create is made 0700; an existing one keeps
+ * its mode (a known-hosts path in a shared directory such as /tmp once turned /tmp to 0700).
  */
 export async function writeKnownHosts(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
     await writeFile(tmp, text, { mode: 0o600, flush: true });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -108,6 +108,15 @@ describe('file', () => {
     expect(readdirSync(join(dir, 'state', 'sub'))).toEqual(['known_hosts']);
     const found = execFileSync('ssh-keygen', ['-F', '[127.0.0.1]:2230', '-f', path], { encoding: 'utf8' });
     expect(found).toContain(ed.line.split(' ')[1]);
+  });
+
+  it('leaves the mode of a directory it did not create alone (e.g. a shared /tmp-like one)', async () => {
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    await writeKnownHosts(join(shared, 'known_hosts'), replaceHostKeys('', 'h', 22, [parsePublicKeyLine(ed.line)]));
+    expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+    expect(statSync(join(shared, 'known_hosts')).mode & 0o777).toBe(0o600);
   });
 });
 
