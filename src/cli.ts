@@ -33,7 +33,8 @@ options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace 
 lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|ubuntu_24_04|debian_12
          --allow-from CIDR (ports 22/80/3000; default everyone)  --config FILE (JSON/YAML: region, bundle,
          count, prefix, allowFrom)  --yes (skip the cost confirmation)
-exit codes: 0 ok, 1 a step or check failed, 2 bad input`;
+exit codes: 0 ok, 1 a step or check failed, 2 bad input
+ebpf-lab --version (or: version) prints the version; --help (or: help) this text`;
 
 const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'workshop', 'doctor', 'load', 'bench', 'deadcode', 'inject-latency', 'help', 'version'];
 
@@ -81,13 +82,14 @@ export async function main(argv: string[]): Promise<number> {
         delay: { type: 'string' },
         clear: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
     });
   } catch (e) {
     throw new UserError((e as Error).message.split('\n')[0]!, 'run `ebpf-lab help` for the flags each command takes');
   }
   const { values: v, positionals } = parsed;
-  const cmd = positionals[0] ?? 'help';
+  const cmd = v.version ? 'version' : positionals[0] ?? 'help';
   if (v.help || cmd === 'help') {
     process.stdout.write(USAGE + '\n');
     return 0;

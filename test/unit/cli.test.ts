@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { main, report } from '../../src/cli.js';
 import { parseTarget } from '../../src/targets/resolve.js';
 import { UserError, VerifyError } from '../../src/errors.js';
@@ -67,5 +68,23 @@ describe('report', () => {
     const [code, out] = stderr(() => report(new TypeError('x is undefined')));
     expect(code).toBe(1);
     expect(out).toMatch(/^internal error \(a bug in ebpf-lab.*\nTypeError: x is undefined\n {4}at /);
+  });
+});
+
+describe('version', () => {
+  it('ebpf-lab version, --version and -V print package.json\'s version and nothing else', async () => {
+    const want = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+    expect(want).toMatch(/^\d+\.\d+\.\d+/);
+    for (const argv of [['version'], ['--version'], ['-V'], ['up', '--version']]) {
+      const orig = process.stdout.write.bind(process.stdout);
+      let out = '';
+      process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+      try {
+        expect(await main(argv), argv.join(' ')).toBe(0);
+      } finally {
+        process.stdout.write = orig;
+      }
+      expect(out, argv.join(' ')).toBe(`${want}\n`);
+    }
   });
 });
