@@ -20,7 +20,7 @@ const cutters = new Set<() => void>();
 let uploadArmed: string | undefined;
 
 function wanted(name: string): boolean {
-  return process.env['EBPF_LAB_FAULT'] !== undefined && process.env['EBPF_LAB_FAULT'] === name;
+  return process.env['EBPF_LAB_FAULT'] === name;
 }
 
 /** Fires the armed fault now (kill or cut). */

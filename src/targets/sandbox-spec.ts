@@ -107,10 +107,8 @@ export function isOurNspawn(cmdline: readonly string[] | undefined, rootfs: stri
 /** True if a process's argv is our forwarder on `port` into `leaderPid`'s netns (with `legacy`: also one started by an older ebpf-lab). */
 export function isOurForwarder(cmdline: readonly string[] | undefined, port: number, leaderPid: number, legacy = false): boolean {
   if (!cmdline) return false;
-  return [false, ...(legacy ? [true] : [])].some((old) => {
-    const want = forwarderArgv(port, leaderPid, old);
-    return cmdline.length === want.length && cmdline[0]?.endsWith('socat') === true && cmdline[1] === want[1] && cmdline[2] === want[2];
-  });
+  const is = (want: string[]) => cmdline.length === want.length && cmdline[0]?.endsWith('socat') === true && cmdline[1] === want[1] && cmdline[2] === want[2];
+  return is(forwarderArgv(port, leaderPid)) || (legacy && is(forwarderArgv(port, leaderPid, true)));
 }
 
 /** 'ssh-ed25519 AAAA… root@host' -> 'ssh-ed25519 AAAA…' (the comment is not part of the key). */
