@@ -24,11 +24,32 @@ const env = { ...process.env, EBPF_LAB_HOME: home, EBPF_LAB_CACHE: cacheDir };
 const ONLY = 'preflight,packages,php,dtrace,sample-app';
 const log = () => {};
 
-const secs = (f) => { const t = process.hrtime.bigint(); f(); return Number(process.hrtime.bigint() - t) / 1e9; };
+const secs = (f) => {
+  const t = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function ssh(info, script) {
-  const r = spawnSync('ssh', ['-i', info.keyPath, '-p', String(info.port), '-o', `UserKnownHostsFile=${home}/known_hosts.bash`, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', 'root@127.0.0.1', 'bash -s'], { input: script, encoding: 'utf8' });
+  const r = spawnSync(
+    'ssh',
+    [
+      '-i',
+      info.keyPath,
+      '-p',
+      String(info.port),
+      '-o',
+      `UserKnownHostsFile=${home}/known_hosts.bash`,
+      '-o',
+      'StrictHostKeyChecking=accept-new',
+      '-o',
+      'BatchMode=yes',
+      'root@127.0.0.1',
+      'bash -s',
+    ],
+    { input: script, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`baseline script failed (${r.status}): ${r.stderr.slice(-2000)}`);
   return r.stdout;
 }
@@ -38,14 +59,34 @@ const facts = parseHostFacts('== osrel\nID=debian\nVERSION_ID="12"\n== uname\nx8
 const v = '8.2';
 const files = {
   '/etc/apt/apt.conf.d/90ebpf-lab': render('etc/apt/apt.conf.d/90ebpf-lab', {}),
-  '/etc/apache2/conf-available/ebpf-lab.conf': render('etc/apache2/conf-available/ebpf-lab.conf', { docroot: '/var/www/html', fpmSocket: `/run/php/php${v}-fpm.sock` }),
-  [`/etc/php/${v}/apache2/conf.d/99-ebpf-lab.ini`]: render('etc/php/VERSION/SAPI/conf.d/99-ebpf-lab.ini', { opcache: false }),
-  [`/etc/php/${v}/fpm/conf.d/99-ebpf-lab.ini`]: render('etc/php/VERSION/SAPI/conf.d/99-ebpf-lab.ini', { opcache: false }),
-  '/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf': render('etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf', {}),
-  [`/etc/systemd/system/php${v}-fpm.service.d/ebpf-lab-dtrace.conf`]: render('etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf', {}),
-  ...Object.fromEntries(['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [`/var/www/html/${p}`, render(`var/www/html/${p}`, {})])),
+  '/etc/apache2/conf-available/ebpf-lab.conf': render('etc/apache2/conf-available/ebpf-lab.conf', {
+    docroot: '/var/www/html',
+    fpmSocket: `/run/php/php${v}-fpm.sock`,
+  }),
+  [`/etc/php/${v}/apache2/conf.d/99-ebpf-lab.ini`]: render('etc/php/VERSION/SAPI/conf.d/99-ebpf-lab.ini', {
+    opcache: false,
+  }),
+  [`/etc/php/${v}/fpm/conf.d/99-ebpf-lab.ini`]: render('etc/php/VERSION/SAPI/conf.d/99-ebpf-lab.ini', {
+    opcache: false,
+  }),
+  '/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf': render(
+    'etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf',
+    {},
+  ),
+  [`/etc/systemd/system/php${v}-fpm.service.d/ebpf-lab-dtrace.conf`]: render(
+    'etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf',
+    {},
+  ),
+  ...Object.fromEntries(
+    ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
+      `/var/www/html/${p}`,
+      render(`var/www/html/${p}`, {}),
+    ]),
+  ),
 };
-const heredocs = Object.entries(files).map(([p, c]) => `mkdir -p "$(dirname ${p})"; cat > ${p} <<'EBPF_LAB_EOF'\n${c}EBPF_LAB_EOF`).join('\n');
+const heredocs = Object.entries(files)
+  .map(([p, c]) => `mkdir -p "$(dirname ${p})"; cat > ${p} <<'EBPF_LAB_EOF'\n${c}EBPF_LAB_EOF`)
+  .join('\n');
 const pkgs = labPackages(facts).join(' ');
 
 // Fresh: what a careful hand-written script does (no checks: it knows the host is new).
@@ -62,7 +103,12 @@ echo done`;
 // No-op: the same state checked, nothing changed (the minimum a re-run must do).
 const noopScript = `set -e
 dpkg-query -W -f='\${db:Status-Abbrev}\\n' ${pkgs} | grep -vq '^ii' && echo drift-packages
-${Object.entries(files).map(([p, c]) => `[ "$(sha256sum < ${p} | cut -c1-64)" = "$(printf '%s' ${JSON.stringify(c).replace(/\$/g, '\\$')} | sha256sum | cut -c1-64)" ] || echo drift ${p}`).join('\n')}
+${Object.entries(files)
+  .map(
+    ([p, c]) =>
+      `[ "$(sha256sum < ${p} | cut -c1-64)" = "$(printf '%s' ${JSON.stringify(c).replace(/\$/g, '\\$')} | sha256sum | cut -c1-64)" ] || echo drift ${p}`,
+  )
+  .join('\n')}
 systemctl is-active -q apache2 php${v}-fpm memcached || echo drift-services
 systemctl is-enabled -q apache2 php${v}-fpm memcached || echo drift-enabled
 ls /etc/apache2/mods-enabled/proxy_fcgi.load /etc/apache2/conf-enabled/ebpf-lab.conf >/dev/null
@@ -70,20 +116,62 @@ p=$(pgrep -o -x apache2); tr '\\0' '\\n' < /proc/$p/environ | grep -q USE_ZEND_D
 echo unchanged`;
 
 function tool(name, extra = []) {
-  return secs(() => execFileSync(process.execPath, [join(ROOT, 'bin', 'ebpf-lab.js'), 'up', '--target', `sandbox:${name}`, '--only', ONLY, '--output', 'plain', ...extra], { env, stdio: 'ignore' }));
+  return secs(() =>
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'ebpf-lab.js'),
+        'up',
+        '--target',
+        `sandbox:${name}`,
+        '--only',
+        ONLY,
+        '--output',
+        'plain',
+        ...extra,
+      ],
+      { env, stdio: 'ignore' },
+    ),
+  );
 }
 
 try {
   const packages = sandboxPackages();
-  const t = await sandboxUp({ name: 'bench-tool', home, cacheDir, packages, log });
+  await sandboxUp({ name: 'bench-tool', home, cacheDir, packages, log });
   const b = await sandboxUp({ name: 'bench-bash', home, cacheDir, packages, log });
   console.log('fresh sandboxes booted (boot time not measured); measuring…');
   const freshBash = secs(() => ssh(b, freshScript));
   const freshTool = tool('bench-tool');
-  const noopBash = median(Array.from({ length: rounds }, () => secs(() => { if (!ssh(b, noopScript).includes('unchanged')) throw new Error('baseline no-op saw drift'); })));
+  const noopBash = median(
+    Array.from({ length: rounds }, () =>
+      secs(() => {
+        if (!ssh(b, noopScript).includes('unchanged')) throw new Error('baseline no-op saw drift');
+      }),
+    ),
+  );
   const noopTool = median(Array.from({ length: rounds }, () => tool('bench-tool')));
-  const noopFull = median(Array.from({ length: rounds }, () => secs(() => execFileSync(process.execPath, [join(ROOT, 'bin', 'ebpf-lab.js'), 'up', '--target', 'sandbox:bench-tool', '--skip', 'ebpf-exporter', '--output', 'plain'], { env, stdio: 'ignore' }))));
-  const row = (what, a, base) => `${what.padEnd(34)} ${a.toFixed(2).padStart(7)} s  ${base.toFixed(2).padStart(7)} s  ${(a / base).toFixed(2).padStart(6)}x`;
+  const noopFull = median(
+    Array.from({ length: rounds }, () =>
+      secs(() =>
+        execFileSync(
+          process.execPath,
+          [
+            join(ROOT, 'bin', 'ebpf-lab.js'),
+            'up',
+            '--target',
+            'sandbox:bench-tool',
+            '--skip',
+            'ebpf-exporter',
+            '--output',
+            'plain',
+          ],
+          { env, stdio: 'ignore' },
+        ),
+      ),
+    ),
+  );
+  const row = (what, a, base) =>
+    `${what.padEnd(34)} ${a.toFixed(2).padStart(7)} s  ${base.toFixed(2).padStart(7)} s  ${(a / base).toFixed(2).padStart(6)}x`;
   console.log(`\n${'measurement'.padEnd(34)} ${'ebpf-lab'.padStart(9)}  ${'bash'.padStart(9)}  ${'ratio'.padStart(7)}`);
   console.log(row('fresh up (issue-2 steps)', freshTool, freshBash));
   console.log(row(`no-op up (median of ${rounds})`, noopTool, noopBash));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite, real parts included. On a fresh Debian/Ubuntu machine it
 # first installs the host packages the tests use (scripts/host-packages.txt), builds the
-# CLI, then runs unit and integration tests. The sandbox's root filesystem and package
+# CLI, checks format, lint, types and layering, then runs the unit and integration tests. The sandbox's root filesystem and package
 # repository are built once into $EBPF_LAB_CACHE and copied for each test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 [ -d node_modules ] || npm ci
+echo "lint: prettier, eslint, type check, layering"
+npm run lint --silent
 npm run build --silent
 export EBPF_LAB_CACHE="${EBPF_LAB_CACHE:-/var/tmp/ebpf-lab-cache}"
 exec npx vitest run "$@"

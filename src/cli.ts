@@ -36,10 +36,30 @@ lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|
 exit codes: 0 ok, 1 a step or check failed, 2 bad input
 ebpf-lab --version (or: version) prints the version; --help (or: help) this text`;
 
-const COMMANDS = ['up', 'plan', 'verify', 'status', 'down', 'ssh', 'workshop', 'doctor', 'load', 'bench', 'deadcode', 'inject-latency', 'help', 'version'];
+const COMMANDS = [
+  'up',
+  'plan',
+  'verify',
+  'status',
+  'down',
+  'ssh',
+  'workshop',
+  'doctor',
+  'load',
+  'bench',
+  'deadcode',
+  'inject-latency',
+  'help',
+  'version',
+];
 
 function list(v: string | undefined): string[] | undefined {
-  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -89,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     throw new UserError((e as Error).message.split('\n')[0]!, 'run `ebpf-lab help` for the flags each command takes');
   }
   const { values: v, positionals } = parsed;
-  const cmd = v.version ? 'version' : positionals[0] ?? 'help';
+  const cmd = v.version ? 'version' : (positionals[0] ?? 'help');
   if (v.help || cmd === 'help') {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -100,9 +120,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (v.output !== undefined && !['tty', 'plain', 'json'].includes(v.output))
-    throw new UserError(`--output must be tty, plain or json, not "${v.output}"`, 'plain for logs and CI, json for one summary object on stdout; leave it out to pick tty or plain automatically');
+    throw new UserError(
+      `--output must be tty, plain or json, not "${v.output}"`,
+      'plain for logs and CI, json for one summary object on stdout; leave it out to pick tty or plain automatically',
+    );
   const extra = positionals.slice(1);
-  if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1)) throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
+  if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1))
+    throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
   const options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>> = {
     opcache: onOff('opcache', v.opcache, DEFAULT_OPTIONS.opcache),
     dtrace: onOff('dtrace', v.dtrace, DEFAULT_OPTIONS.dtrace),
@@ -111,25 +135,69 @@ export async function main(argv: string[]): Promise<number> {
     mirror: v.mirror,
   };
   const write = (s: string) => process.stdout.write(s + '\n');
-  const lightsail = { region: v.region, bundle: v.bundle, blueprint: v.blueprint, allowFrom: v['allow-from'], count: v.count, prefix: v.prefix, ttl: v.ttl, expired: v.expired, config: v.config, yes: v.yes };
+  const lightsail = {
+    region: v.region,
+    bundle: v.bundle,
+    blueprint: v.blueprint,
+    allowFrom: v['allow-from'],
+    count: v.count,
+    prefix: v.prefix,
+    ttl: v.ttl,
+    expired: v.expired,
+    config: v.config,
+    yes: v.yes,
+  };
   setLightsailFlags(lightsail);
   switch (cmd) {
     case 'workshop':
-      return (await import('./commands/workshop.js')).workshopCommand({ sub: extra[0], flags: lightsail, only: list(v.only), skip: list(v.skip), options: { ...options, prometheusSource: options.prometheusSource ?? 'release' }, output: v.output }, write);
+      return (await import('./commands/workshop.js')).workshopCommand(
+        {
+          sub: extra[0],
+          flags: lightsail,
+          only: list(v.only),
+          skip: list(v.skip),
+          options: { ...options, prometheusSource: options.prometheusSource ?? 'release' },
+          output: v.output,
+        },
+        write,
+      );
     case 'status':
       return statusCommand(v.output, write);
     case 'down':
       return downCommand(v.target, write);
     case 'doctor':
-      return (await import('./commands/doctor.js')).doctorCommand({ target: v.target, keyPath: v.key, output: v.output }, write);
+      return (await import('./commands/doctor.js')).doctorCommand(
+        { target: v.target, keyPath: v.key, output: v.output },
+        write,
+      );
     case 'load':
-      return (await import('./commands/load.js')).loadCommand({ target: v.target, keyPath: v.key, rate: v.rate, duration: v.duration, job: v.job, output: v.output }, write);
+      return (await import('./commands/load.js')).loadCommand(
+        { target: v.target, keyPath: v.key, rate: v.rate, duration: v.duration, job: v.job, output: v.output },
+        write,
+      );
     case 'bench':
-      return (await import('./commands/bench.js')).benchCommand({ target: v.target, keyPath: v.key, duration: v.duration, output: v.output }, write);
+      return (await import('./commands/bench.js')).benchCommand(
+        { target: v.target, keyPath: v.key, duration: v.duration, output: v.output },
+        write,
+      );
     case 'deadcode':
-      return (await import('./commands/deadcode.js')).deadcodeCommand({ target: v.target, keyPath: v.key, since: v.since, start: v.start, stop: v.stop, opcacheOff: v['opcache-off'], output: v.output }, write);
+      return (await import('./commands/deadcode.js')).deadcodeCommand(
+        {
+          target: v.target,
+          keyPath: v.key,
+          since: v.since,
+          start: v.start,
+          stop: v.stop,
+          opcacheOff: v['opcache-off'],
+          output: v.output,
+        },
+        write,
+      );
     case 'inject-latency':
-      return (await import('./commands/latency.js')).latencyCommand({ target: v.target, keyPath: v.key, to: v.to, delay: v.delay, clear: v.clear }, write);
+      return (await import('./commands/latency.js')).latencyCommand(
+        { target: v.target, keyPath: v.key, to: v.to, delay: v.delay, clear: v.clear },
+        write,
+      );
     case 'ssh':
       return sshCommand(v.target ?? extra[0]);
     default:
@@ -158,7 +226,8 @@ export function report(e: unknown): number {
     process.stderr.write(`error: ${err.message}\n`);
     return 1;
   }
-  process.stderr.write(`internal error (a bug in ebpf-lab; please report it with this output):\n${err?.stack ?? String(e)}\n`);
+  process.stderr.write(
+    `internal error (a bug in ebpf-lab; please report it with this output):\n${err?.stack ?? String(e)}\n`,
+  );
   return 1;
 }
-

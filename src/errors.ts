@@ -3,7 +3,10 @@ import type { CommandResult } from './transports/transport.js';
 /** A user's mistake (bad flag, unreachable host, wrong key): message + hint, exit 2. */
 export class UserError extends Error {
   override name = 'UserError';
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }
@@ -23,7 +26,10 @@ export class CommandError extends Error {
 /** A post-condition did not hold; evidence says what was seen. Exit 1. */
 export class VerifyError extends Error {
   override name = 'VerifyError';
-  constructor(message: string, readonly evidence: string[] = []) {
+  constructor(
+    message: string,
+    readonly evidence: string[] = [],
+  ) {
     super(message);
   }
 }

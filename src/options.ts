@@ -35,11 +35,18 @@ export function onOff(flag: string, value: string | undefined, dflt: boolean): b
 export function prometheusSource(value: string | undefined): LabOptions['prometheusSource'] | undefined {
   if (value === undefined) return undefined;
   if (value === 'release' || value === 'package') return value;
-  throw new UserError(`--prometheus must be "release" or "package", not "${value}"`, 'release: the upstream tarball (checksum pinned); package: Debian/Ubuntu\'s prometheus package, e.g. --prometheus package');
+  throw new UserError(
+    `--prometheus must be "release" or "package", not "${value}"`,
+    "release: the upstream tarball (checksum pinned); package: Debian/Ubuntu's prometheus package, e.g. --prometheus package",
+  );
 }
 
 export function exporterVersion(value: string | undefined): string {
   if (value === undefined) return DEFAULT_OPTIONS.exporterVersion;
-  if (!/^\d+\.\d+\.\d+$/.test(value)) throw new UserError(`--exporter-version must look like 2.5.1, not "${value}"`, `leave it out for the pinned default ${DEFAULT_OPTIONS.exporterVersion}, or give a released version without a leading v`);
+  if (!/^\d+\.\d+\.\d+$/.test(value))
+    throw new UserError(
+      `--exporter-version must look like 2.5.1, not "${value}"`,
+      `leave it out for the pinned default ${DEFAULT_OPTIONS.exporterVersion}, or give a released version without a leading v`,
+    );
   return value;
 }

@@ -12,7 +12,11 @@ import type { StepContext } from '../src/runner/types.js';
 export async function prepareArtifact(ctx: StepContext, spec: ArtifactSpec): Promise<string | undefined> {
   const f = await ctx.facts();
   try {
-    const a = await ensureArtifact(spec, archOf(f.arch), { cacheDir: cacheDir(), mirror: ctx.options.mirror, log: ctx.progress });
+    const a = await ensureArtifact(spec, archOf(f.arch), {
+      cacheDir: cacheDir(),
+      mirror: ctx.options.mirror,
+      log: ctx.progress,
+    });
     ctx.artifacts.set(spec.id, a);
     return undefined;
   } catch (e) {

@@ -24,8 +24,17 @@ const step: Step = {
     await applyDesired(ctx, desired(), changes);
   },
   async verify(ctx) {
-    const r = await ctx.host.exec({ script: `php ${JOB_PATH} --items 20 --sleep-ms 0; echo "rc=$?"` }, { nothrow: true, timeoutMs: 60_000 });
-    return [{ ok: /rc=0/.test(r.stdout) && /summaries cached/.test(r.stdout), what: `php ${JOB_PATH} runs`, detail: r.stdout.trim().split('\n').join('; ') }];
+    const r = await ctx.host.exec(
+      { script: `php ${JOB_PATH} --items 20 --sleep-ms 0; echo "rc=$?"` },
+      { nothrow: true, timeoutMs: 60_000 },
+    );
+    return [
+      {
+        ok: /rc=0/.test(r.stdout) && /summaries cached/.test(r.stdout),
+        what: `php ${JOB_PATH} runs`,
+        detail: r.stdout.trim().split('\n').join('; '),
+      },
+    ];
   },
 };
 export default step;

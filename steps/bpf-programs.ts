@@ -22,16 +22,22 @@ export const BPF_OUT = '/opt/ebpf-lab/bpf';
 const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
 
 function walk(dir: string): string[] {
-  return readdirSync(dir).filter((n) => !n.startsWith('.')).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  });
+  return readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(p).isDirectory() ? walk(p) : [p];
+    });
 }
 
 /** Local bpf/ sources (relative path -> content). */
 export function bpfSources(): Map<string, string> {
   const root = assetPath('bpf');
-  return new Map(walk(root).sort().map((p) => [relative(root, p), readFileSync(p, 'utf8')]));
+  return new Map(
+    walk(root)
+      .sort()
+      .map((p) => [relative(root, p), readFileSync(p, 'utf8')]),
+  );
 }
 
 /** Config names (`php_request`…): every bpf/<name>.bpf.c with its <name>.yaml. */
@@ -63,12 +69,20 @@ function buildKey(f: HostFacts): string {
 async function check(ctx: StepContext) {
   const f = await ctx.facts();
   if (!f.php?.libphp || !f.php.fpmBinary || !f.libmemcached)
-    return { changes: [{ resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' }] as Change[] };
+    return {
+      changes: [
+        { resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' },
+      ] as Change[],
+    };
   const d = desired();
   const names = programNames();
   const r = await ctx.probe({
     ...desiredProbes(d),
-    build: probe(`cat ${STAMP} 2>/dev/null; echo; for n in ${names.join(' ')}; do test -s ${BPF_OUT}/$n.bpf.o || echo "missing $n"; done`, (o) => o, { id: 'bpf-build', args: names }),
+    build: probe(
+      `cat ${STAMP} 2>/dev/null; echo; for n in ${names.join(' ')}; do test -s ${BPF_OUT}/$n.bpf.o || echo "missing $n"; done`,
+      (o) => o,
+      { id: 'bpf-build', args: names },
+    ),
   });
   const changes = desiredChanges(d, r);
   const [stamp = '', ...rest] = r.build.split('\n');
@@ -80,7 +94,11 @@ async function check(ctx: StepContext) {
     changes.push({
       resource: `bpf:${names.join(',')}`,
       action: 'build',
-      detail: missing.length ? `objects missing: ${missing.join(', ')}` : stamp.trim() !== key ? 'sources or probe targets changed' : 'sources changed',
+      detail: missing.length
+        ? `objects missing: ${missing.join(', ')}`
+        : stamp.trim() !== key
+          ? 'sources or probe targets changed'
+          : 'sources changed',
     });
   return { changes };
 }
@@ -91,40 +109,72 @@ const step: Step = {
   needs: ['packages', 'php'],
   async check(ctx) {
     const { changes } = await check(ctx);
-    return { changes, notes: changes.length ? [] : [`${programNames().length} programs built for this host's PHP and kernel`] };
+    return {
+      changes,
+      notes: changes.length ? [] : [`${programNames().length} programs built for this host's PHP and kernel`],
+    };
   },
   async apply(ctx, changes) {
     const f = await ctx.facts();
-    await applyDesired(ctx, desired(), changes.filter((c) => c.resource.startsWith('file:')));
+    await applyDesired(
+      ctx,
+      desired(),
+      changes.filter((c) => c.resource.startsWith('file:')),
+    );
     if (!changes.some((c) => c.action === 'build')) return;
     const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
     ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
-    await ctx.host.exec({ script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` }, {
-      sudo: true,
-      timeoutMs: 900_000,
-      onOutput: (c) => ctx.progress(c.trim().split('\n').pop()?.slice(0, 120) ?? ''),
-    });
+    await ctx.host.exec(
+      { script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` },
+      {
+        sudo: true,
+        timeoutMs: 900_000,
+        onOutput: (c) => ctx.progress(c.trim().split('\n').pop()?.slice(0, 120) ?? ''),
+      },
+    );
     await ctx.host.put(STAMP, buildKey(f) + '\n', { mode: 0o644 });
   },
   async verify(ctx) {
-    const r = await ctx.host.exec({ script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done` }, { sudo: true, nothrow: true });
-    return r.stdout.trim().split('\n').map((l): Evidence => {
-      const [n, size, yaml] = l.split(' ');
-      return { ok: Number(size) > 0 && yaml === 'yaml', what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`, detail: `${size} bytes` };
-    });
+    const r = await ctx.host.exec(
+      {
+        script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done`,
+      },
+      { sudo: true, nothrow: true },
+    );
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l): Evidence => {
+        const [n, size, yaml] = l.split(' ');
+        return {
+          ok: Number(size) > 0 && yaml === 'yaml',
+          what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
+          detail: `${size} bytes`,
+        };
+      });
   },
   /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
   async prove(ctx) {
     const names = programNames();
     // bpftool creates the (single-level) pin directory itself.
-    const script = `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
-      names.map((n) => `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`).join('; ') +
+    const script =
+      `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
+      names
+        .map(
+          (n) =>
+            `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
+        )
+        .join('; ') +
       `; true`;
     const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     return names.map((n): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;
       const [, status, ...rest] = line.split(' ');
-      return { ok: status === 'ok', what: `${n}.bpf.o passes the kernel verifier`, detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' ') };
+      return {
+        ok: status === 'ok',
+        what: `${n}.bpf.o passes the kernel verifier`,
+        detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' '),
+      };
     });
   },
 };

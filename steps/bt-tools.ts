@@ -23,21 +23,29 @@ function desired(f: HostFacts): { d: Desired; missing: string[] } {
     return [{ path: `${BT_DIR}/${t.file}`, content: renderBt(t.source, paths), mode: 0o755 }];
   });
   const readme =
-    '# managed by ebpf-lab: bpftrace tools for this lab, with this host\'s probe paths. Run: sudo /opt/ebpf-lab/bt/<tool>.bt\n' +
-    listBtTools().map((t) => `${t.file}: ${t.summary}`).join('\n') + '\n';
+    "# managed by ebpf-lab: bpftrace tools for this lab, with this host's probe paths. Run: sudo /opt/ebpf-lab/bt/<tool>.bt\n" +
+    listBtTools()
+      .map((t) => `${t.file}: ${t.summary}`)
+      .join('\n') +
+    '\n';
   files.push({ path: `${BT_DIR}/README`, content: readme, mode: 0o644 });
   return { d: { files }, missing };
 }
 
 const step: Step = {
   id: 'bt-tools',
-  title: 'bpftrace tools are installed with this host\'s probe paths',
+  title: "bpftrace tools are installed with this host's probe paths",
   needs: ['packages'],
   async check(ctx) {
     const f = await ctx.facts();
-    if (!f.php?.libphp) return { changes: [{ resource: 'bt-tools', action: 'install', detail: 'after PHP is installed' }], notes: [] };
+    if (!f.php?.libphp)
+      return { changes: [{ resource: 'bt-tools', action: 'install', detail: 'after PHP is installed' }], notes: [] };
     const { d, missing } = desired(f);
-    const { changes, notes } = await checkDesired(ctx, d, `${listBtTools().length - missing.length} tools in ${BT_DIR}`);
+    const { changes, notes } = await checkDesired(
+      ctx,
+      d,
+      `${listBtTools().length - missing.length} tools in ${BT_DIR}`,
+    );
     return { changes, notes: [...notes, ...missing.map((m) => `not installed: ${m}`)] };
   },
   async apply(ctx, changes) {
@@ -46,14 +54,26 @@ const step: Step = {
   /** Every installed tool compiles with this host's bpftrace (`--emit-elf`: parse, semantic checks, codegen, no attach). */
   async prove(ctx) {
     const tools = listBtTools().map((t) => t.file);
-    const script = tools.map((t) => `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | head -1)"; fi; else echo "${t} absent"; fi`).join('\n');
-    const r = await ctx.host.exec({ script: `${script}\nrm -f /tmp/.ebpf-lab-bt.elf` }, { sudo: true, nothrow: true, timeoutMs: 600_000 });
+    const script = tools
+      .map(
+        (t) =>
+          `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | head -1)"; fi; else echo "${t} absent"; fi`,
+      )
+      .join('\n');
+    const r = await ctx.host.exec(
+      { script: `${script}\nrm -f /tmp/.ebpf-lab-bt.elf` },
+      { sudo: true, nothrow: true, timeoutMs: 600_000 },
+    );
     return tools.map((t): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
       const status = line.split(' ')[1];
       return status === 'absent'
         ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
-        : { ok: status === 'ok', what: `${t} compiles with bpftrace`, detail: line.split(' ').slice(2).join(' ') || undefined };
+        : {
+            ok: status === 'ok',
+            what: `${t} compiles with bpftrace`,
+            detail: line.split(' ').slice(2).join(' ') || undefined,
+          };
     });
   },
 };

@@ -7,9 +7,17 @@ import { waitBpftraceAttached } from '../src/resources/wait.js';
 
 /** PHP's USDT probes (provider `php`), as listed by `bpftrace -l`. */
 export const PHP_PROBES = [
-  'request__startup', 'request__shutdown', 'compile__file__entry', 'compile__file__return',
-  'execute__entry', 'execute__return', 'function__entry', 'function__return',
-  'exception__thrown', 'exception__caught', 'error',
+  'request__startup',
+  'request__shutdown',
+  'compile__file__entry',
+  'compile__file__return',
+  'execute__entry',
+  'execute__return',
+  'function__entry',
+  'function__return',
+  'exception__thrown',
+  'exception__caught',
+  'error',
 ];
 
 /**
@@ -46,12 +54,20 @@ kill -KILL $bp 2>/dev/null; wait $bp 2>/dev/null
 grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | head -20
 `;
   const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 60_000 });
-  const line = (k: string) => (r.stdout.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').slice(k.length + 1).trim();
+  const line = (k: string) =>
+    (r.stdout.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').slice(k.length + 1).trim();
   const ev: Evidence[] = [];
-  for (const [k, what, path] of [['LIBPROBES', 'loaded mod_php module', line('LIB')], ['BINPROBES', 'running php-fpm binary', line('BIN')]] as const) {
+  for (const [k, what, path] of [
+    ['LIBPROBES', 'loaded mod_php module', line('LIB')],
+    ['BINPROBES', 'running php-fpm binary', line('BIN')],
+  ] as const) {
     const have = line(k).split(' ').filter(Boolean);
     const missing = PHP_PROBES.filter((x) => !have.includes(x));
-    ev.push({ ok: have.length > 0 && missing.length === 0, what: `USDT probes in the ${what} ${path || '(not found)'}`, detail: missing.length ? `missing: ${missing.join(', ')}` : `${have.length} probes: ${have.join(' ')}` });
+    ev.push({
+      ok: have.length > 0 && missing.length === 0,
+      what: `USDT probes in the ${what} ${path || '(not found)'}`,
+      detail: missing.length ? `missing: ${missing.join(', ')}` : `${have.length} probes: ${have.join(' ')}`,
+    });
   }
   for (const sapi of ['apache', 'fpm']) {
     for (const kind of ['request', 'compile']) {
@@ -59,10 +75,26 @@ grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | 
       const probeName = kind === 'request' ? 'request__startup' : 'compile__file__entry';
       if (kind === 'compile' && !ctx.options.dtrace) {
         // PHP fires compile__file__* only with USE_ZEND_DTRACE=1, which --dtrace off removes.
-        ev.push({ ok: false, skipped: true, what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`, detail: 'not expected with --dtrace off: PHP fires compile probes only with USE_ZEND_DTRACE=1' });
+        ev.push({
+          ok: false,
+          skipped: true,
+          what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`,
+          detail: 'not expected with --dtrace off: PHP fires compile probes only with USE_ZEND_DTRACE=1',
+        });
         continue;
       }
-      ev.push({ ok: !!seen, what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`, detail: seen ?? `not seen; bpftrace said: ${r.stdout.split('\n').filter((l) => /Attaching|ERROR/.test(l)).join(' | ') || r.stderr.slice(-200)}` });
+      ev.push({
+        ok: !!seen,
+        what: `bpftrace saw a ${sapi === 'apache' ? 'mod_php' : 'php-fpm'} request on ${probeName}`,
+        detail:
+          seen ??
+          `not seen; bpftrace said: ${
+            r.stdout
+              .split('\n')
+              .filter((l) => /Attaching|ERROR/.test(l))
+              .join(' | ') || r.stderr.slice(-200)
+          }`,
+      });
     }
   }
   return ev;

@@ -37,8 +37,9 @@ function desired(f: HostFacts, on: boolean): Desired {
 /** Modification time (epoch s) of each unit's drop-in, 0 when absent. */
 function dropinMtimes(f: HostFacts) {
   const us = units(f);
-  return probe(us.map((u) => `date -r /etc/systemd/system/${u}.d/${DROPIN} +%s.%N 2>/dev/null || echo 0`).join('; '), (out) =>
-    Object.fromEntries(out.split('\n').map((m, i) => [us[i]!, Number(m) || 0])),
+  return probe(
+    us.map((u) => `date -r /etc/systemd/system/${u}.d/${DROPIN} +%s.%N 2>/dev/null || echo 0`).join('; '),
+    (out) => Object.fromEntries(out.split('\n').map((m, i) => [us[i]!, Number(m) || 0])),
     { id: 'dropin-mtimes', args: us },
   );
 }
@@ -56,7 +57,11 @@ export function carriesDtrace(s: UnitState | undefined, dropinMtime: number): bo
 
 async function check(ctx: StepContext) {
   const f = await ctx.facts();
-  if (!f.php?.fpmUnit) return { d: undefined, changes: [{ resource: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[] };
+  if (!f.php?.fpmUnit)
+    return {
+      d: undefined,
+      changes: [{ resource: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[],
+    };
   const on = ctx.options.dtrace;
   const d = desired(f, on);
   const r = await ctx.probe({ ...desiredProbes(d), mtimes: dropinMtimes(f) });
@@ -67,10 +72,16 @@ async function check(ctx: StepContext) {
     const has = carriesDtrace(s, r.mtimes[u] ?? 0);
     const queued = changes.some((c) => c.resource === `unit:${u}` && c.action === 'restart');
     if (s?.active === 'active' && s.mainPid > 0 && has !== on && !queued)
-      changes.push({ resource: `unit:${u}`, action: 'restart', detail: `running main process (pid ${s.mainPid}) ${on ? 'lacks' : 'still has'} USE_ZEND_DTRACE=1` });
+      changes.push({
+        resource: `unit:${u}`,
+        action: 'restart',
+        detail: `running main process (pid ${s.mainPid}) ${on ? 'lacks' : 'still has'} USE_ZEND_DTRACE=1`,
+      });
   }
   if (d.absent && changes.some((c) => c.action === 'delete'))
-    for (const u of units(f)) if (!changes.some((c) => c.resource === `unit:${u}`)) changes.push({ resource: `unit:${u}`, action: 'restart', detail: 'drop-in removed' });
+    for (const u of units(f))
+      if (!changes.some((c) => c.resource === `unit:${u}`))
+        changes.push({ resource: `unit:${u}`, action: 'restart', detail: 'drop-in removed' });
   return { d, changes };
 }
 
@@ -80,7 +91,12 @@ const step: Step = {
   needs: ['php'],
   async check(ctx) {
     const { changes } = await check(ctx);
-    return { changes, notes: changes.length ? [] : [`drop-ins in place; running masters ${ctx.options.dtrace ? 'carry' : 'lack'} USE_ZEND_DTRACE=1`] };
+    return {
+      changes,
+      notes: changes.length
+        ? []
+        : [`drop-ins in place; running masters ${ctx.options.dtrace ? 'carry' : 'lack'} USE_ZEND_DTRACE=1`],
+    };
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
@@ -92,7 +108,10 @@ const step: Step = {
     return units(f).map((u) => {
       const s = unitStates(r)[u];
       const has = carriesDtrace(s, r.mtimes[u] ?? 0);
-      const from = s?.envSource === 'proc' ? `/proc/${s.mainPid}/environ` : `systemd Environment= (process started after the drop-in; its environ holds the process title)`;
+      const from =
+        s?.envSource === 'proc'
+          ? `/proc/${s.mainPid}/environ`
+          : `systemd Environment= (process started after the drop-in; its environ holds the process title)`;
       return {
         ok: has === ctx.options.dtrace,
         what: `${u} main process ${ctx.options.dtrace ? 'has' : 'lacks'} USE_ZEND_DTRACE=1`,

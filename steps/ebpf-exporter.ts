@@ -32,7 +32,12 @@ function desired(ctx: StepContext): Desired {
       { path: binaryPath(v), content: readFileSync(art.path), mode: 0o755, notify: { unit: UNIT, action: 'restart' } },
       {
         path: `/etc/systemd/system/${UNIT}`,
-        content: render('etc/systemd/system/ebpf_exporter.service', { binary: binaryPath(v), configDir: BPF_OUT, configNames: programNames(), listenAddress: EXPORTER_LISTEN }),
+        content: render('etc/systemd/system/ebpf_exporter.service', {
+          binary: binaryPath(v),
+          configDir: BPF_OUT,
+          configNames: programNames(),
+          listenAddress: EXPORTER_LISTEN,
+        }),
         notify: { unit: UNIT, action: 'restart' },
       },
     ],
@@ -54,32 +59,67 @@ async function check(ctx: StepContext) {
   const d = desired(ctx);
   const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
   const changes = desiredChanges(d, r);
-  if (r.programs.now !== r.programs.loaded && !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart'))
-    changes.push({ resource: `unit:${UNIT}`, action: 'restart', detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them' });
+  if (
+    r.programs.now !== r.programs.loaded &&
+    !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart')
+  )
+    changes.push({
+      resource: `unit:${UNIT}`,
+      action: 'restart',
+      detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
+    });
   return { d, changes };
 }
 
 const step: Step = {
   id: 'ebpf-exporter',
-  title: 'ebpf_exporter serves the lab\'s BPF metrics on 127.0.0.1:9435',
+  title: "ebpf_exporter serves the lab's BPF metrics on 127.0.0.1:9435",
   needs: ['bpf-programs'],
   prepare: (ctx) => prepareArtifact(ctx, ebpfExporter(ctx.options.exporterVersion)),
   async check(ctx) {
     const { changes } = await check(ctx);
-    return { changes, notes: changes.length ? [] : [`ebpf_exporter ${ctx.options.exporterVersion} running with ${programNames().length} programs`] };
+    return {
+      changes,
+      notes: changes.length
+        ? []
+        : [`ebpf_exporter ${ctx.options.exporterVersion} running with ${programNames().length} programs`],
+    };
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
     const restart = changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart');
-    await applyDesired(ctx, { ...d, services: [] }, changes.filter((c) => !c.resource.startsWith('unit:')));
+    await applyDesired(
+      ctx,
+      { ...d, services: [] },
+      changes.filter((c) => !c.resource.startsWith('unit:')),
+    );
     if (restart) {
       // The exporter's own checker first: every program must attach, else the old one keeps running.
       ctx.progress('ebpf_exporter --config.check --config.strict');
       const bin = binaryPath(ctx.options.exporterVersion);
-      await ctx.host.exec([bin, `--config.dir=${BPF_OUT}`, `--config.names=${programNames().join(',')}`, '--config.check', '--config.strict'], { sudo: true, timeoutMs: 180_000 });
+      await ctx.host.exec(
+        [
+          bin,
+          `--config.dir=${BPF_OUT}`,
+          `--config.names=${programNames().join(',')}`,
+          '--config.check',
+          '--config.strict',
+        ],
+        { sudo: true, timeoutMs: 180_000 },
+      );
     }
-    await applyDesired(ctx, { ...d, files: [] }, changes.filter((c) => c.resource.startsWith('unit:')));
-    if (restart) await ctx.host.exec({ script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}` }, { sudo: true });
+    await applyDesired(
+      ctx,
+      { ...d, files: [] },
+      changes.filter((c) => c.resource.startsWith('unit:')),
+    );
+    if (restart)
+      await ctx.host.exec(
+        {
+          script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
+        },
+        { sudo: true },
+      );
   },
   async verify(ctx) {
     return attachedEvidence(ctx);
@@ -92,14 +132,35 @@ export default step;
 
 /** ebpf_exporter_ebpf_program_attached is 1 for every program (after up to 45 s for the exporter, which loads its programs before it listens). */
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const r = await ctx.host.exec({ script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'` }, { sudo: true, nothrow: true, timeoutMs: 180_000 });
-  if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter programs attached', detail: 'ebpf_exporter is not installed on this host' }];
+  const r = await ctx.host.exec(
+    {
+      script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'`,
+    },
+    { sudo: true, nothrow: true, timeoutMs: 180_000 },
+  );
+  if (r.stdout.includes('NOT-INSTALLED'))
+    return [
+      {
+        ok: false,
+        skipped: true,
+        what: 'ebpf_exporter programs attached',
+        detail: 'ebpf_exporter is not installed on this host',
+      },
+    ];
   const attached = [...r.stdout.matchAll(/^ebpf_exporter_ebpf_program_attached\{id="(\d+)"\} (\S+)$/gm)];
   const configs = [...r.stdout.matchAll(/^ebpf_exporter_enabled_configs\{name="([^"]+)"\} 1$/gm)].map((m) => m[1]);
   const bad = attached.filter((m) => m[2] !== '1');
   return [
-    { ok: configs.length === programNames().length, what: `ebpf_exporter loaded all ${programNames().length} configs`, detail: configs.join(', ') || 'none' },
-    { ok: attached.length > 0 && bad.length === 0, what: 'every BPF program is attached (ebpf_exporter_ebpf_program_attached == 1)', detail: `${attached.length - bad.length}/${attached.length} attached` },
+    {
+      ok: configs.length === programNames().length,
+      what: `ebpf_exporter loaded all ${programNames().length} configs`,
+      detail: configs.join(', ') || 'none',
+    },
+    {
+      ok: attached.length > 0 && bad.length === 0,
+      what: 'every BPF program is attached (ebpf_exporter_ebpf_program_attached == 1)',
+      detail: `${attached.length - bad.length}/${attached.length} attached`,
+    },
   ];
 }
 
@@ -107,8 +168,27 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
 export async function growthEvidence(ctx: StepContext): Promise<Evidence[]> {
   const sum = `curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | awk '/^ebpf_exporter_php_(request_duration_seconds_count|compile_file_total|exception_thrown_total)/ {s+=$NF} END {printf "%d\\n", s}'`;
   const load = `for i in $(seq 10); do for u in index.php path1/a.php exception.php mem.php?n=20; do curl -s -o /dev/null http://127.0.0.1/$u; curl -s -o /dev/null http://127.0.0.1/fpm/$u; done; done`;
-  const r = await ctx.host.exec({ script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"` }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
-  if (r.stdout.includes('NOT-INSTALLED')) return [{ ok: false, skipped: true, what: 'ebpf_exporter_php_* series grow after requests', detail: 'ebpf_exporter is not installed on this host' }];
+  const r = await ctx.host.exec(
+    {
+      script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"`,
+    },
+    { sudo: true, nothrow: true, timeoutMs: 120_000 },
+  );
+  if (r.stdout.includes('NOT-INSTALLED'))
+    return [
+      {
+        ok: false,
+        skipped: true,
+        what: 'ebpf_exporter_php_* series grow after requests',
+        detail: 'ebpf_exporter is not installed on this host',
+      },
+    ];
   const [a = 0, b = 0] = r.stdout.trim().split(' ').map(Number);
-  return [{ ok: b > a, what: 'ebpf_exporter_php_* series grow after 80 generated requests', detail: `sum of request/compile/exception series ${a} -> ${b}` }];
+  return [
+    {
+      ok: b > a,
+      what: 'ebpf_exporter_php_* series grow after 80 generated requests',
+      detail: `sum of request/compile/exception series ${a} -> ${b}`,
+    },
+  ];
 }

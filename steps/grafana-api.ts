@@ -29,7 +29,11 @@ export function curlQuote(value: string): string {
  * The argv (nothing secret: path, method, the default admin:admin) and the stdin config
  * (the lab's credentials and the body) of one API call.
  */
-export function apiCall(path: string, auth: GrafanaAuth, opts: { method?: string; body?: unknown } = {}): { argv: string[]; input?: string } {
+export function apiCall(
+  path: string,
+  auth: GrafanaAuth,
+  opts: { method?: string; body?: unknown } = {},
+): { argv: string[]; input?: string } {
   const argv = ['curl', '-sS', '-m', '20', '-w', '\\n%{http_code}'];
   if (opts.method) argv.push('-X', opts.method);
   if (auth === 'admin:admin') argv.push('-u', 'admin:admin');
@@ -46,12 +50,18 @@ export function apiCall(path: string, auth: GrafanaAuth, opts: { method?: string
 }
 
 /** One call to Grafana's API on the host (read-only unless `method` says otherwise). */
-export async function grafanaApi(ctx: StepContext, path: string, auth: GrafanaAuth, opts: { method?: string; body?: unknown } = {}): Promise<ApiResponse> {
+export async function grafanaApi(
+  ctx: StepContext,
+  path: string,
+  auth: GrafanaAuth,
+  opts: { method?: string; body?: unknown } = {},
+): Promise<ApiResponse> {
   const { argv, input } = apiCall(path, auth, opts);
   const r = await ctx.host.exec(argv, { input, nothrow: true, timeoutMs: 30_000 });
   const i = r.stdout.lastIndexOf('\n');
   const status = Number(r.stdout.slice(i + 1).trim());
-  if (r.exitCode !== 0 || !Number.isInteger(status) || i < 0) return { status: 0, body: (r.stderr || r.stdout).trim().slice(-300) };
+  if (r.exitCode !== 0 || !Number.isInteger(status) || i < 0)
+    return { status: 0, body: (r.stderr || r.stdout).trim().slice(-300) };
   return { status, body: r.stdout.slice(0, i) };
 }
 
@@ -71,7 +81,9 @@ export function json<T = Record<string, unknown>>(body: string): T | undefined {
 export async function waitForGrafana(ctx: StepContext): Promise<void> {
   ctx.progress('waiting for Grafana to answer on :3000');
   await ctx.host.exec(
-    { script: `for i in $(seq 120); do [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' ${GRAFANA_URL}/api/health)" = 200 ] && exit 0; sleep 1; done; echo 'Grafana did not answer on ${GRAFANA_URL}/api/health within 120 s' >&2; exit 1` },
+    {
+      script: `for i in $(seq 120); do [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' ${GRAFANA_URL}/api/health)" = 200 ] && exit 0; sleep 1; done; echo 'Grafana did not answer on ${GRAFANA_URL}/api/health within 120 s' >&2; exit 1`,
+    },
     { timeoutMs: 150_000 },
   );
 }
@@ -106,4 +118,6 @@ export function grafanaStateProbe(dashboardsDir: string) {
 }
 
 /** Is something listening on TCP port 3000 (any address)? */
-export const listenProbe = probe(`ss -Hltn 'sport = :3000' 2>/dev/null | head -3`, (out) => out.trim(), { id: 'grafana-listen' });
+export const listenProbe = probe(`ss -Hltn 'sport = :3000' 2>/dev/null | head -3`, (out) => out.trim(), {
+  id: 'grafana-listen',
+});

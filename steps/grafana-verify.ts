@@ -46,7 +46,8 @@ export function labDashboards(): { file: string; content: string; dashboard: Das
 /** Every panel with queries, rows flattened. */
 export function queryPanels(d: Dashboard): Panel[] {
   const out: Panel[] = [];
-  const walk = (ps: Panel[]) => ps.forEach((p) => (p.targets?.some((t) => t.expr) && out.push(p), walk(p.panels ?? [])));
+  const walk = (ps: Panel[]) =>
+    ps.forEach((p) => (p.targets?.some((t) => t.expr) && out.push(p), walk(p.panels ?? [])));
   walk(d.panels);
   return out;
 }
@@ -58,7 +59,9 @@ export function queryPanels(d: Dashboard): Panel[] {
 export function panelQuery(d: Dashboard, p: Panel, t: Target): Record<string, unknown> {
   let expr = t.expr ?? '';
   for (const v of d.templating?.list ?? []) {
-    const value = v.includeAll ? (v.allValue ?? '.*') : String(Array.isArray(v.current?.value) ? v.current?.value[0] : (v.current?.value ?? ''));
+    const value = v.includeAll
+      ? (v.allValue ?? '.*')
+      : String(Array.isArray(v.current?.value) ? v.current?.value[0] : (v.current?.value ?? ''));
     expr = expr.split(`\${${v.name}}`).join(value).split(`$${v.name}`).join(value);
   }
   const datasource = { type: 'prometheus', uid: t.datasource?.uid ?? p.datasource?.uid ?? GRAFANA_DATASOURCE_UID };
@@ -70,7 +73,9 @@ const EMPTY_WHEN_HEALTHY = ['ebpf_exporter_php_request_dropped_total'];
 
 /** Counts the series of a /api/ds/query result that hold at least one finite number. */
 export function seriesWithData(result: unknown): { series: number; error?: string } {
-  const r = result as { error?: string; frames?: { schema?: { fields?: { type?: string }[] }; data?: { values?: unknown[][] } }[] } | undefined;
+  const r = result as
+    | { error?: string; frames?: { schema?: { fields?: { type?: string }[] }; data?: { values?: unknown[][] } }[] }
+    | undefined;
   if (!r) return { series: 0, error: 'no result' };
   if (r.error) return { series: 0, error: r.error };
   let series = 0;
@@ -91,7 +96,12 @@ const st = (r: ApiResponse) => (r.status === 0 ? `unreachable: ${r.body}` : `HTT
 async function installed(ctx: StepContext): Promise<Evidence | undefined> {
   const r = await ctx.probe({ g: grafanaStateProbe(DASHBOARDS_DIR) });
   if (r.g.version) return undefined;
-  return { ok: false, skipped: true, what: 'Grafana', detail: 'not installed on this host (the grafana step was skipped or has not run): nothing to check' };
+  return {
+    ok: false,
+    skipped: true,
+    what: 'Grafana',
+    detail: 'not installed on this host (the grafana step was skipped or has not run): nothing to check',
+  };
 }
 
 /** Post-conditions through Grafana's HTTP API, with the lab's admin password via stdin. */
@@ -99,20 +109,40 @@ export async function verifyGrafana(ctx: StepContext): Promise<Evidence[]> {
   const skip = await installed(ctx);
   if (skip) return [skip];
   const auth = { password: await ctx.secret('grafana') };
-  const r = await ctx.probe({ g: grafanaStateProbe(DASHBOARDS_DIR), units: unitsProbe([GRAFANA_UNIT]), listen: listenProbe });
+  const r = await ctx.probe({
+    g: grafanaStateProbe(DASHBOARDS_DIR),
+    units: unitsProbe([GRAFANA_UNIT]),
+    listen: listenProbe,
+  });
   const u = r.units[GRAFANA_UNIT];
   const ev: Evidence[] = [
     ok(`grafana ${GRAFANA_VERSION} installed`, r.g.version === GRAFANA_VERSION, `installed ${r.g.version}`),
-    ok(`${GRAFANA_UNIT} enabled and active`, u?.enabled === 'enabled' && u.active === 'active', `${u?.enabled}/${u?.active}`),
+    ok(
+      `${GRAFANA_UNIT} enabled and active`,
+      u?.enabled === 'enabled' && u.active === 'active',
+      `${u?.enabled}/${u?.active}`,
+    ),
     ok('Grafana listens on :3000', r.listen !== '', r.listen.split('\n')[0] || 'nothing listens on :3000'),
   ];
   const health = await grafanaApi(ctx, '/api/health', 'anonymous');
-  ev.push(ok('/api/health: database ok', health.status === 200 && json(health.body)?.['database'] === 'ok', `${st(health)} ${health.body.slice(0, 120)}`));
+  ev.push(
+    ok(
+      '/api/health: database ok',
+      health.status === 200 && json(health.body)?.['database'] === 'ok',
+      `${st(health)} ${health.body.slice(0, 120)}`,
+    ),
+  );
   const user = await grafanaApi(ctx, '/api/user', auth);
   ev.push(ok('the lab admin password logs in', user.status === 200, st(user)));
   const ds = await grafanaApi(ctx, `/api/datasources/uid/${GRAFANA_DATASOURCE_UID}/health`, auth);
   const dsBody = json(ds.body);
-  ev.push(ok(`data source ${GRAFANA_DATASOURCE_UID} is healthy`, ds.status === 200 && dsBody?.['status'] === 'OK', `${st(ds)} ${String(dsBody?.['message'] ?? ds.body.slice(0, 160))}`));
+  ev.push(
+    ok(
+      `data source ${GRAFANA_DATASOURCE_UID} is healthy`,
+      ds.status === 200 && dsBody?.['status'] === 'OK',
+      `${st(ds)} ${String(dsBody?.['message'] ?? ds.body.slice(0, 160))}`,
+    ),
+  );
   for (const { dashboard } of labDashboards()) {
     // Provisioning runs in the background of a start: give a fresh Grafana up to 30 s.
     let d = await grafanaApi(ctx, `/api/dashboards/uid/${dashboard.uid}`, auth);
@@ -120,8 +150,14 @@ export async function verifyGrafana(ctx: StepContext): Promise<Evidence[]> {
       await new Promise((res) => setTimeout(res, 2000));
       d = await grafanaApi(ctx, `/api/dashboards/uid/${dashboard.uid}`, auth);
     }
-    const title = (json<{ dashboard?: { title?: string } }>(d.body)?.dashboard?.title) ?? '';
-    ev.push(ok(`dashboard ${dashboard.uid} is provisioned`, d.status === 200 && title === dashboard.title, `${st(d)} ${title}`));
+    const title = json<{ dashboard?: { title?: string } }>(d.body)?.dashboard?.title ?? '';
+    ev.push(
+      ok(
+        `dashboard ${dashboard.uid} is provisioned`,
+        d.status === 200 && title === dashboard.title,
+        `${st(d)} ${title}`,
+      ),
+    );
   }
   const anon = await grafanaApi(ctx, `/api/dashboards/uid/${labDashboards()[0]?.dashboard.uid ?? 'x'}`, 'anonymous');
   ev.push(ok('anonymous access is rejected', anon.status === 401, st(anon)));
@@ -142,7 +178,10 @@ export function requestsScript(times: number): string {
  * queries through POST /api/ds/query as the dashboard would send them, retried (with
  * more requests) until each has data or `timeoutMs` passes (scrapes are 15 s apart).
  */
-export async function proveGrafana(ctx: StepContext, timing = { timeoutMs: 120_000, pollMs: 10_000 }): Promise<Evidence[]> {
+export async function proveGrafana(
+  ctx: StepContext,
+  timing = { timeoutMs: 120_000, pollMs: 10_000 },
+): Promise<Evidence[]> {
   const skip = await installed(ctx);
   if (skip) return [skip];
   const auth = { password: await ctx.secret('grafana') };
@@ -158,13 +197,18 @@ export async function proveGrafana(ctx: StepContext, timing = { timeoutMs: 120_0
       const parts: string[] = [];
       let good = true;
       for (const t of (p.targets ?? []).filter((t) => t.expr)) {
-        const r = await grafanaApi(ctx, '/api/ds/query', auth, { method: 'POST', body: { from: 'now-15m', to: 'now', queries: [panelQuery(d, p, t)] } });
+        const r = await grafanaApi(ctx, '/api/ds/query', auth, {
+          method: 'POST',
+          body: { from: 'now-15m', to: 'now', queries: [panelQuery(d, p, t)] },
+        });
         const res = json<{ results?: Record<string, unknown> }>(r.body)?.results?.[t.refId];
         const got: { series: number; error?: string } = res ? seriesWithData(res) : { series: 0 };
         if (r.status !== 200 && !got.error) got.error = st(r);
         const emptyOk = EMPTY_WHEN_HEALTHY.some((m) => t.expr!.includes(m)) && !got.error;
         if (got.series === 0 && !emptyOk) good = false;
-        parts.push(`${t.refId}: ${got.error ? `error ${got.error.slice(0, 160)}` : got.series ? `${got.series} series` : emptyOk ? 'no data (nothing dropped: expected)' : 'no data'}`);
+        parts.push(
+          `${t.refId}: ${got.error ? `error ${got.error.slice(0, 160)}` : got.series ? `${got.series} series` : emptyOk ? 'no data (nothing dropped: expected)' : 'no data'}`,
+        );
       }
       results.set(key(d, p), { ok: good, detail: parts.join('; ') });
     }

@@ -50,16 +50,33 @@ const REPO_FILES = [KEYRING, SOURCE_LIST];
 
 /** The files and service the step wants, from the (checked) key text and the admin password. */
 export function grafanaDesired(key: string, adminPassword: string): Desired {
-  const conf = (path: string, content: string, secret = false) =>
-    ({ path, content, mode: 0o640, owner: 'root', group: 'grafana', secret, notify: { unit: GRAFANA_UNIT, action: 'restart' as const } });
+  const conf = (path: string, content: string, secret = false) => ({
+    path,
+    content,
+    mode: 0o640,
+    owner: 'root',
+    group: 'grafana',
+    secret,
+    notify: { unit: GRAFANA_UNIT, action: 'restart' as const },
+  });
   return {
     packages: ['ca-certificates'], // apt needs them for the https repository
     files: [
       { path: KEYRING, content: key, mode: 0o644 },
-      { path: SOURCE_LIST, content: `# managed by ebpf-lab: do not edit, \`ebpf-lab up\` rewrites this file.\n${GRAFANA_SOURCE}\n`, mode: 0o644 },
+      {
+        path: SOURCE_LIST,
+        content: `# managed by ebpf-lab: do not edit, \`ebpf-lab up\` rewrites this file.\n${GRAFANA_SOURCE}\n`,
+        mode: 0o644,
+      },
       conf(INI, render('etc/grafana/grafana.ini', { httpAddr: '0.0.0.0', httpPort: 3000, adminPassword }), true),
-      conf('/etc/grafana/provisioning/datasources/ebpf-lab.yaml', render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: 'http://127.0.0.1:9090' })),
-      conf('/etc/grafana/provisioning/dashboards/ebpf-lab.yaml', render('etc/grafana/provisioning/dashboards/ebpf-lab.yaml', { dashboardsDir: DASHBOARDS_DIR })),
+      conf(
+        '/etc/grafana/provisioning/datasources/ebpf-lab.yaml',
+        render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: 'http://127.0.0.1:9090' }),
+      ),
+      conf(
+        '/etc/grafana/provisioning/dashboards/ebpf-lab.yaml',
+        render('etc/grafana/provisioning/dashboards/ebpf-lab.yaml', { dashboardsDir: DASHBOARDS_DIR }),
+      ),
       ...labDashboards().map((d) => ({ path: `${DASHBOARDS_DIR}/${d.file}`, content: d.content, mode: 0o644 })),
     ],
     services: [{ unit: GRAFANA_UNIT }],
@@ -71,7 +88,11 @@ async function signingKey(ctx: StepContext): Promise<{ armored: string } | { ski
   const have = ctx.artifacts.get(GRAFANA_KEY.id);
   if (have) return { armored: await readFile(have.path, 'utf8') };
   try {
-    const k = await ensureSigningKey(GRAFANA_KEY, { cacheDir: cacheDir(), mirror: ctx.options.mirror, log: (l) => ctx.progress(l) });
+    const k = await ensureSigningKey(GRAFANA_KEY, {
+      cacheDir: cacheDir(),
+      mirror: ctx.options.mirror,
+      log: (l) => ctx.progress(l),
+    });
     ctx.artifacts.set(GRAFANA_KEY.id, { path: k.path, sha256: k.sha256 });
     return { armored: k.armored };
   } catch (e) {
@@ -96,21 +117,47 @@ async function inspect(ctx: StepContext): Promise<CheckResult> {
   // In apply order: repository, package, provisioning, services, password.
   const changes = all.filter(isRepo);
   if (g.version !== GRAFANA_VERSION)
-    changes.push({ resource: 'apt:grafana', action: 'install', detail: `grafana=${GRAFANA_VERSION} (installed: ${g.version ?? 'none'})` });
+    changes.push({
+      resource: 'apt:grafana',
+      action: 'install',
+      detail: `grafana=${GRAFANA_VERSION} (installed: ${g.version ?? 'none'})`,
+    });
   const ours = new Set(labDashboards().map((x) => x.file));
-  const stale = g.dashboards.filter((f) => !ours.has(f)).map((f): Change => ({ resource: `file:${DASHBOARDS_DIR}/${f}`, action: 'delete', detail: 'not a dashboard of ebpf-lab' }));
-  changes.push(...all.filter((c) => !isRepo(c) && !c.resource.startsWith('unit:')), ...stale, ...all.filter((c) => c.resource.startsWith('unit:')));
+  const stale = g.dashboards
+    .filter((f) => !ours.has(f))
+    .map((f): Change => ({
+      resource: `file:${DASHBOARDS_DIR}/${f}`,
+      action: 'delete',
+      detail: 'not a dashboard of ebpf-lab',
+    }));
+  changes.push(
+    ...all.filter((c) => !isRepo(c) && !c.resource.startsWith('unit:')),
+    ...stale,
+    ...all.filter((c) => c.resource.startsWith('unit:')),
+  );
   const notes: string[] = [];
   if (g.version && g.db) {
     if (unitStates(r)[GRAFANA_UNIT]?.active === 'active') {
       const login = await grafanaApi(ctx, '/api/user', { password });
       if (login.status === 401)
-        changes.push({ resource: PASSWORD, action: 'reset', detail: "Grafana's database holds another admin password (the lab's is refused: HTTP 401)" });
-      else if (login.status !== 200) notes.push(`admin password not checked: Grafana answered ${login.status || 'nothing'} on /api/user`);
-    } else changes.push({ resource: PASSWORD, action: 'reset', detail: 'Grafana is stopped and its database exists: the admin password cannot be checked, so it is set' });
+        changes.push({
+          resource: PASSWORD,
+          action: 'reset',
+          detail: "Grafana's database holds another admin password (the lab's is refused: HTTP 401)",
+        });
+      else if (login.status !== 200)
+        notes.push(`admin password not checked: Grafana answered ${login.status || 'nothing'} on /api/user`);
+    } else
+      changes.push({
+        resource: PASSWORD,
+        action: 'reset',
+        detail: 'Grafana is stopped and its database exists: the admin password cannot be checked, so it is set',
+      });
   }
   if (!changes.length)
-    notes.push(`grafana ${GRAFANA_VERSION} from apt.grafana.com, running; data source ebpf-lab-prometheus and ${ours.size} dashboards provisioned; admin password is the lab's`);
+    notes.push(
+      `grafana ${GRAFANA_VERSION} from apt.grafana.com, running; data source ebpf-lab-prometheus and ${ours.size} dashboards provisioned; admin password is the lab's`,
+    );
   return { changes, notes };
 }
 
@@ -129,7 +176,9 @@ const step: Step = {
     const password = await ctx.secret('grafana');
     const d = grafanaDesired(key.armored, password);
     const has = (resource: string) => changes.some((c) => c.resource === resource);
-    const repo = changes.filter((c) => c.resource === 'apt:ca-certificates' || REPO_FILES.includes(c.resource.slice(5)));
+    const repo = changes.filter(
+      (c) => c.resource === 'apt:ca-certificates' || REPO_FILES.includes(c.resource.slice(5)),
+    );
     await applyDesired(ctx, { ...d, files: d.files!.filter((f) => REPO_FILES.includes(f.path)), services: [] }, repo);
     if (has('apt:grafana')) {
       // The repository may be new: apt knows nothing about it until an update.
@@ -140,16 +189,24 @@ const step: Step = {
     }
     const rest = changes.filter((c) => !repo.includes(c) && c.resource !== 'apt:grafana' && c.resource !== PASSWORD);
     const absent = rest.filter((c) => c.action === 'delete').map((c) => c.resource.slice(5));
-    await applyDesired(ctx, { ...d, packages: [], files: d.files!.filter((f) => !REPO_FILES.includes(f.path)), absent }, rest);
+    await applyDesired(
+      ctx,
+      { ...d, packages: [], files: d.files!.filter((f) => !REPO_FILES.includes(f.path)), absent },
+      rest,
+    );
     const dashboardsChanged = rest.some((c) => c.resource.startsWith(`file:${DASHBOARDS_DIR}/`));
     const restarted = rest.some((c) => c.resource === `unit:${GRAFANA_UNIT}`);
     if (restarted || dashboardsChanged || has(PASSWORD)) await waitForGrafana(ctx);
     if (has(PASSWORD)) {
-      ctx.progress('setting the admin password in Grafana\'s database (grafana-cli, password on stdin)');
-      await ctx.host.exec(['runuser', '-u', 'grafana', '--', 'grafana-cli', 'admin', 'reset-admin-password', '--password-from-stdin'], { sudo: true, input: `${password}\n`, timeoutMs: 120_000 });
+      ctx.progress("setting the admin password in Grafana's database (grafana-cli, password on stdin)");
+      await ctx.host.exec(
+        ['runuser', '-u', 'grafana', '--', 'grafana-cli', 'admin', 'reset-admin-password', '--password-from-stdin'],
+        { sudo: true, input: `${password}\n`, timeoutMs: 120_000 },
+      );
     }
     // The provider rescans every 30 s; ask for it now so verify sees the new dashboards.
-    if (dashboardsChanged && !restarted) await grafanaApi(ctx, '/api/admin/provisioning/dashboards/reload', { password }, { method: 'POST' });
+    if (dashboardsChanged && !restarted)
+      await grafanaApi(ctx, '/api/admin/provisioning/dashboards/reload', { password }, { method: 'POST' });
   },
   verify: verifyGrafana,
   prove: (ctx) => proveGrafana(ctx),

@@ -13,12 +13,29 @@ import { labPackages } from './packages.js';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
-export const STEPS: Step[] = [preflight, packages, php, dtrace, sampleApp, bpfPrograms, ebpfExporter, prometheus, grafana, btTools, batchJob];
+export const STEPS: Step[] = [
+  preflight,
+  packages,
+  php,
+  dtrace,
+  sampleApp,
+  bpfPrograms,
+  ebpfExporter,
+  prometheus,
+  grafana,
+  btTools,
+  batchJob,
+];
 
 /** Facts of the sandbox (always Debian 12), to compute its package repository offline. */
 const SANDBOX_FACTS = {
   os: { id: 'debian', versionId: '12', codename: 'bookworm', pretty: 'Debian GNU/Linux 12 (bookworm)' },
-  arch: 'x86_64', multiarch: 'x86_64-linux-gnu', kernel: 'sandbox', btf: true, virt: 'systemd-nspawn', cloudInit: false,
+  arch: 'x86_64',
+  multiarch: 'x86_64-linux-gnu',
+  kernel: 'sandbox',
+  btf: true,
+  virt: 'systemd-nspawn',
+  cloudInit: false,
 };
 
 /** Every package any step may install on the sandbox: its local repository serves them. */

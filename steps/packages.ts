@@ -13,10 +13,26 @@ import type { Step } from '../src/runner/types.js';
  */
 export function labPackages(f: HostFacts): string[] {
   return [
-    'bpftrace', ...bpftoolPackages(f), 'clang', 'llvm', 'libbpf-dev', 'libelf-dev', 'libc6-dev', 'make', 'curl', 'jq',
+    'bpftrace',
+    ...bpftoolPackages(f),
+    'clang',
+    'llvm',
+    'libbpf-dev',
+    'libelf-dev',
+    'libc6-dev',
+    'make',
+    'curl',
+    'jq',
     // exercises: ab for `ebpf-lab bench`, tc for `ebpf-lab inject-latency`
-    'apache2-utils', 'iproute2',
-    'apache2', 'libapache2-mod-php', 'php-fpm', 'php-cli', 'memcached', 'php-memcached', 'php-apcu',
+    'apache2-utils',
+    'iproute2',
+    'apache2',
+    'libapache2-mod-php',
+    'php-fpm',
+    'php-cli',
+    'memcached',
+    'php-memcached',
+    'php-apcu',
   ];
 }
 
@@ -39,15 +55,24 @@ const step: Step = {
   needs: ['preflight'],
   async check(ctx) {
     const f = await ctx.facts();
-    const { changes, notes } = await checkDesired(ctx, await desired(f), `all ${labPackages(f).length} packages installed`);
+    const { changes, notes } = await checkDesired(
+      ctx,
+      await desired(f),
+      `all ${labPackages(f).length} packages installed`,
+    );
     return { changes, notes };
   },
   async apply(ctx, changes) {
     await applyDesired(ctx, await desired(await ctx.facts()), changes);
   },
   async verify(ctx) {
-    const r = await ctx.host.exec({ script: 'bpftrace --version; bpftool version | head -1; clang --version | head -1' }, { sudo: true, nothrow: true });
-    return [{ ok: r.exitCode === 0, what: 'bpftrace, bpftool and clang run', detail: r.stdout.trim().split('\n').join('; ') }];
+    const r = await ctx.host.exec(
+      { script: 'bpftrace --version; bpftool version | head -1; clang --version | head -1' },
+      { sudo: true, nothrow: true },
+    );
+    return [
+      { ok: r.exitCode === 0, what: 'bpftrace, bpftool and clang run', detail: r.stdout.trim().split('\n').join('; ') },
+    ];
   },
 };
 export default step;

@@ -15,10 +15,15 @@ import { waitLoop } from '../src/resources/wait.js';
  */
 export const DOCROOT = '/var/www/html';
 
-export function phpFacts(f: HostFacts): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
+export function phpFacts(
+  f: HostFacts,
+): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
   const p = f.php;
   if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
-    throw new UserError('PHP (mod_php and php-fpm) is not installed on this host yet', 'run the packages step first: ebpf-lab up --only packages,php');
+    throw new UserError(
+      'PHP (mod_php and php-fpm) is not installed on this host yet',
+      'run the packages step first: ebpf-lab up --only packages,php',
+    );
   return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
 }
 
@@ -33,7 +38,10 @@ function desired(f: HostFacts, o: LabOptions): Desired {
     files: [
       {
         path: '/etc/apache2/conf-available/ebpf-lab.conf',
-        content: render('etc/apache2/conf-available/ebpf-lab.conf', { docroot: DOCROOT, fpmSocket: `/run/php/php${p.version}-fpm.sock` }),
+        content: render('etc/apache2/conf-available/ebpf-lab.conf', {
+          docroot: DOCROOT,
+          fpmSocket: `/run/php/php${p.version}-fpm.sock`,
+        }),
         notify: { unit: 'apache2.service', action: 'reload' },
       },
       ini('apache2', 'apache2.service'),
@@ -48,13 +56,22 @@ const MODS = (v: string) => [`php${v}`, 'mpm_prefork', 'proxy', 'proxy_fcgi'];
 async function fullCheck(ctx: StepContext) {
   const f = await ctx.facts();
   if (!f.php?.libphp || !f.php.fpmUnit)
-    return { d: undefined, changes: [{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }] };
+    return {
+      d: undefined,
+      changes: [{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }],
+    };
   const d = desired(f, ctx.options);
   const r = await ctx.probe({ ...desiredProbes(d), apache: apacheProbe });
   const mods = apacheChanges(r.apache, MODS(f.php.version), ['ebpf-lab'], ['mpm_event', 'mpm_worker']);
   const changes = desiredChanges(d, r);
-  if (mods.length) changes.push(...mods, { resource: 'unit:apache2.service', action: 'restart', detail: 'apache modules changed' });
-  return { d, changes: dedupe(changes.filter((c) => !(c.action === 'reload' && mods.length && c.resource === 'unit:apache2.service'))) };
+  if (mods.length)
+    changes.push(...mods, { resource: 'unit:apache2.service', action: 'restart', detail: 'apache modules changed' });
+  return {
+    d,
+    changes: dedupe(
+      changes.filter((c) => !(c.action === 'reload' && mods.length && c.resource === 'unit:apache2.service')),
+    ),
+  };
 }
 
 const step: Step = {
@@ -64,29 +81,50 @@ const step: Step = {
   async check(ctx) {
     const { changes } = await fullCheck(ctx);
     const f = await ctx.facts();
-    return { changes, notes: changes.length ? [] : [`PHP ${f.php?.version}: mod_php and ${f.php?.fpmUnit} serving, opcache ${ctx.options.opcache ? 'on' : 'off'}`] };
+    return {
+      changes,
+      notes: changes.length
+        ? []
+        : [
+            `PHP ${f.php?.version}: mod_php and ${f.php?.fpmUnit} serving, opcache ${ctx.options.opcache ? 'on' : 'off'}`,
+          ],
+    };
   },
   async apply(ctx, changes) {
     const { d } = await fullCheck(ctx);
     if (!d) throw new UserError('PHP is not installed', 'run the packages step first');
     // Files first (a2enconf needs conf-available/ebpf-lab.conf), then modules and
     // confs, then apache's own config test before any restart: a bad config never goes live.
-    await applyDesired(ctx, d, changes.filter((c) => !c.resource.startsWith('unit:')));
+    await applyDesired(
+      ctx,
+      d,
+      changes.filter((c) => !c.resource.startsWith('unit:')),
+    );
     await applyApache(ctx, changes);
     await apacheConfigTest(ctx);
-    await applyDesired(ctx, { ...d, files: [] }, changes.filter((c) => c.resource.startsWith('unit:')));
+    await applyDesired(
+      ctx,
+      { ...d, files: [] },
+      changes.filter((c) => c.resource.startsWith('unit:')),
+    );
   },
   async verify(ctx) {
     const p = phpFacts(await ctx.facts());
     const sock = `/run/php/php${p.version}-fpm.sock`;
     const r = await ctx.host.exec(
       // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
-      { script: `${waitLoop("ss -Hltn 'sport = :11211' | grep -q .", { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/` },
+      {
+        script: `${waitLoop("ss -Hltn 'sport = :11211' | grep -q .", { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/`,
+      },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );
     const [active = '', sockLine = '', http = ''] = r.stdout.trim().split('\n');
     const ev: Evidence[] = [
-      { ok: active.trim() === 'active active active', what: `apache2, ${p.fpmUnit} and memcached are active`, detail: active.trim() },
+      {
+        ok: active.trim() === 'active active active',
+        what: `apache2, ${p.fpmUnit} and memcached are active`,
+        detail: active.trim(),
+      },
       { ok: sockLine === 'socket', what: `php-fpm listens on ${sock}` },
       { ok: http === '200', what: 'apache answers on port 80', detail: `http ${http}` },
     ];

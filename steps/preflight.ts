@@ -17,15 +17,23 @@ import type { Step, Change } from '../src/runner/types.js';
 /** The apt drop-in always; the needrestart drop-in only where needrestart is installed. */
 function desired(needrestart: boolean): Desired {
   const files = [{ path: '/etc/apt/apt.conf.d/90ebpf-lab', content: render('etc/apt/apt.conf.d/90ebpf-lab', {}) }];
-  if (needrestart) files.push({ path: '/etc/needrestart/conf.d/90-ebpf-lab.conf', content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}) });
+  if (needrestart)
+    files.push({
+      path: '/etc/needrestart/conf.d/90-ebpf-lab.conf',
+      content: render('etc/needrestart/conf.d/90-ebpf-lab.conf', {}),
+    });
   return { files };
 }
 
 const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
 const busyProbe = {
-  cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), { id: 'cloud-init-status' }),
-  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), { id: 'apt-busy' }),
+  cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
+    id: 'cloud-init-status',
+  }),
+  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), {
+    id: 'apt-busy',
+  }),
 };
 
 const step: Step = {
@@ -56,13 +64,19 @@ const step: Step = {
   async apply(ctx, changes) {
     if (changes.some((c) => c.resource === 'cloud-init')) {
       ctx.progress('waiting for cloud-init to finish (cloud-init status --wait)');
-      const r = await ctx.host.exec(['cloud-init', 'status', '--wait'], { sudo: true, nothrow: true, timeoutMs: 900_000 });
+      const r = await ctx.host.exec(['cloud-init', 'status', '--wait'], {
+        sudo: true,
+        nothrow: true,
+        timeoutMs: 900_000,
+      });
       if (r.exitCode !== 0 && r.exitCode !== 2) ctx.progress(`cloud-init finished with exit ${r.exitCode}; going on`);
     }
     if (changes.some((c) => c.resource === 'dpkg-lock')) {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
-        { script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1` },
+        {
+          script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1`,
+        },
         { sudo: true, timeoutMs: 620_000 },
       );
     }

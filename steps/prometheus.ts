@@ -28,7 +28,11 @@ function promtool(ctx: StepContext): string {
 function desired(ctx: StepContext): Desired {
   const config = {
     path: CONFIG,
-    content: render('etc/prometheus/prometheus.yml', { exporterTarget: EXPORTER_LISTEN, selfScrape: true, selfTarget: PROMETHEUS_LISTEN }),
+    content: render('etc/prometheus/prometheus.yml', {
+      exporterTarget: EXPORTER_LISTEN,
+      selfScrape: true,
+      selfTarget: PROMETHEUS_LISTEN,
+    }),
     validate: [promtool(ctx), 'check', 'config', '{}'],
     notify: { unit: UNIT, action: 'reload' as const },
   };
@@ -36,7 +40,11 @@ function desired(ctx: StepContext): Desired {
     return {
       packages: ['prometheus'],
       files: [
-        { path: '/etc/default/prometheus', content: render('etc/default/prometheus', { listenAddress: PROMETHEUS_LISTEN, retention: '15d' }), notify: { unit: UNIT, action: 'restart' } },
+        {
+          path: '/etc/default/prometheus',
+          content: render('etc/default/prometheus', { listenAddress: PROMETHEUS_LISTEN, retention: '15d' }),
+          notify: { unit: UNIT, action: 'restart' },
+        },
         config,
       ],
       services: [{ unit: UNIT }],
@@ -46,7 +54,14 @@ function desired(ctx: StepContext): Desired {
     files: [
       {
         path: `/etc/systemd/system/${UNIT}`,
-        content: render('etc/systemd/system/prometheus.service', { binary: `${dir(v)}/prometheus`, configFile: CONFIG, storagePath: '/var/lib/prometheus/metrics2', user: 'prometheus', listenAddress: PROMETHEUS_LISTEN, retention: '15d' }),
+        content: render('etc/systemd/system/prometheus.service', {
+          binary: `${dir(v)}/prometheus`,
+          configFile: CONFIG,
+          storagePath: '/var/lib/prometheus/metrics2',
+          user: 'prometheus',
+          listenAddress: PROMETHEUS_LISTEN,
+          retention: '15d',
+        }),
         notify: { unit: UNIT, action: 'restart' },
       },
       config,
@@ -56,7 +71,12 @@ function desired(ctx: StepContext): Desired {
 }
 
 /** Release mode: the unpacked tarball's sha256 is recorded next to it. */
-const releaseProbe = (v: string) => probe(`cat ${dir(v)}/.tarball-sha256 2>/dev/null; id -u prometheus >/dev/null 2>&1 && echo user`, (o) => o.split('\n'), { id: 'prometheus-release', args: v });
+const releaseProbe = (v: string) =>
+  probe(
+    `cat ${dir(v)}/.tarball-sha256 2>/dev/null; id -u prometheus >/dev/null 2>&1 && echo user`,
+    (o) => o.split('\n'),
+    { id: 'prometheus-release', args: v },
+  );
 
 async function check(ctx: StepContext) {
   const d = desired(ctx);
@@ -67,7 +87,15 @@ async function check(ctx: StepContext) {
     const want = ctx.artifacts.get('prometheus')?.sha256;
     const [have = '', user = ''] = (r as unknown as { rel: string[] }).rel;
     if (user !== 'user') changes.push({ resource: 'user:prometheus', action: 'create' });
-    if (have !== want) changes.push({ resource: `artifact:prometheus@${PROMETHEUS_VERSION}`, action: 'install', detail: `unpack into ${dir(PROMETHEUS_VERSION)}` }, { resource: `unit:${UNIT}`, action: 'restart', detail: 'new binary' });
+    if (have !== want)
+      changes.push(
+        {
+          resource: `artifact:prometheus@${PROMETHEUS_VERSION}`,
+          action: 'install',
+          detail: `unpack into ${dir(PROMETHEUS_VERSION)}`,
+        },
+        { resource: `unit:${UNIT}`, action: 'restart', detail: 'new binary' },
+      );
   }
   // The config cannot be validated before promtool exists: then it is written with the install.
   changes.push(...desiredChanges(d, r));
@@ -78,46 +106,110 @@ const step: Step = {
   id: 'prometheus',
   title: 'Prometheus scrapes the exporter, on 127.0.0.1:9090',
   needs: ['packages'],
-  prepare: (ctx) => (ctx.options.prometheusSource === 'release' ? prepareArtifact(ctx, prometheus(PROMETHEUS_VERSION)) : Promise.resolve(undefined)),
+  prepare: (ctx) =>
+    ctx.options.prometheusSource === 'release'
+      ? prepareArtifact(ctx, prometheus(PROMETHEUS_VERSION))
+      : Promise.resolve(undefined),
   async check(ctx) {
     const { changes } = await check(ctx);
-    return { changes, notes: changes.length ? [] : [`Prometheus (${ctx.options.prometheusSource}) running, config valid`] };
+    return {
+      changes,
+      notes: changes.length ? [] : [`Prometheus (${ctx.options.prometheusSource}) running, config valid`],
+    };
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
     const v = PROMETHEUS_VERSION;
     if (changes.some((c) => c.resource === 'user:prometheus'))
-      await ctx.host.exec(['useradd', '--system', '--no-create-home', '--home-dir', '/var/lib/prometheus', '--shell', '/usr/sbin/nologin', 'prometheus'], { sudo: true });
+      await ctx.host.exec(
+        [
+          'useradd',
+          '--system',
+          '--no-create-home',
+          '--home-dir',
+          '/var/lib/prometheus',
+          '--shell',
+          '/usr/sbin/nologin',
+          'prometheus',
+        ],
+        { sudo: true },
+      );
     const art = ctx.artifacts.get('prometheus');
     if (changes.some((c) => c.resource.startsWith('artifact:')) && art) {
       const tgz = `/var/cache/ebpf-lab/prometheus-${v}.tar.gz`;
       ctx.progress(`uploading Prometheus ${v} (${Math.round(readFileSync(art.path).length / 1e6)} MB)`);
       await ctx.host.put(tgz, readFileSync(art.path), { mode: 0o644 });
-      await ctx.host.exec({ script: `set -e; t=$(mktemp -d ${dir(v)}.XXXX); tar -xzf ${tgz} -C "$t" --strip-components=1; echo ${art.sha256} > "$t/.tarball-sha256"; rm -rf ${dir(v)}; mv "$t" ${dir(v)}; chmod 755 ${dir(v)}; install -d -o prometheus -g prometheus /var/lib/prometheus/metrics2; rm -f ${tgz}` }, { sudo: true, timeoutMs: 300_000 });
+      await ctx.host.exec(
+        {
+          script: `set -e; t=$(mktemp -d ${dir(v)}.XXXX); tar -xzf ${tgz} -C "$t" --strip-components=1; echo ${art.sha256} > "$t/.tarball-sha256"; rm -rf ${dir(v)}; mv "$t" ${dir(v)}; chmod 755 ${dir(v)}; install -d -o prometheus -g prometheus /var/lib/prometheus/metrics2; rm -f ${tgz}`,
+        },
+        { sudo: true, timeoutMs: 300_000 },
+      );
     }
-    await applyDesired(ctx, d, changes.filter((c) => !c.resource.startsWith('artifact:') && !c.resource.startsWith('user:')));
+    await applyDesired(
+      ctx,
+      d,
+      changes.filter((c) => !c.resource.startsWith('artifact:') && !c.resource.startsWith('user:')),
+    );
   },
   async verify(ctx) {
     // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
     const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
     const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
-    const r = await ctx.host.exec({ script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` }, { sudo: true, nothrow: true, timeoutMs: 150_000 });
+    const r = await ctx.host.exec(
+      { script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` },
+      { sudo: true, nothrow: true, timeoutMs: 150_000 },
+    );
     const [code = '', listen = ''] = r.stdout.split('\n');
     return [
       { ok: code === '200', what: 'Prometheus is ready', detail: `GET /-/ready -> ${code || 'no answer'}` },
-      { ok: listen.trim() !== '' && listen.trim().split(' ').every((a) => a.startsWith('127.0.0.1:')), what: 'Prometheus listens on loopback only', detail: listen.trim() },
+      {
+        ok:
+          listen.trim() !== '' &&
+          listen
+            .trim()
+            .split(' ')
+            .every((a) => a.startsWith('127.0.0.1:')),
+        what: 'Prometheus listens on loopback only',
+        detail: listen.trim(),
+      },
     ];
   },
   async prove(ctx) {
-    const q = (expr: string) => `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
-    const r = await ctx.host.exec({ script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter` }, { sudo: true, nothrow: true });
+    const q = (expr: string) =>
+      `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
+    const r = await ctx.host.exec(
+      {
+        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter`,
+      },
+      { sudo: true, nothrow: true },
+    );
     const [up = '', php = '', exporter = ''] = r.stdout.split('\n');
     const upVal = /"value":\[[^,]+,"(\d)"\]/.exec(up)?.[1];
     const phpCount = Number(/"value":\[[^,]+,"(\d+)"\]/.exec(php)?.[1] ?? 0);
     const ev: Evidence[] = [];
-    if (exporter !== 'exporter') ev.push({ ok: false, skipped: true, what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)', detail: 'ebpf_exporter is not installed on this host, so there is nothing to scrape' });
-    else if (upVal !== '1') ev.push({ ok: false, what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)', detail: `up{job="ebpf"} is ${upVal ?? 'missing'}` });
-    else ev.push({ ok: true, what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)' }, { ok: phpCount > 0, what: 'PHP series are queryable in Prometheus', detail: `${phpCount} ebpf_exporter_php_* series` });
+    if (exporter !== 'exporter')
+      ev.push({
+        ok: false,
+        skipped: true,
+        what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)',
+        detail: 'ebpf_exporter is not installed on this host, so there is nothing to scrape',
+      });
+    else if (upVal !== '1')
+      ev.push({
+        ok: false,
+        what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)',
+        detail: `up{job="ebpf"} is ${upVal ?? 'missing'}`,
+      });
+    else
+      ev.push(
+        { ok: true, what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)' },
+        {
+          ok: phpCount > 0,
+          what: 'PHP series are queryable in Prometheus',
+          detail: `${phpCount} ebpf_exporter_php_* series`,
+        },
+      );
     return ev;
   },
 };

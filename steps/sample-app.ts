@@ -40,9 +40,13 @@ const step: Step = {
   async verify(ctx) {
     const urls = PAGES.flatMap((p) => [`/${p.page}`, `/fpm/${p.page}`]);
     // One round trip: status code plus the markers each page prints, per URL.
-    const markers = 'sapi=[a-z0-9-]+|stored=[0-9]+ of [0-9]+|caught [A-Za-z]+|path[12]/a\\.php|DTrace Support|ebpf-lab sample app';
+    const markers =
+      'sapi=[a-z0-9-]+|stored=[0-9]+ of [0-9]+|caught [A-Za-z]+|path[12]/a\\.php|DTrace Support|ebpf-lab sample app';
     const script = urls
-      .map((u) => `b=$(curl -s -m 20 -w '\\n%{http_code}' 'http://127.0.0.1${u}'); printf '%s\\t%s\\t' '${u}' "$(printf '%s' "$b" | tail -n1)"; printf '%s' "$b" | grep -o -E '${markers}' | sort -u | tr '\\n' ' '; echo`)
+      .map(
+        (u) =>
+          `b=$(curl -s -m 20 -w '\\n%{http_code}' 'http://127.0.0.1${u}'); printf '%s\\t%s\\t' '${u}' "$(printf '%s' "$b" | tail -n1)"; printf '%s' "$b" | grep -o -E '${markers}' | sort -u | tr '\\n' ' '; echo`,
+      )
       .join('\n');
     const r = await ctx.host.exec({ script }, { nothrow: true, timeoutMs: 120_000 });
     const lines = r.stdout.split('\n');
@@ -52,7 +56,11 @@ const step: Step = {
       const [, codeText = '0', seen = ''] = line.split('\t');
       const code = Number(codeText);
       const sapiOk = u.startsWith('/fpm/') ? !/sapi=apache2handler/.test(seen) : !/sapi=fpm-fcgi/.test(seen);
-      return { ok: code === p.status && p.expect.test(seen) && sapiOk, what: `GET ${u} -> ${p.status}`, detail: `http ${code} ${seen.trim()}`.trim() };
+      return {
+        ok: code === p.status && p.expect.test(seen) && sapiOk,
+        what: `GET ${u} -> ${p.status}`,
+        detail: `http ${code} ${seen.trim()}`.trim(),
+      };
     });
   },
 };

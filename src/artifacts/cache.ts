@@ -31,7 +31,8 @@ async function httpGet(url: string): Promise<Buffer> {
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
       const headers: Record<string, string> = { 'user-agent': 'ebpf-lab' };
-      if (process.env['GITHUB_TOKEN'] && url.startsWith('https://github.com/')) headers['authorization'] = `Bearer ${process.env['GITHUB_TOKEN']}`;
+      if (process.env['GITHUB_TOKEN'] && url.startsWith('https://github.com/'))
+        headers['authorization'] = `Bearer ${process.env['GITHUB_TOKEN']}`;
       const res = await fetch(url, { headers, signal: AbortSignal.timeout(120_000) });
       if (res.status === 404) throw Object.assign(new Error(`404 Not Found: ${url}`), { final: true });
       if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
@@ -105,10 +106,16 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
   try {
     data = await readSource(source, opts);
     if (!want) {
-      const sumsSource = opts.mirror ? mirrorPath(opts.mirror, join(spec.id, spec.version, 'sha256sums.txt')) : spec.checksumsUrl;
+      const sumsSource = opts.mirror
+        ? mirrorPath(opts.mirror, join(spec.id, spec.version, 'sha256sums.txt'))
+        : spec.checksumsUrl;
       if (!sumsSource) throw new Error(`no checksum source for ${key}`);
       want = parseChecksums((await readSource(sumsSource, opts)).toString('utf8')).get(spec.file(arch));
-      if (!want) throw new UserError(`the checksum list for ${spec.id} ${spec.version} has no entry for ${spec.file(arch)}`, 'the release may not ship this architecture; check --exporter-version');
+      if (!want)
+        throw new UserError(
+          `the checksum list for ${spec.id} ${spec.version} has no entry for ${spec.file(arch)}`,
+          'the release may not ship this architecture; check --exporter-version',
+        );
     }
   } catch (e) {
     if (e instanceof UserError) throw e;

@@ -75,7 +75,8 @@ export function dearmor(text: string): Buffer {
       throw new Error('armored key: checksum mismatch (the file is damaged)');
     parts.push(bytes);
   }
-  if (parts.length === 0) throw new Error('not an ASCII-armored OpenPGP public key (no "BEGIN PGP PUBLIC KEY BLOCK" line)');
+  if (parts.length === 0)
+    throw new Error('not an ASCII-armored OpenPGP public key (no "BEGIN PGP PUBLIC KEY BLOCK" line)');
   return Buffer.concat(parts);
 }
 
@@ -171,13 +172,16 @@ export function requireKeyId(armored: string, keyId: string, source: string): Pg
   try {
     keys = readPublicKeys(armored);
   } catch (e) {
-    throw new UserError(`${source} is not a usable OpenPGP public key: ${(e as Error).message}`, 'the download is damaged or is not the signing key; delete it from the mirror or the cache and try again');
+    throw new UserError(
+      `${source} is not a usable OpenPGP public key: ${(e as Error).message}`,
+      'the download is damaged or is not the signing key; delete it from the mirror or the cache and try again',
+    );
   }
   const ids = allKeyIds(keys);
   if (!ids.includes(keyId.toUpperCase()))
     throw new UserError(
       `${source} does not contain the expected signing key ${keyId.toUpperCase()} (it holds ${ids.join(', ')}): refusing to trust it`,
-      'the file is not the publisher\'s current signing key; replace it in the mirror (or delete it from the cache) with the key from the official URL',
+      "the file is not the publisher's current signing key; replace it in the mirror (or delete it from the cache) with the key from the official URL",
     );
   return keys;
 }
@@ -201,7 +205,11 @@ export interface CachedSigningKey {
 /** The key cannot be read from upstream or the mirror (offline machine, missing file). */
 export class SigningKeyUnavailable extends UserError {
   override name = 'SigningKeyUnavailable';
-  constructor(readonly source: string, readonly reason: string, spec: SigningKeySpec) {
+  constructor(
+    readonly source: string,
+    readonly reason: string,
+    spec: SigningKeySpec,
+  ) {
     super(
       `cannot fetch ${spec.id} from ${source}: ${reason}`,
       `without internet access, give a copy with --mirror DIR|URL (laid out as DIR/${spec.id}/${spec.file}, a copy of ${spec.url})`,
@@ -235,7 +243,10 @@ const isUrl = (s: string) => /^https?:\/\//.test(s);
 export async function ensureSigningKey(spec: SigningKeySpec, opts: FetchOptions): Promise<CachedSigningKey> {
   const path = join(opts.cacheDir, 'artifacts', spec.id, spec.file);
   const result = (armored: string, keys: PgpPublicKey[]): CachedSigningKey => ({
-    path, armored, keys, sha256: createHash('sha256').update(armored).digest('hex'),
+    path,
+    armored,
+    keys,
+    sha256: createHash('sha256').update(armored).digest('hex'),
   });
   try {
     const cached = await readFile(path, 'utf8');
@@ -248,14 +259,22 @@ export async function ensureSigningKey(spec: SigningKeySpec, opts: FetchOptions)
     /* not cached yet */
   }
   const rel = `${spec.id}/${spec.file}`;
-  const source = !opts.mirror ? spec.url : isUrl(opts.mirror) ? `${opts.mirror.replace(/\/+$/, '')}/${rel}` : join(isAbsolute(opts.mirror) ? opts.mirror : resolve(opts.mirror), rel);
+  const source = !opts.mirror
+    ? spec.url
+    : isUrl(opts.mirror)
+      ? `${opts.mirror.replace(/\/+$/, '')}/${rel}`
+      : join(isAbsolute(opts.mirror) ? opts.mirror : resolve(opts.mirror), rel);
   opts.log?.(`fetching ${spec.id} from ${source}`);
   let data: Buffer;
   try {
     data = isUrl(source) ? await (opts.download ?? download)(source) : await readFile(source);
   } catch (e) {
     const err = e as Error & { cause?: { message?: string } };
-    throw new SigningKeyUnavailable(source, err.cause?.message ? `${err.message} (${err.cause.message})` : err.message, spec);
+    throw new SigningKeyUnavailable(
+      source,
+      err.cause?.message ? `${err.message} (${err.cause.message})` : err.message,
+      spec,
+    );
   }
   const armored = data.toString('utf8');
   const keys = requireKeyId(armored, spec.keyId, source);

@@ -37,16 +37,25 @@ export async function listRegions(client: LightsailClient, opts: CloudOptions = 
   return (out.regions ?? []).map((r) => ({
     name: String(r.name ?? ''),
     displayName: r.displayName ?? String(r.name ?? ''),
-    zones: (r.availabilityZones ?? []).filter((z) => z.state === 'available' && z.zoneName).map((z) => z.zoneName as string),
+    zones: (r.availabilityZones ?? [])
+      .filter((z) => z.state === 'available' && z.zoneName)
+      .map((z) => z.zoneName as string),
   }));
 }
 
 /** UserError (exit 2) listing the valid regions unless `region` is one of them. */
-export async function validateRegion(client: LightsailClient, region: string, opts: CloudOptions = {}): Promise<RegionInfo> {
+export async function validateRegion(
+  client: LightsailClient,
+  region: string,
+  opts: CloudOptions = {},
+): Promise<RegionInfo> {
   const regions = await listRegions(client, opts);
   const found = regions.find((r) => r.name === region);
   if (!found) {
-    throw new UserError(`"${region}" is not a Lightsail region`, `Choose one of: ${regions.map((r) => r.name).join(', ')}`);
+    throw new UserError(
+      `"${region}" is not a Lightsail region`,
+      `Choose one of: ${regions.map((r) => r.name).join(', ')}`,
+    );
   }
   return found;
 }
@@ -55,11 +64,19 @@ export async function validateRegion(client: LightsailClient, region: string, op
  * The availability zone to create in: `wanted` when it is an available zone of the region,
  * else the first available one. Never assumes `${region}a` (not every region has it available).
  */
-export async function pickAvailabilityZone(client: LightsailClient, region: string, wanted?: string, opts: CloudOptions = {}): Promise<string> {
+export async function pickAvailabilityZone(
+  client: LightsailClient,
+  region: string,
+  wanted?: string,
+  opts: CloudOptions = {},
+): Promise<string> {
   const info = await validateRegion(client, region, opts);
   if (wanted !== undefined) {
     if (!info.zones.includes(wanted)) {
-      throw new UserError(`availability zone "${wanted}" is not available in ${region}`, `Choose one of: ${info.zones.join(', ') || '(none available)'}`);
+      throw new UserError(
+        `availability zone "${wanted}" is not available in ${region}`,
+        `Choose one of: ${info.zones.join(', ') || '(none available)'}`,
+      );
     }
     return wanted;
   }
@@ -73,7 +90,11 @@ export async function listBundles(client: LightsailClient, opts: CloudOptions = 
   const bundles: BundleInfo[] = [];
   let pageToken: string | undefined;
   do {
-    const out = await call(() => client.send(new GetBundlesCommand({ includeInactive: false, pageToken })), { action: 'list Lightsail bundles' }, opts);
+    const out = await call(
+      () => client.send(new GetBundlesCommand({ includeInactive: false, pageToken })),
+      { action: 'list Lightsail bundles' },
+      opts,
+    );
     for (const b of out.bundles ?? []) {
       if (!b.bundleId || b.isActive === false) continue;
       if (b.supportedPlatforms && !b.supportedPlatforms.includes('LINUX_UNIX')) continue;
@@ -98,7 +119,11 @@ export function isNanoBundle(bundleId: string): boolean {
 }
 
 /** The bundle's details, or a UserError (exit 2) listing the valid choices. */
-export async function validateBundle(client: LightsailClient, bundleId: string, opts: CloudOptions = {}): Promise<BundleInfo> {
+export async function validateBundle(
+  client: LightsailClient,
+  bundleId: string,
+  opts: CloudOptions = {},
+): Promise<BundleInfo> {
   const bundles = await listBundles(client, opts);
   const found = bundles.find((b) => b.bundleId === bundleId);
   if (!found) {
@@ -111,6 +136,9 @@ export async function validateBundle(client: LightsailClient, bundleId: string, 
 /** UserError unless the blueprint is one this tool supports. */
 export function validateBlueprint(blueprintId: string): void {
   if (!(ALLOWED_BLUEPRINTS as readonly string[]).includes(blueprintId)) {
-    throw new UserError(`blueprint "${blueprintId}" is not supported`, `Choose one of: ${ALLOWED_BLUEPRINTS.join(', ')}`);
+    throw new UserError(
+      `blueprint "${blueprintId}" is not supported`,
+      `Choose one of: ${ALLOWED_BLUEPRINTS.join(', ')}`,
+    );
   }
 }

@@ -39,7 +39,12 @@ export function costFromPrice(bundleId: string, monthlyPrice: number, count: num
  * hard-coded table: prices change). Unknown bundle → UserError listing the choices.
  * Data transfer beyond the bundle's allowance and static IPs left unattached are not included.
  */
-export async function estimateCost(client: LightsailClient, bundleId: string, count: number, opts: CloudOptions = {}): Promise<CostEstimate> {
+export async function estimateCost(
+  client: LightsailClient,
+  bundleId: string,
+  count: number,
+  opts: CloudOptions = {},
+): Promise<CostEstimate> {
   const bundle = await validateBundle(client, bundleId, opts);
   return costFromPrice(bundleId, bundle.price, count);
 }

@@ -54,7 +54,9 @@ export function isNotFound(err: unknown): boolean {
 /** A create that failed because the name is already used (possibly by our own lost-response create). */
 export function isNameTaken(err: unknown): boolean {
   const msg = (err as Error | undefined)?.message ?? '';
-  return /NameExists|already in use|already exists/i.test(msg) || (err as Error | undefined)?.name === 'NameExistsException';
+  return (
+    /NameExists|already in use|already exists/i.test(msg) || (err as Error | undefined)?.name === 'NameExistsException'
+  );
 }
 
 /** True for the account's instance quota being reached (reported only as a message). */
@@ -77,12 +79,18 @@ export function translateAwsError(err: unknown, ctx: ErrorContext): Error {
 
   if (name === 'CredentialsProviderError' || /could not load credentials/i.test(msg)) {
     if (/sso|token/i.test(msg)) {
-      return new UserError(`${what}: the AWS SSO session is missing or expired (${msg})`, 'Run `aws sso login` (with --profile <name> if you use a profile) and retry.');
+      return new UserError(
+        `${what}: the AWS SSO session is missing or expired (${msg})`,
+        'Run `aws sso login` (with --profile <name> if you use a profile) and retry.',
+      );
     }
     return new UserError(`${what}: no AWS credentials were found`, CREDENTIAL_FIX);
   }
   if (name === 'TokenProviderError' || /sso session .*(expired|invalid)/i.test(msg)) {
-    return new UserError(`${what}: the AWS SSO session is missing or expired (${msg})`, 'Run `aws sso login` (with --profile <name> if you use a profile) and retry.');
+    return new UserError(
+      `${what}: the AWS SSO session is missing or expired (${msg})`,
+      'Run `aws sso login` (with --profile <name> if you use a profile) and retry.',
+    );
   }
   if (err instanceof UnauthenticatedException || BAD_CREDENTIAL_NAMES.has(name)) {
     return new UserError(
@@ -92,19 +100,34 @@ export function translateAwsError(err: unknown, ctx: ErrorContext): Error {
     );
   }
   if (/region is missing/i.test(msg)) {
-    return new UserError(`${what}: no AWS region is set`, 'Pass --region (e.g. --region eu-central-1), or set AWS_REGION, or set `region` in your AWS profile.');
+    return new UserError(
+      `${what}: no AWS region is set`,
+      'Pass --region (e.g. --region eu-central-1), or set AWS_REGION, or set `region` in your AWS profile.',
+    );
   }
   if (/invalid region/i.test(msg) || e.code === 'ENOTFOUND' || /getaddrinfo ENOTFOUND lightsail\./.test(msg)) {
-    return new UserError(`${what}: region${region || ''} is not a region where Lightsail is available (${msg})`, 'Pick a Lightsail region, e.g. us-east-1, eu-central-1, ap-northeast-1 (see `aws lightsail get-regions`).');
+    return new UserError(
+      `${what}: region${region || ''} is not a region where Lightsail is available (${msg})`,
+      'Pick a Lightsail region, e.g. us-east-1, eu-central-1, ap-northeast-1 (see `aws lightsail get-regions`).',
+    );
   }
   if (err instanceof AccountSetupInProgressException || name === 'AccountSetupInProgressException') {
-    return new UserError(`${what}: your Lightsail account is still being set up`, 'Wait a few minutes and retry. On a brand-new account, open the Lightsail console once.');
+    return new UserError(
+      `${what}: your Lightsail account is still being set up`,
+      'Wait a few minutes and retry. On a brand-new account, open the Lightsail console once.',
+    );
   }
   if (err instanceof RegionSetupInProgressException || name === 'RegionSetupInProgressException') {
-    return new UserError(`${what}: Lightsail is still setting up${region || ' this region'}`, 'Wait a few minutes and retry (opt-in regions take a while after enabling).');
+    return new UserError(
+      `${what}: Lightsail is still setting up${region || ' this region'}`,
+      'Wait a few minutes and retry (opt-in regions take a while after enabling).',
+    );
   }
   if (err instanceof AccessDeniedException || name === 'AccessDeniedException' || name === 'AccessDenied') {
-    return new UserError(`${what}${region}: access denied (${msg})`, 'Your IAM identity needs lightsail:* permissions for instances, key pairs, ports and tags (e.g. a policy allowing "lightsail:*").');
+    return new UserError(
+      `${what}${region}: access denied (${msg})`,
+      'Your IAM identity needs lightsail:* permissions for instances, key pairs, ports and tags (e.g. a policy allowing "lightsail:*").',
+    );
   }
   if (isInstanceLimit(err)) {
     return new UserError(
@@ -113,10 +136,15 @@ export function translateAwsError(err: unknown, ctx: ErrorContext): Error {
     );
   }
   if (err instanceof InvalidInputException || name === 'InvalidInputException') {
-    return new UserError(`${what}${region}: Lightsail refused the input (${msg})`, 'Check the region, availability zone, bundle and blueprint values.');
+    return new UserError(
+      `${what}${region}: Lightsail refused the input (${msg})`,
+      'Check the region, availability zone, bundle and blueprint values.',
+    );
   }
   if (isThrottle(err)) {
-    return new Error(`${what}${region}: AWS kept throttling requests (${name}); retry later or with less parallelism`, { cause: err });
+    return new Error(`${what}${region}: AWS kept throttling requests (${name}); retry later or with less parallelism`, {
+      cause: err,
+    });
   }
   if (isNotFound(err)) {
     return new Error(`${what}${region}: not found (${msg})`, { cause: err });

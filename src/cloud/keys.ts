@@ -50,7 +50,11 @@ async function writePrivate(path: string, data: string): Promise<void> {
 
 async function readPublicKey(privateKeyPath: string): Promise<string> {
   const parsed = ssh2.utils.parseKey(await readFile(privateKeyPath));
-  if (parsed instanceof Error) throw new UserError(`${privateKeyPath} is not a usable SSH private key (${parsed.message})`, 'Move it away; ebpf-lab will generate a new one.');
+  if (parsed instanceof Error)
+    throw new UserError(
+      `${privateKeyPath} is not a usable SSH private key (${parsed.message})`,
+      'Move it away; ebpf-lab will generate a new one.',
+    );
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key) throw new UserError(`${privateKeyPath} holds no key`, 'Move it away; ebpf-lab will generate a new one.');
   // a key that is readable by others must not stay so
@@ -102,7 +106,10 @@ export async function ensureKeyPair(
 
   const ctx = { action: `import key pair ${spec.name}` };
   try {
-    await raw(() => client.send(new ImportKeyPairCommand({ keyPairName: spec.name, publicKeyBase64: publicKey })), opts);
+    await raw(
+      () => client.send(new ImportKeyPairCommand({ keyPairName: spec.name, publicKeyBase64: publicKey })),
+      opts,
+    );
   } catch (err) {
     // a concurrent run imported it first: same local key, so the pair is usable
     if (!isNameTaken(err)) throw translateAwsError(err, ctx);
@@ -110,7 +117,11 @@ export async function ensureKeyPair(
   }
   // ImportKeyPair takes no tags: tag afterwards so teardown can tell the pair is ours
   const tags = spec.tags ?? labTags(spec.lab ?? spec.name);
-  await call(() => client.send(new TagResourceCommand({ resourceName: spec.name, tags })), { action: `tag key pair ${spec.name}` }, opts);
+  await call(
+    () => client.send(new TagResourceCommand({ resourceName: spec.name, tags })),
+    { action: `tag key pair ${spec.name}` },
+    opts,
+  );
   return { name: spec.name, privateKeyPath, publicKey, generated, imported: true };
 }
 
@@ -118,7 +129,12 @@ export async function ensureKeyPair(
  * Delete key pair `name` only when it is tagged as ebpf-lab's for `lab`. Returns true when
  * deleted; false when absent or not ours (left alone). The local private key file is kept.
  */
-export async function deleteKeyPairIfOurs(client: LightsailClient, name: string, lab: string, opts: CloudOptions = {}): Promise<boolean> {
+export async function deleteKeyPairIfOurs(
+  client: LightsailClient,
+  name: string,
+  lab: string,
+  opts: CloudOptions = {},
+): Promise<boolean> {
   const pair = await getKeyPair(client, name, opts);
   if (!pair || !isOurs(pair.tags, lab)) return false;
   try {

@@ -18,12 +18,17 @@ const PREFIX_RE = /^[a-z][a-z0-9-]{0,40}$/;
  */
 export function labNames(prefix: string, count: number, limit = DEFAULT_FLEET_LIMIT): string[] {
   if (!PREFIX_RE.test(prefix)) {
-    throw new UserError(`prefix "${prefix}" is not allowed`, 'Use 1-41 lowercase letters, digits or "-", starting with a letter (e.g. --prefix lab).');
+    throw new UserError(
+      `prefix "${prefix}" is not allowed`,
+      'Use 1-41 lowercase letters, digits or "-", starting with a letter (e.g. --prefix lab).',
+    );
   }
   if (!Number.isInteger(count) || count < 1 || count > limit) {
     throw new UserError(
       `count must be between 1 and ${limit}, got ${count}`,
-      count > limit ? `Lightsail limits instances per region (default quota ${DEFAULT_FLEET_LIMIT}, often less on new accounts); request a quota increase, then raise the limit.` : 'Pass --count N with N ≥ 1.',
+      count > limit
+        ? `Lightsail limits instances per region (default quota ${DEFAULT_FLEET_LIMIT}, often less on new accounts); request a quota increase, then raise the limit.`
+        : 'Pass --count N with N ≥ 1.',
     );
   }
   const width = Math.max(2, String(count).length);
@@ -44,7 +49,11 @@ export interface FleetPlan {
  * Sort the wanted names into existing (ours), missing and foreign, so a re-run creates only
  * what is missing and a name clash is reported before anything is created.
  */
-export async function planFleet(client: LightsailClient, names: readonly string[], opts: CloudOptions = {}): Promise<FleetPlan> {
+export async function planFleet(
+  client: LightsailClient,
+  names: readonly string[],
+  opts: CloudOptions = {},
+): Promise<FleetPlan> {
   const ours = new Map((await listLabs(client, opts)).map((l) => [l.name, l]));
   const plan: FleetPlan = { existing: [], missing: [], foreign: [] };
   for (const name of names) {
@@ -79,7 +88,8 @@ export function rosterRows(
   passwords: Readonly<Record<string, string>> | ReadonlyMap<string, string>,
   opts: { keyPath?: string } = {},
 ): RosterRow[] {
-  const pw = (lab: string): string => (passwords instanceof Map ? passwords.get(lab) : (passwords as Record<string, string>)[lab]) ?? '';
+  const pw = (lab: string): string =>
+    (passwords instanceof Map ? passwords.get(lab) : (passwords as Record<string, string>)[lab]) ?? '';
   return [...labs]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((l) => {

@@ -62,7 +62,11 @@ function toLab(i: Instance): LabInstance {
 }
 
 /** The instance called `name`, or undefined when it does not exist (NotFound is not an error). */
-export async function getInstance(client: LightsailClient, name: string, opts: CloudOptions = {}): Promise<LabInstance | undefined> {
+export async function getInstance(
+  client: LightsailClient,
+  name: string,
+  opts: CloudOptions = {},
+): Promise<LabInstance | undefined> {
   try {
     const out = await raw(() => client.send(new GetInstanceCommand({ instanceName: name })), opts);
     return out.instance ? toLab(out.instance) : undefined;
@@ -131,8 +135,10 @@ function adoptOrRefuse(found: LabInstance, spec: InstanceSpec, lab: string): Ens
   }
   const notes: string[] = [];
   const want = { bundleId: spec.bundleId ?? DEFAULT_BUNDLE, blueprintId: spec.blueprintId ?? DEFAULT_BLUEPRINT };
-  if (found.bundleId && found.bundleId !== want.bundleId) notes.push(`adopted ${spec.name} keeps bundle ${found.bundleId} (asked for ${want.bundleId})`);
-  if (found.blueprintId && found.blueprintId !== want.blueprintId) notes.push(`adopted ${spec.name} keeps blueprint ${found.blueprintId} (asked for ${want.blueprintId})`);
+  if (found.bundleId && found.bundleId !== want.bundleId)
+    notes.push(`adopted ${spec.name} keeps bundle ${found.bundleId} (asked for ${want.bundleId})`);
+  if (found.blueprintId && found.blueprintId !== want.blueprintId)
+    notes.push(`adopted ${spec.name} keeps blueprint ${found.blueprintId} (asked for ${want.blueprintId})`);
   return { action: 'adopted', instance: found, notes };
 }
 
@@ -143,15 +149,26 @@ function adoptOrRefuse(found: LabInstance, spec: InstanceSpec, lab: string): Ens
  * taken (our own earlier create whose response was lost, retried by the SDK) is resolved by
  * re-reading the instance and adopting it when tagged ours.
  */
-export async function ensureInstance(client: LightsailClient, spec: InstanceSpec, opts: CloudOptions = {}): Promise<EnsureInstanceResult> {
+export async function ensureInstance(
+  client: LightsailClient,
+  spec: InstanceSpec,
+  opts: CloudOptions = {},
+): Promise<EnsureInstanceResult> {
   const lab = spec.lab ?? spec.name;
   const blueprintId = spec.blueprintId ?? DEFAULT_BLUEPRINT;
   const bundleId = spec.bundleId ?? DEFAULT_BUNDLE;
   validateBlueprint(blueprintId);
-  if (!/^\w[\w-]*\w$/.test(spec.name)) throw new UserError(`"${spec.name}" is not a valid Lightsail instance name`, 'Use letters, digits, "-" and "_", starting and ending with a letter or digit.');
+  if (!/^\w[\w-]*\w$/.test(spec.name))
+    throw new UserError(
+      `"${spec.name}" is not a valid Lightsail instance name`,
+      'Use letters, digits, "-" and "_", starting and ending with a letter or digit.',
+    );
   const nano = isNanoBundle(bundleId);
   if (nano && !spec.allowNano) {
-    throw new UserError(`bundle ${bundleId} has 512 MB of memory, too little to compile BPF programs`, `Use ${DEFAULT_BUNDLE} (2 GB, the default) or allow nano explicitly to get a 2 GB swap file (slow).`);
+    throw new UserError(
+      `bundle ${bundleId} has 512 MB of memory, too little to compile BPF programs`,
+      `Use ${DEFAULT_BUNDLE} (2 GB, the default) or allow nano explicitly to get a 2 GB swap file (slow).`,
+    );
   }
 
   const existing = await getInstance(client, spec.name, opts);
@@ -177,7 +194,10 @@ export async function ensureInstance(client: LightsailClient, spec: InstanceSpec
       opts,
     );
     const failed = (out.operations ?? []).find((o) => o.status === 'Failed');
-    if (failed) throw new Error(`Could not create instance ${spec.name}: ${failed.errorCode ?? 'Failed'} ${failed.errorDetails ?? ''}`.trim());
+    if (failed)
+      throw new Error(
+        `Could not create instance ${spec.name}: ${failed.errorCode ?? 'Failed'} ${failed.errorDetails ?? ''}`.trim(),
+      );
   } catch (err) {
     if (!isNameTaken(err)) throw translateAwsError(err, ctx);
     const again = await getInstance(client, spec.name, opts);
@@ -196,7 +216,11 @@ export async function listLabs(client: LightsailClient, opts: CloudOptions = {})
   const labs: LabInstance[] = [];
   let pageToken: string | undefined;
   do {
-    const out = await call(() => client.send(new GetInstancesCommand({ pageToken })), { action: 'list instances' }, opts);
+    const out = await call(
+      () => client.send(new GetInstancesCommand({ pageToken })),
+      { action: 'list instances' },
+      opts,
+    );
     for (const i of out.instances ?? []) if (isOurs(i.tags)) labs.push(toLab(i));
     pageToken = out.nextPageToken || undefined;
   } while (pageToken);
@@ -222,7 +246,10 @@ export async function destroyLab(
   const changes: CloudChange[] = [];
   const found = await getInstance(client, name, opts);
   if (found && !(found.ours && found.lab === lab)) {
-    throw new UserError(`Instance "${name}" is not tagged as ebpf-lab's lab "${lab}"; it was not deleted`, 'ebpf-lab only deletes what it created. Delete it in the Lightsail console if you mean to.');
+    throw new UserError(
+      `Instance "${name}" is not tagged as ebpf-lab's lab "${lab}"; it was not deleted`,
+      'ebpf-lab only deletes what it created. Delete it in the Lightsail console if you mean to.',
+    );
   }
   if (found) {
     try {
@@ -245,7 +272,10 @@ export async function destroyLab(
  */
 export async function hostKeysFor(client: LightsailClient, name: string, opts: CloudOptions = {}): Promise<string[]> {
   try {
-    const out = await raw(() => client.send(new GetInstanceAccessDetailsCommand({ instanceName: name, protocol: 'ssh' })), opts);
+    const out = await raw(
+      () => client.send(new GetInstanceAccessDetailsCommand({ instanceName: name, protocol: 'ssh' })),
+      opts,
+    );
     return (out.accessDetails?.hostKeys ?? [])
       .filter((k) => k.algorithm && k.publicKey)
       .map((k) => `${k.algorithm} ${k.publicKey}`);

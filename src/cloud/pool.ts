@@ -26,7 +26,8 @@ export async function runPool<I, T>(
   fn: (item: I, index: number) => Promise<T>,
   opts: { onEvent?: (event: PoolEvent<I, T>) => void } = {},
 ): Promise<PoolResult<T>[]> {
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`pool limit must be a positive integer, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`pool limit must be a positive integer, got ${limit}`);
   const results: PoolResult<T>[] = new Array(items.length);
   const emit = (ev: PoolEvent<I, T>): void => {
     try {

@@ -27,7 +27,10 @@ export function parseCidr(input: string): ParsedCidr {
   const max = family === 4 ? 32 : 128;
   const bits = prefix === undefined ? max : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
   if (!family || extra !== undefined || !(bits >= 0 && bits <= max)) {
-    throw new UserError(`--allow-from "${input}" is not a CIDR`, 'Use an address range such as 203.0.113.0/24, 198.51.100.7/32 or 2001:db8::/32.');
+    throw new UserError(
+      `--allow-from "${input}" is not a CIDR`,
+      'Use an address range such as 203.0.113.0/24, 198.51.100.7/32 or 2001:db8::/32.',
+    );
   }
   // store the network address, as a firewall does, so a re-run compares equal
   const network = family === 4 ? ipv4Network(addr, bits) : addr.toLowerCase();
@@ -89,7 +92,9 @@ export async function ensurePorts(
 ): Promise<EnsurePortsResult> {
   const desired = desiredPorts(opts.allowFrom); // validates CIDRs before any API call
   const open = !opts.allowFrom || opts.allowFrom.length === 0;
-  const note = open ? `ports ${LAB_PORTS.join(', ')} of ${name} are open to everyone; use --allow-from <CIDR> to restrict them` : undefined;
+  const note = open
+    ? `ports ${LAB_PORTS.join(', ')} of ${name} are open to everyone; use --allow-from <CIDR> to restrict them`
+    : undefined;
   const current = await call(
     () => client.send(new GetInstancePortStatesCommand({ instanceName: name })),
     { action: `read the firewall of ${name}` },
@@ -102,5 +107,13 @@ export async function ensurePorts(
     opts,
   );
   const from = open ? 'everyone' : (opts.allowFrom ?? []).join(', ');
-  return { changed: true, note, change: { resource: `lightsail:${name}`, action: 'update', detail: `public ports tcp ${LAB_PORTS.join(', ')} from ${from}` } };
+  return {
+    changed: true,
+    note,
+    change: {
+      resource: `lightsail:${name}`,
+      action: 'update',
+      detail: `public ports tcp ${LAB_PORTS.join(', ')} from ${from}`,
+    },
+  };
 }

@@ -40,7 +40,10 @@ export function resolveRegion(input: {
   const [source, value] = found as [string, string];
   const region = value.trim();
   if (!REGION_RE.test(region)) {
-    throw new UserError(`"${region}" (from ${source}) is not an AWS region name`, 'Use a region such as us-east-1, eu-central-1 or ap-northeast-1.');
+    throw new UserError(
+      `"${region}" (from ${source}) is not an AWS region name`,
+      'Use a region such as us-east-1, eu-central-1 or ap-northeast-1.',
+    );
   }
   return region;
 }
@@ -50,7 +53,10 @@ export function resolveRegion(input: {
  * ~/.aws/config; undefined when the file or the key is absent. Only the plain INI form the
  * AWS CLI writes is read (`[default]`, `[profile name]`, `key = value`).
  */
-export function profileRegion(env: NodeJS.ProcessEnv = process.env, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): string | undefined {
+export function profileRegion(
+  env: NodeJS.ProcessEnv = process.env,
+  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): string | undefined {
   const file = env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config');
   let text: string;
   try {
@@ -79,7 +85,11 @@ export function profileRegion(env: NodeJS.ProcessEnv = process.env, read: (path:
  * shared files, process, metadata); `profile` selects a named profile explicitly.
  * More SDK attempts than the default 3 because fleets of creates hit the rate limit.
  */
-export function createLightsailClient(opts: { region: string; profile?: string; maxAttempts?: number }): LightsailClient {
+export function createLightsailClient(opts: {
+  region: string;
+  profile?: string;
+  maxAttempts?: number;
+}): LightsailClient {
   return new LightsailClient({
     region: opts.region,
     ...(opts.profile ? { profile: opts.profile } : {}),

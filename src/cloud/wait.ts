@@ -8,7 +8,10 @@ import { realSleep } from './pool.js';
 /** A bounded wait ran out; `lastSeen` says what was observed last. Exit 1 (not the user's input). */
 export class WaitTimeoutError extends Error {
   override name = 'WaitTimeoutError';
-  constructor(message: string, readonly lastSeen: string) {
+  constructor(
+    message: string,
+    readonly lastSeen: string,
+  ) {
     super(message);
   }
 }
@@ -34,21 +37,37 @@ const TERMINAL = new Set(['shutting-down', 'terminated']);
  * instance is waited out; a `stopped` one is started once (unless `startIfStopped: false`,
  * then UserError). Timeout → WaitTimeoutError naming the last state seen.
  */
-export async function waitForInstance(client: LightsailClient, name: string, opts: WaitInstanceOptions = {}): Promise<LabInstance & { publicIp: string }> {
+export async function waitForInstance(
+  client: LightsailClient,
+  name: string,
+  opts: WaitInstanceOptions = {},
+): Promise<LabInstance & { publicIp: string }> {
   const { timeoutMs = 300_000, intervalMs = 5_000, sleep = realSleep, now = Date.now, startIfStopped = true } = opts;
   const deadline = now() + timeoutMs;
   let last = 'not visible yet';
   let started = false;
   for (;;) {
     const inst = await getInstance(client, name, opts);
-    const seen = inst ? (inst.state === 'running' && !inst.publicIp ? 'running without a public IP yet' : inst.state) : 'not visible yet';
+    const seen = inst
+      ? inst.state === 'running' && !inst.publicIp
+        ? 'running without a public IP yet'
+        : inst.state
+      : 'not visible yet';
     if (seen !== last) opts.onState?.(seen);
     last = seen;
     if (inst?.state === 'running' && inst.publicIp) return inst as LabInstance & { publicIp: string };
     if (inst && TERMINAL.has(inst.state)) throw new Error(`Instance ${name} is ${inst.state}; it cannot become a lab`);
     if (inst?.state === 'stopped' && !started) {
-      if (!startIfStopped) throw new UserError(`Instance ${name} is stopped`, 'Start it in the Lightsail console or re-run without disabling auto-start.');
-      await call(() => client.send(new StartInstanceCommand({ instanceName: name })), { action: `start instance ${name}` }, opts);
+      if (!startIfStopped)
+        throw new UserError(
+          `Instance ${name} is stopped`,
+          'Start it in the Lightsail console or re-run without disabling auto-start.',
+        );
+      await call(
+        () => client.send(new StartInstanceCommand({ instanceName: name })),
+        { action: `start instance ${name}` },
+        opts,
+      );
       started = true;
     }
     if (now() + intervalMs > deadline) {
@@ -73,7 +92,9 @@ export const tcpConnect: ConnectFn = (host, port, timeoutMs) =>
       if (err) reject(err);
       else resolve();
     };
-    sock.setTimeout(timeoutMs, () => done(Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    sock.setTimeout(timeoutMs, () =>
+      done(Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     sock.once('error', done);
     sock.connect(port, host, () => done());
   });
@@ -86,9 +107,23 @@ export const tcpConnect: ConnectFn = (host, port, timeoutMs) =>
 export async function waitForPort(
   host: string,
   port: number,
-  opts: { timeoutMs?: number; intervalMs?: number; attemptTimeoutMs?: number; connect?: ConnectFn; sleep?: CloudOptions['sleep']; now?: () => number } = {},
+  opts: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    attemptTimeoutMs?: number;
+    connect?: ConnectFn;
+    sleep?: CloudOptions['sleep'];
+    now?: () => number;
+  } = {},
 ): Promise<number> {
-  const { timeoutMs = 180_000, intervalMs = 2_000, attemptTimeoutMs = 5_000, connect = tcpConnect, sleep = realSleep, now = Date.now } = opts;
+  const {
+    timeoutMs = 180_000,
+    intervalMs = 2_000,
+    attemptTimeoutMs = 5_000,
+    connect = tcpConnect,
+    sleep = realSleep,
+    now = Date.now,
+  } = opts;
   const deadline = now() + timeoutMs;
   let lastError = 'no attempt';
   for (let attempt = 1; ; attempt++) {
@@ -100,7 +135,10 @@ export async function waitForPort(
       lastError = e.code ?? e.message;
     }
     if (now() + intervalMs > deadline) {
-      throw new WaitTimeoutError(`${host}:${port} did not accept connections within ${Math.round(timeoutMs / 1000)} s (last error: ${lastError})`, lastError);
+      throw new WaitTimeoutError(
+        `${host}:${port} did not accept connections within ${Math.round(timeoutMs / 1000)} s (last error: ${lastError})`,
+        lastError,
+      );
     }
     await sleep(intervalMs);
   }

@@ -38,24 +38,39 @@ export interface Measurement {
 /** ab's summary and its `-e` CSV (percentile,ms), as one measurement. */
 export function parseAb(summary: string, csv: string): Omit<Measurement, 'state' | 'label' | 'apacheEnv'> {
   const num = (re: RegExp) => Number(re.exec(summary)?.[1] ?? NaN);
-  const pct = new Map(csv.split('\n').map((l) => l.split(',')).filter((p) => /^\d+$/.test(p[0] ?? '')).map((p) => [Number(p[0]), Number(p[1])]));
+  const pct = new Map(
+    csv
+      .split('\n')
+      .map((l) => l.split(','))
+      .filter((p) => /^\d+$/.test(p[0] ?? ''))
+      .map((p) => [Number(p[0]), Number(p[1])]),
+  );
   const failed = num(/^Failed requests:\s+(\d+)/m) + (num(/^Non-2xx responses:\s+(\d+)/m) || 0);
-  return { requests: num(/^Complete requests:\s+(\d+)/m), failed, rps: num(/^Requests per second:\s+([\d.]+)/m), p50: pct.get(50) ?? NaN, p95: pct.get(95) ?? NaN, p99: pct.get(99) ?? NaN };
+  return {
+    requests: num(/^Complete requests:\s+(\d+)/m),
+    failed,
+    rps: num(/^Requests per second:\s+([\d.]+)/m),
+    p50: pct.get(50) ?? NaN,
+    p95: pct.get(95) ?? NaN,
+    p99: pct.get(99) ?? NaN,
+  };
 }
 
 /** The stand-in for ebpf_exporter: the lab programs' probes, with similar map work. */
 export function standInProgram(f: HostFacts): string {
   const p = phpFacts(f);
   const both = (probe: string) => [p.libphp, p.fpmBinary].map((t) => `usdt:${t}:php:${probe}`).join(', ');
-  return [
-    `${both('request__startup')} { @start[tid] = nsecs; }`,
-    `${both('request__shutdown')} { if (@start[tid] != 0) { @req[str(arg1)] = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); } }`,
-    `${both('compile__file__entry')} { @compile[str(arg1)] = count(); }`,
-    `${both('exception__thrown')} { @thrown[str(arg0)] = count(); }`,
-    `${both('exception__caught')} { @caught[str(arg0)] = count(); }`,
-    `${both('function__entry')} { @calls[str(arg3), str(arg0)] = count(); }`,
-    ...(f.libmemcached ? [`uprobe:${f.libmemcached}:memcached_set { @set_bytes = hist(arg4); }`] : []),
-  ].join('\n') + '\n';
+  return (
+    [
+      `${both('request__startup')} { @start[tid] = nsecs; }`,
+      `${both('request__shutdown')} { if (@start[tid] != 0) { @req[str(arg1)] = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); } }`,
+      `${both('compile__file__entry')} { @compile[str(arg1)] = count(); }`,
+      `${both('exception__thrown')} { @thrown[str(arg0)] = count(); }`,
+      `${both('exception__caught')} { @caught[str(arg0)] = count(); }`,
+      `${both('function__entry')} { @calls[str(arg3), str(arg0)] = count(); }`,
+      ...(f.libmemcached ? [`uprobe:${f.libmemcached}:memcached_set { @set_bytes = hist(arg4); }`] : []),
+    ].join('\n') + '\n'
+  );
 }
 
 export const DTRACE_ON = 'Environment=USE_ZEND_DTRACE=1';
@@ -94,22 +109,35 @@ async function measure(host: Transport, seconds: number): Promise<Omit<Measureme
 
 async function attach(host: Transport, plan: Plan): Promise<string> {
   if (plan.exporter.installed) {
-    await host.exec({ script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://127.0.0.1:9435/metrics && exit 0; sleep 0.2; done; exit 1` }, { sudo: true, timeoutMs: 60_000 });
-    return 'ebpf_exporter with the lab\'s programs (/opt/ebpf-lab/bpf)';
+    await host.exec(
+      {
+        script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://127.0.0.1:9435/metrics && exit 0; sleep 0.2; done; exit 1`,
+      },
+      { sudo: true, timeoutMs: 60_000 },
+    );
+    return "ebpf_exporter with the lab's programs (/opt/ebpf-lab/bpf)";
   }
   const prog = '/var/lib/ebpf-lab/bench-attach.bt';
   await host.put(prog, standInProgram(plan.facts), { mode: 0o644 });
   const log = '/var/lib/ebpf-lab/bench-attach.log';
   // A transient unit: easy to stop by name from a later run, and it stops by itself after 15 min.
-  await host.exec({ script: `rm -f ${log}; systemd-run --quiet --unit=${ATTACH_UNIT} --collect -p RuntimeMaxSec=900 -p StandardOutput=file:${log} -p StandardError=file:${log} bpftrace ${prog} && for i in $(seq 300); do grep -q '^Attaching' ${log} && exit 0; systemctl -q is-active ${ATTACH_UNIT} || break; sleep 0.1; done; cat ${log} >&2; exit 1` }, { sudo: true, timeoutMs: 60_000 });
-  const n = (await host.exec(['sed', '-n', 's/^Attaching \\([0-9]*\\) probes.*/\\1/p', log], { sudo: true, nothrow: true })).stdout.trim();
+  await host.exec(
+    {
+      script: `rm -f ${log}; systemd-run --quiet --unit=${ATTACH_UNIT} --collect -p RuntimeMaxSec=900 -p StandardOutput=file:${log} -p StandardError=file:${log} bpftrace ${prog} && for i in $(seq 300); do grep -q '^Attaching' ${log} && exit 0; systemctl -q is-active ${ATTACH_UNIT} || break; sleep 0.1; done; cat ${log} >&2; exit 1`,
+    },
+    { sudo: true, timeoutMs: 60_000 },
+  );
+  const n = (
+    await host.exec(['sed', '-n', 's/^Attaching \\([0-9]*\\) probes.*/\\1/p', log], { sudo: true, nothrow: true })
+  ).stdout.trim();
   return `bpftrace stand-in on the lab programs' probes (${n} probes: request, compile, exception, function, memcached_set; ebpf_exporter is not installed)`;
 }
 
 /** Back to the configured state: no attach unit, services restarted from their own config, exporter as it was. */
 async function restore(host: Transport, plan: Plan): Promise<string> {
   const exporter = plan.exporter.installed ? `systemctl ${plan.exporter.active ? 'start' : 'stop'} ${EXPORTER}; ` : '';
-  const script = `trap '' HUP INT TERM; systemctl stop ${ATTACH_UNIT} 2>/dev/null; rm -f /run/systemd/system/*.service.d/${RUNTIME_DROPIN}; rmdir /run/systemd/system/*.service.d 2>/dev/null; systemctl daemon-reload; ` +
+  const script =
+    `trap '' HUP INT TERM; systemctl stop ${ATTACH_UNIT} 2>/dev/null; rm -f /run/systemd/system/*.service.d/${RUNTIME_DROPIN}; rmdir /run/systemd/system/*.service.d 2>/dev/null; systemctl daemon-reload; ` +
     `systemctl restart ${plan.units.join(' ')} && ${exporter}rm -f ${plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')}; ` +
     `echo "CONF $(systemctl show -p Environment --value apache2.service | tr ' ' '\\n' | sed -n 's/^USE_ZEND_DTRACE=//p')"; sleep 0.5; echo "RUN $(${apacheEnvScript})"`;
   const r = await host.exec({ script }, { sudo: true, timeoutMs: 180_000 });
@@ -119,13 +147,26 @@ async function restore(host: Transport, plan: Plan): Promise<string> {
   return `restored: ${plan.units.join(' and ')} restarted with their configured environment (apache2 USE_ZEND_DTRACE=${run})${plan.exporter.installed ? `, ${EXPORTER} ${plan.exporter.active ? 'running' : 'stopped'} as before` : ''}`;
 }
 
-const LABELS: Record<Measurement['state'], string> = { off: 'USE_ZEND_DTRACE off', on: 'on, no probe attached', attached: 'on, lab programs attached' };
+const LABELS: Record<Measurement['state'], string> = {
+  off: 'USE_ZEND_DTRACE off',
+  on: 'on, no probe attached',
+  attached: 'on, lab programs attached',
+};
 
 export function benchTable(ms: Measurement[]): string[] {
   const base = ms.find((m) => m.state === 'off');
   const x = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + 'x' : '-');
   const rows = [['state', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s vs off', 'p50 vs off']];
-  for (const m of ms) rows.push([m.label, m.rps.toFixed(1), m.p50.toFixed(2), m.p95.toFixed(2), m.p99.toFixed(2), x(m.rps, base?.rps), x(m.p50, base?.p50)]);
+  for (const m of ms)
+    rows.push([
+      m.label,
+      m.rps.toFixed(1),
+      m.p50.toFixed(2),
+      m.p95.toFixed(2),
+      m.p99.toFixed(2),
+      x(m.rps, base?.rps),
+      x(m.p50, base?.p50),
+    ]);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
 }
@@ -144,18 +185,38 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
   return withLab(input.target, input.keyPath, async (host, label) => {
     const { facts, tools } = await runProbes(host, {
       facts: hostFactsProbe,
-      tools: { script: `command -v ab >/dev/null && echo ab; systemctl cat ${EXPORTER} >/dev/null 2>&1 && echo exporter; systemctl -q is-active ${EXPORTER} && echo active; true`, parse: (o: string) => o.split('\n') },
+      tools: {
+        script: `command -v ab >/dev/null && echo ab; systemctl cat ${EXPORTER} >/dev/null 2>&1 && echo exporter; systemctl -q is-active ${EXPORTER} && echo active; true`,
+        parse: (o: string) => o.split('\n'),
+      },
     });
-    if (!tools.includes('ab')) throw new UserError(`ab (apache2-utils) is not installed on ${label}`, `install it with: ebpf-lab up --target ${label}`);
-    const plan: Plan = { units: ['apache2.service', phpFacts(facts).fpmUnit], exporter: { installed: tools.includes('exporter'), active: tools.includes('active') }, facts };
+    if (!tools.includes('ab'))
+      throw new UserError(
+        `ab (apache2-utils) is not installed on ${label}`,
+        `install it with: ebpf-lab up --target ${label}`,
+      );
+    const plan: Plan = {
+      units: ['apache2.service', phpFacts(facts).fpmUnit],
+      exporter: { installed: tools.includes('exporter'), active: tools.includes('active') },
+      facts,
+    };
     // The "bench in progress" record, written before anything changes: restart markers that
     // make the next `up` restart both services with their configured environment if this run is cut.
-    await host.exec({ script: `mkdir -p ${PENDING_DIR} && touch ${plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} && sync ${PENDING_DIR}` }, { sudo: true });
+    await host.exec(
+      {
+        script: `mkdir -p ${PENDING_DIR} && touch ${plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} && sync ${PENDING_DIR}`,
+      },
+      { sudo: true },
+    );
     // A signal lets the current step finish (a restart half done must not race the
     // restore), then the finally block restores; a second signal just says so.
     let interrupted: NodeJS.Signals | undefined;
     const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(interrupted ? `\n${sig}: still restoring ${label}, please wait\n` : `\n${sig}: finishing the current step, then restoring the configured state of ${label}\n`);
+      process.stderr.write(
+        interrupted
+          ? `\n${sig}: still restoring ${label}, please wait\n`
+          : `\n${sig}: finishing the current step, then restoring the configured state of ${label}\n`,
+      );
       interrupted ??= sig;
     };
     process.on('SIGINT', onSignal);
@@ -167,9 +228,13 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
       for (const state of ['off', 'on', 'attached'] as const) {
         if (interrupted) break;
         if (state !== 'attached') {
-          if (plan.exporter.installed && state === 'off') await host.exec(['systemctl', 'stop', EXPORTER], { sudo: true });
+          if (plan.exporter.installed && state === 'off')
+            await host.exec(['systemctl', 'stop', EXPORTER], { sudo: true });
           say(`  ${LABELS[state]}: restarting ${plan.units.join(', ')}`);
-          await host.exec({ script: switchEnvScript(plan.units, state === 'on' ? DTRACE_ON : DTRACE_OFF) }, { sudo: true, timeoutMs: 180_000 });
+          await host.exec(
+            { script: switchEnvScript(plan.units, state === 'on' ? DTRACE_ON : DTRACE_OFF) },
+            { sudo: true, timeoutMs: 180_000 },
+          );
         } else {
           attachedWith = await attach(host, plan);
           say(`  attached: ${attachedWith}`);
@@ -188,7 +253,21 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
     }
     if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;
     const ok = results.length === 3 && results.every((m) => m.requests > 0 && m.failed === 0);
-    if (json) write(JSON.stringify({ target: label, url: BENCH_URL, tool: `ab -c ${CONCURRENCY} -t ${seconds}`, attachedWith, measurements: results, ratios: ratios(results) }, null, 2));
+    if (json)
+      write(
+        JSON.stringify(
+          {
+            target: label,
+            url: BENCH_URL,
+            tool: `ab -c ${CONCURRENCY} -t ${seconds}`,
+            attachedWith,
+            measurements: results,
+            ratios: ratios(results),
+          },
+          null,
+          2,
+        ),
+      );
     else {
       benchTable(results).forEach(write);
       write(`attached with: ${attachedWith}`);
@@ -199,5 +278,16 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
 
 function ratios(ms: Measurement[]) {
   const off = ms.find((m) => m.state === 'off')!;
-  return Object.fromEntries(ms.filter((m) => m.state !== 'off').map((m) => [m.state, { rps: Number((m.rps / off.rps).toFixed(3)), p50: Number((m.p50 / off.p50).toFixed(3)), p99: Number((m.p99 / off.p99).toFixed(3)) }]));
+  return Object.fromEntries(
+    ms
+      .filter((m) => m.state !== 'off')
+      .map((m) => [
+        m.state,
+        {
+          rps: Number((m.rps / off.rps).toFixed(3)),
+          p50: Number((m.p50 / off.p50).toFixed(3)),
+          p99: Number((m.p99 / off.p99).toFixed(3)),
+        },
+      ]),
+  );
 }

@@ -48,7 +48,13 @@ export interface DeadcodeReport {
 }
 
 /** The report from the log (`C <ms after start> <path>` lines), the start epoch and the files on disk. */
-export function deadcodeReport(log: string, startedEpoch: number, files: string[], sinceEpoch: number, opcache: string): DeadcodeReport {
+export function deadcodeReport(
+  log: string,
+  startedEpoch: number,
+  files: string[],
+  sinceEpoch: number,
+  opcache: string,
+): DeadcodeReport {
   const seen = new Map<string, { last: number; n: number }>();
   for (const m of log.matchAll(/^C (\d+) (.+)$/gm)) {
     const at = startedEpoch + Number(m[1]) / 1000;
@@ -62,7 +68,9 @@ export function deadcodeReport(log: string, startedEpoch: number, files: string[
     tracingSince: iso(startedEpoch),
     windowStart: iso(Math.max(startedEpoch, sinceEpoch)),
     opcache,
-    compiled: sorted.filter((f) => seen.has(f)).map((f) => ({ file: f, lastSeen: iso(seen.get(f)!.last), seen: seen.get(f)!.n })),
+    compiled: sorted
+      .filter((f) => seen.has(f))
+      .map((f) => ({ file: f, lastSeen: iso(seen.get(f)!.last), seen: seen.get(f)!.n })),
     notCompiled: sorted.filter((f) => !seen.has(f)),
   };
 }
@@ -79,8 +87,10 @@ export interface DeadcodeInput {
 
 const stateScript = (f: HostFacts) => {
   const c = phpFacts(f).confDir;
-  return `systemctl -q is-active ${UNIT} && echo active; cat ${DIR}/started 2>/dev/null | sed 's/^/started /'; test -f ${DIR}/opcache-off && echo opcache-off; ` +
-    `echo "opcache $(cat ${c}/apache2/conf.d/*.ini 2>/dev/null | sed -n 's/^opcache.enable *= *//p' | tail -1)"`;
+  return (
+    `systemctl -q is-active ${UNIT} && echo active; cat ${DIR}/started 2>/dev/null | sed 's/^/started /'; test -f ${DIR}/opcache-off && echo opcache-off; ` +
+    `echo "opcache $(cat ${c}/apache2/conf.d/*.ini 2>/dev/null | sed -n 's/^opcache.enable *= *//p' | tail -1)"`
+  );
 };
 
 async function state(host: Transport) {
@@ -93,31 +103,51 @@ async function state(host: Transport) {
 
 async function start(host: Transport, label: string, opcacheOff: boolean, write: (s: string) => void): Promise<number> {
   const s = await state(host);
-  if (s.active) throw new UserError(`dead-code tracing already runs on ${label} (since ${new Date(s.started * 1000).toISOString()})`, 'report with `ebpf-lab deadcode`, stop with `ebpf-lab deadcode --stop`');
+  if (s.active)
+    throw new UserError(
+      `dead-code tracing already runs on ${label} (since ${new Date(s.started * 1000).toISOString()})`,
+      'report with `ebpf-lab deadcode`, stop with `ebpf-lab deadcode --stop`',
+    );
   const units = ['apache2.service', phpFacts(s.facts).fpmUnit];
   await host.exec({ script: `mkdir -p ${DIR} && rm -f ${LOG} ${DIR}/opcache-off` }, { sudo: true });
   let opcacheNote = 'opcache is off: every request compiles its files, so counts are real';
   if (opcacheOff && s.opcacheOn) {
-    await host.exec({ script: `mkdir -p ${INI_DIR} ${PENDING_DIR} && printf '; ebpf-lab deadcode --opcache-off\\nopcache.enable=0\\n' > ${INI_DIR}/zz-ebpf-lab-deadcode.ini && touch ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off` }, { sudo: true });
-    await host.exec({ script: switchEnvScript(units, `Environment=PHP_INI_SCAN_DIR=:${INI_DIR}`) }, { sudo: true, timeoutMs: 180_000 });
+    await host.exec(
+      {
+        script: `mkdir -p ${INI_DIR} ${PENDING_DIR} && printf '; ebpf-lab deadcode --opcache-off\\nopcache.enable=0\\n' > ${INI_DIR}/zz-ebpf-lab-deadcode.ini && touch ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off`,
+      },
+      { sudo: true },
+    );
+    await host.exec(
+      { script: switchEnvScript(units, `Environment=PHP_INI_SCAN_DIR=:${INI_DIR}`) },
+      { sudo: true, timeoutMs: 180_000 },
+    );
     opcacheNote = `opcache turned off for the measurement (${units.join(', ')} restarted; --stop restores it)`;
   } else if (s.opcacheOn) {
     await host.exec(['systemctl', 'restart', ...units], { sudo: true, timeoutMs: 180_000 });
     opcacheNote = `opcache is on: ${units.join(', ')} were restarted to empty its cache, so each file used from now on is compiled once and seen; recompiles are hidden (use --opcache-off for real counts)`;
   }
   await host.put(`${DIR}/compiled.bt`, compiledProgram(s.facts), { mode: 0o644 });
-  const r = await host.exec({
-    script: `systemd-run --quiet --unit=${UNIT} --collect -E BPFTRACE_STRLEN=200 -p StandardOutput=file:${LOG} -p StandardError=file:${DIR}/bpftrace.err bpftrace -B none ${DIR}/compiled.bt && ` +
-      `for i in $(seq 300); do grep -q '^Attaching' ${LOG} 2>/dev/null && date +%s > ${DIR}/started && exit 0; systemctl -q is-active ${UNIT} || break; sleep 0.1; done; cat ${DIR}/bpftrace.err ${LOG} >&2; exit 1`,
-  }, { sudo: true, nothrow: true, timeoutMs: 60_000 });
+  const r = await host.exec(
+    {
+      script:
+        `systemd-run --quiet --unit=${UNIT} --collect -E BPFTRACE_STRLEN=200 -p StandardOutput=file:${LOG} -p StandardError=file:${DIR}/bpftrace.err bpftrace -B none ${DIR}/compiled.bt && ` +
+        `for i in $(seq 300); do grep -q '^Attaching' ${LOG} 2>/dev/null && date +%s > ${DIR}/started && exit 0; systemctl -q is-active ${UNIT} || break; sleep 0.1; done; cat ${DIR}/bpftrace.err ${LOG} >&2; exit 1`,
+    },
+    { sudo: true, nothrow: true, timeoutMs: 60_000 },
+  );
   if (r.exitCode !== 0) {
     write(`bpftrace did not attach on ${label}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     await stop(host, label, () => {});
     return 1;
   }
-  write(`dead-code tracing started on ${label}: compile__file__return of mod_php, php-fpm and the CLI, logged to ${LOG}`);
+  write(
+    `dead-code tracing started on ${label}: compile__file__return of mod_php, php-fpm and the CLI, logged to ${LOG}`,
+  );
   write(opcacheNote);
-  write('exercise the application (ebpf-lab load, cron jobs…), then: ebpf-lab deadcode   (report), ebpf-lab deadcode --stop');
+  write(
+    'exercise the application (ebpf-lab load, cron jobs…), then: ebpf-lab deadcode   (report), ebpf-lab deadcode --stop',
+  );
   return 0;
 }
 
@@ -126,10 +156,19 @@ async function stop(host: Transport, label: string, write: (s: string) => void):
   const units = ['apache2.service', phpFacts(s.facts).fpmUnit];
   await host.exec({ script: `systemctl stop ${UNIT} 2>/dev/null; true` }, { sudo: true });
   if (s.opcacheOff) {
-    await host.exec({ script: `rm -rf ${INI_DIR} && systemctl restart ${units.join(' ')} && rm -f ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off` }, { sudo: true, timeoutMs: 180_000 });
+    await host.exec(
+      {
+        script: `rm -rf ${INI_DIR} && systemctl restart ${units.join(' ')} && rm -f ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off`,
+      },
+      { sudo: true, timeoutMs: 180_000 },
+    );
     write(`opcache restored: ${units.join(', ')} restarted with their configuration`);
   }
-  write(s.active ? `dead-code tracing stopped on ${label} (the log stays in ${LOG})` : `no dead-code tracing was running on ${label}`);
+  write(
+    s.active
+      ? `dead-code tracing stopped on ${label} (the log stays in ${LOG})`
+      : `no dead-code tracing was running on ${label}`,
+  );
   return 0;
 }
 
@@ -144,28 +183,48 @@ export function parseSince(raw: string | undefined, now: number): number {
 
 export async function deadcodeCommand(input: DeadcodeInput, write: (s: string) => void): Promise<number> {
   if (input.start && input.stop) throw new UserError('--start and --stop exclude each other');
-  if (input.opcacheOff && !input.start) throw new UserError('--opcache-off goes with --start (opcache is turned off while tracing runs)');
-  if (input.since !== undefined && (input.start || input.stop)) throw new UserError('--since selects the window of a report: use it without --start/--stop');
+  if (input.opcacheOff && !input.start)
+    throw new UserError('--opcache-off goes with --start (opcache is turned off while tracing runs)');
+  if (input.since !== undefined && (input.start || input.stop))
+    throw new UserError('--since selects the window of a report: use it without --start/--stop');
   const since = parseSince(input.since, Date.now() / 1000);
   return withLab(input.target, input.keyPath, async (host, label) => {
     if (input.start) return start(host, label, Boolean(input.opcacheOff), write);
     if (input.stop) return stop(host, label, write);
     const s = await state(host);
-    if (!s.started) throw new UserError(`no dead-code tracing has run on ${label}`, 'start it with: ebpf-lab deadcode --start');
-    const r = await host.exec({ script: `cat ${LOG} 2>/dev/null; echo '@@FILES'; find ${DOCROOT} -type f -name '*.php' ! -name '.ebpf-lab-probe-*' 2>/dev/null` }, { sudo: true });
+    if (!s.started)
+      throw new UserError(`no dead-code tracing has run on ${label}`, 'start it with: ebpf-lab deadcode --start');
+    const r = await host.exec(
+      {
+        script: `cat ${LOG} 2>/dev/null; echo '@@FILES'; find ${DOCROOT} -type f -name '*.php' ! -name '.ebpf-lab-probe-*' 2>/dev/null`,
+      },
+      { sudo: true },
+    );
     const [log = '', files = ''] = r.stdout.split('@@FILES\n');
-    const opcache = s.opcacheOff ? 'off for the measurement (--opcache-off)' : s.opcacheOn ? 'on (recompiles hidden)' : 'off';
+    const opcache = s.opcacheOff
+      ? 'off for the measurement (--opcache-off)'
+      : s.opcacheOn
+        ? 'on (recompiles hidden)'
+        : 'off';
     const rep = deadcodeReport(log, s.started, files.split('\n').filter(Boolean), since, opcache);
     if (input.output === 'json') {
       write(JSON.stringify({ target: label, running: s.active, docroot: DOCROOT, ...rep }, null, 2));
       return 0;
     }
-    write(`dead code on ${label}: PHP files under ${DOCROOT}, compiles since ${rep.windowStart} (tracing ${s.active ? 'running' : 'stopped'}, started ${rep.tracingSince}); opcache ${opcache}`);
+    write(
+      `dead code on ${label}: PHP files under ${DOCROOT}, compiles since ${rep.windowStart} (tracing ${s.active ? 'running' : 'stopped'}, started ${rep.tracingSince}); opcache ${opcache}`,
+    );
     write(`compiled (${rep.compiled.length}):`);
-    for (const c of rep.compiled) write(`  ${c.file}  (last ${c.lastSeen}, seen in ${c.seen} second${c.seen === 1 ? '' : 's'})`);
-    write(`never compiled (${rep.notCompiled.length}) — dead-code candidates, if the workload was complete (monthly jobs need long windows):`);
+    for (const c of rep.compiled)
+      write(`  ${c.file}  (last ${c.lastSeen}, seen in ${c.seen} second${c.seen === 1 ? '' : 's'})`);
+    write(
+      `never compiled (${rep.notCompiled.length}) — dead-code candidates, if the workload was complete (monthly jobs need long windows):`,
+    );
     for (const f of rep.notCompiled) write(`  ${f}`);
-    if (s.opcacheOn && !s.opcacheOff) write('note: with opcache on, a cached file is not compiled again: it counts as used once, but recompile counts are hidden');
+    if (s.opcacheOn && !s.opcacheOff)
+      write(
+        'note: with opcache on, a cached file is not compiled again: it counts as used once, but recompile counts are hidden',
+      );
     return 0;
   });
 }

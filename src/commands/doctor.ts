@@ -21,12 +21,16 @@ export function doctorLines(checks: DoctorCheck[]): string[] {
   return out;
 }
 
-export async function doctorCommand(input: { target?: string; keyPath?: string; output?: string }, write: (s: string) => void): Promise<number> {
+export async function doctorCommand(
+  input: { target?: string; keyPath?: string; output?: string },
+  write: (s: string) => void,
+): Promise<number> {
   return withLab(input.target, input.keyPath, async (host, label) => {
     const { facts } = await runProbes(host, { facts: doctorProbe });
     const checks = doctorChecks(facts);
     const failed = checks.some((c) => c.status === 'fail');
-    if (input.output === 'json') write(JSON.stringify({ target: label, host: host.name, ok: !failed, checks }, null, 2));
+    if (input.output === 'json')
+      write(JSON.stringify({ target: label, host: host.name, ok: !failed, checks }, null, 2));
     else {
       write(`doctor on ${label} (${host.name}):`);
       doctorLines(checks).forEach(write);

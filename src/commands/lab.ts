@@ -37,10 +37,18 @@ export async function statusCommand(output: string | undefined, write: (s: strin
       rows.push(await (await lightsail()).lightsailStatus(lab));
       continue;
     }
-    const state = lab.kind === 'sandbox' ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() }) : 'unknown';
+    const state =
+      lab.kind === 'sandbox'
+        ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() })
+        : 'unknown';
     const grafanaPassword = await readSecret(lab.name, 'grafana');
     // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
-    const grafanaUrl = lab.kind === 'sandbox' ? 'http://127.0.0.1:3000 (inside the sandbox)' : lab.host ? `http://${lab.host}:3000` : undefined;
+    const grafanaUrl =
+      lab.kind === 'sandbox'
+        ? 'http://127.0.0.1:3000 (inside the sandbox)'
+        : lab.host
+          ? `http://${lab.host}:3000`
+          : undefined;
     rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
   }
   if (output === 'json') {
@@ -58,7 +66,10 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     }
     const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
     const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
-    const g = 'grafanaPassword' in r && r.grafanaPassword ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}` : '';
+    const g =
+      'grafanaPassword' in r && r.grafanaPassword
+        ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}`
+        : '';
     write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`);
   }
   return 0;
@@ -71,8 +82,16 @@ export async function sshCommand(target: string | undefined): Promise<number> {
   const reg = await readRegistry();
   const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : spec.label;
   const lab = reg.labs[name];
-  if (!lab?.host || !lab.port) throw new UserError(`no lab known as ${spec.label}`, 'run `ebpf-lab status` to list labs, or `ebpf-lab up` first');
-  const args = ['-p', String(lab.port), '-o', `UserKnownHostsFile=${knownHostsPath()}`, '-o', 'StrictHostKeyChecking=yes'];
+  if (!lab?.host || !lab.port)
+    throw new UserError(`no lab known as ${spec.label}`, 'run `ebpf-lab status` to list labs, or `ebpf-lab up` first');
+  const args = [
+    '-p',
+    String(lab.port),
+    '-o',
+    `UserKnownHostsFile=${knownHostsPath()}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+  ];
   if (lab.keyPath) args.push('-i', lab.keyPath, '-o', 'IdentitiesOnly=yes');
   args.push(`${lab.user}@${lab.host}`);
   return await new Promise((resolve) => {

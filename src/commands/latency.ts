@@ -19,7 +19,11 @@ const NETEM_HANDLE = 'eb04:';
 export const PORT_NAMES: Record<string, number> = { memcached: 11211 };
 
 export function parsePort(raw: string | undefined): number {
-  if (raw === undefined) throw new UserError('--to is required: memcached or a TCP port', 'e.g. ebpf-lab inject-latency --to memcached --delay 2ms');
+  if (raw === undefined)
+    throw new UserError(
+      '--to is required: memcached or a TCP port',
+      'e.g. ebpf-lab inject-latency --to memcached --delay 2ms',
+    );
   const n = PORT_NAMES[raw] ?? (/^\d+$/.test(raw) ? Number(raw) : NaN);
   if (!(n >= 1 && n <= 65535)) throw new UserError(`--to must be memcached or a port from 1 to 65535, not "${raw}"`);
   return n;
@@ -30,17 +34,75 @@ export function parseDelay(raw: string | undefined): string {
   if (raw === undefined) throw new UserError('--delay is required', 'e.g. --delay 2ms (units: us, ms, s)');
   const m = /^(\d+(?:\.\d+)?)(us|ms|s)$/.exec(raw.trim());
   const us = m ? Number(m[1]) * { us: 1, ms: 1000, s: 1_000_000 }[m[2] as 'us' | 'ms' | 's'] : NaN;
-  if (!(us > 0 && us <= 10_000_000)) throw new UserError(`--delay must be a positive delay up to 10s with a unit (us, ms, s), not "${raw}"`, 'e.g. --delay 1.6ms');
+  if (!(us > 0 && us <= 10_000_000))
+    throw new UserError(
+      `--delay must be a positive delay up to 10s with a unit (us, ms, s), not "${raw}"`,
+      'e.g. --delay 1.6ms',
+    );
   return `${m![1]}${m![2]}`;
 }
 
 /** The tc commands that add the delay, in order. */
 export function addCommands(port: number, delay: string): string[][] {
   return [
-    ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', ROOT_HANDLE, 'prio', 'bands', '4', 'priomap', ...'1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1'.split(' ')],
+    [
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      'lo',
+      'root',
+      'handle',
+      ROOT_HANDLE,
+      'prio',
+      'bands',
+      '4',
+      'priomap',
+      ...'1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1'.split(' '),
+    ],
     ['tc', 'qdisc', 'add', 'dev', 'lo', 'parent', `${ROOT_HANDLE}4`, 'handle', NETEM_HANDLE, 'netem', 'delay', delay],
-    ['tc', 'filter', 'add', 'dev', 'lo', 'parent', ROOT_HANDLE, 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', `${ROOT_HANDLE}4`],
-    ['tc', 'filter', 'add', 'dev', 'lo', 'parent', ROOT_HANDLE, 'protocol', 'ipv6', 'prio', '2', 'u32', 'match', 'ip6', 'dport', String(port), '0xffff', 'flowid', `${ROOT_HANDLE}4`],
+    [
+      'tc',
+      'filter',
+      'add',
+      'dev',
+      'lo',
+      'parent',
+      ROOT_HANDLE,
+      'protocol',
+      'ip',
+      'prio',
+      '1',
+      'u32',
+      'match',
+      'ip',
+      'dport',
+      String(port),
+      '0xffff',
+      'flowid',
+      `${ROOT_HANDLE}4`,
+    ],
+    [
+      'tc',
+      'filter',
+      'add',
+      'dev',
+      'lo',
+      'parent',
+      ROOT_HANDLE,
+      'protocol',
+      'ipv6',
+      'prio',
+      '2',
+      'u32',
+      'match',
+      'ip6',
+      'dport',
+      String(port),
+      '0xffff',
+      'flowid',
+      `${ROOT_HANDLE}4`,
+    ],
   ];
 }
 
@@ -57,7 +119,10 @@ export function rootQdisc(show: string): 'ours' | 'none' | string {
 
 /** What the lab's delay on lo is now (`none`, or "2ms to port 11211"), from tc's own output. */
 async function current(host: Transport): Promise<{ root: string; netem?: string }> {
-  const r = await host.exec({ script: `tc qdisc show dev lo; echo '--'; tc filter show dev lo 2>/dev/null` }, { sudo: true, nothrow: true });
+  const r = await host.exec(
+    { script: `tc qdisc show dev lo; echo '--'; tc filter show dev lo 2>/dev/null` },
+    { sudo: true, nothrow: true },
+  );
   const [qd = '', filters = ''] = r.stdout.split('\n--\n');
   const root = rootQdisc(qd);
   const delay = /qdisc netem eb04: .*delay (\S+)/.exec(qd)?.[1];
@@ -84,7 +149,10 @@ export async function injectLatency(host: Transport, port: number, delay: string
     );
   const now = await current(host);
   if (now.root !== 'ours' && now.root !== 'none')
-    throw new UserError(`lo on ${host.name} already has a root qdisc that ebpf-lab did not add (${now.root}); nothing was changed`, 'remove it yourself (tc qdisc del dev lo root) if it is not needed');
+    throw new UserError(
+      `lo on ${host.name} already has a root qdisc that ebpf-lab did not add (${now.root}); nothing was changed`,
+      'remove it yourself (tc qdisc del dev lo root) if it is not needed',
+    );
   if (now.root === 'ours') await host.exec(CLEAR_COMMAND, { sudo: true });
   try {
     for (const cmd of addCommands(port, delay)) await host.exec(cmd, { sudo: true });

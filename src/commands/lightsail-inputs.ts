@@ -56,7 +56,11 @@ export interface LightsailInputs {
 
 /** The prompts used on a terminal; replaced in tests. */
 export interface Prompter {
-  select<V extends string>(o: { message: string; choices: { name: string; value: V; description?: string }[]; default?: V }): Promise<V>;
+  select<V extends string>(o: {
+    message: string;
+    choices: { name: string; value: V; description?: string }[];
+    default?: V;
+  }): Promise<V>;
   confirm(o: { message: string; default?: boolean }): Promise<boolean>;
   number(o: { message: string; min: number; max: number; default?: number }): Promise<number | undefined>;
 }
@@ -97,20 +101,35 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new UserError(`cannot read config file ${path} (${(e as NodeJS.ErrnoException).code})`, 'check the --config path');
+    throw new UserError(
+      `cannot read config file ${path} (${(e as NodeJS.ErrnoException).code})`,
+      'check the --config path',
+    );
   }
   let data: unknown;
   try {
     data = (await import('yaml')).parse(text); // YAML 1.2 is a superset of JSON
   } catch (e) {
-    throw new UserError(`config file ${path} is neither JSON nor YAML: ${(e as Error).message.split('\n')[0]}`, 'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]');
+    throw new UserError(
+      `config file ${path} is neither JSON nor YAML: ${(e as Error).message.split('\n')[0]}`,
+      'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]',
+    );
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new UserError(`config file ${path} must hold a mapping (region: …, count: …)`, 'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]');
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new UserError(
+      `config file ${path} must hold a mapping (region: …, count: …)`,
+      'for example:  region: eu-central-1   bundle: small_3_0   count: 12   prefix: lab   allowFrom: [203.0.113.0/24]',
+    );
   const out: FileConfig = {};
   for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
-    if (!KEYS.has(k)) throw new UserError(`config file ${path}: unknown key "${k}"`, `known keys: ${[...KEYS].join(', ')}`);
-    const bad = (want: string) => new UserError(`config file ${path}: "${k}" must be ${want}`, `fix that line, for example:  ${EXAMPLE[k] ?? `${k}: …`}`);
+    if (!KEYS.has(k))
+      throw new UserError(`config file ${path}: unknown key "${k}"`, `known keys: ${[...KEYS].join(', ')}`);
+    const bad = (want: string) =>
+      new UserError(
+        `config file ${path}: "${k}" must be ${want}`,
+        `fix that line, for example:  ${EXAMPLE[k] ?? `${k}: …`}`,
+      );
     if (k === 'count' || k === 'limit') {
       if (typeof v !== 'number' || !Number.isInteger(v)) throw bad('an integer');
       out[k] = v;
@@ -141,7 +160,8 @@ const EXAMPLE: Record<string, string> = {
 function parseCount(raw: string | number | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const s = String(raw).trim();
-  if (!/^-?\d+$/.test(s)) throw new UserError(`--count must be a whole number, not "${raw}"`, 'for example: --count 30');
+  if (!/^-?\d+$/.test(s))
+    throw new UserError(`--count must be a whole number, not "${raw}"`, 'for example: --count 30');
   return Number(s);
 }
 
@@ -189,14 +209,24 @@ export async function resolveInputs(o: {
   if (!(Number.isInteger(limit) && limit >= 1)) throw new UserError(`limit must be a positive integer, got ${limit}`);
   const ttlRaw = f.ttl ?? file.ttl;
   const ttlMs = ttlRaw === undefined ? undefined : parseTtl(ttlRaw);
-  if (ttlRaw !== undefined && ttlMs === undefined) throw new UserError(`--ttl "${ttlRaw}" is not a duration`, 'use minutes, hours or days: 90m, 8h, 2d');
-  const allowFrom = f.allowFrom?.length ? f.allowFrom.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean) : file.allowFrom;
+  if (ttlRaw !== undefined && ttlMs === undefined)
+    throw new UserError(`--ttl "${ttlRaw}" is not a duration`, 'use minutes, hours or days: 90m, 8h, 2d');
+  const allowFrom = f.allowFrom?.length
+    ? f.allowFrom
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : file.allowFrom;
   allowFrom?.forEach(parseCidr); // a bad CIDR stops here, before any API call
   const prefix = f.prefix ?? file.prefix ?? 'lab';
 
   let count = parseCount(f.count) ?? file.count;
   if (count === undefined && o.needCount) {
-    if (!tty) throw new UserError('--count is required: how many labs (one per attendee)?', 'for example: ebpf-lab workshop up --count 30 --yes');
+    if (!tty)
+      throw new UserError(
+        '--count is required: how many labs (one per attendee)?',
+        'for example: ebpf-lab workshop up --count 30 --yes',
+      );
     count = await inputDeps.prompter.number({ message: `How many labs (1-${limit})?`, min: 1, max: limit });
     if (count === undefined) throw new UserError('no count given');
   }
@@ -218,7 +248,19 @@ export async function resolveInputs(o: {
 
   let bundleId = f.bundle ?? file.bundle;
   // --yes means "no questions": the default bundle then, not a prompt
-  if (bundleId === undefined) bundleId = o.workshop && tty && !f.yes ? await promptBundle(o.client(region)) : DEFAULT_BUNDLE;
+  if (bundleId === undefined)
+    bundleId = o.workshop && tty && !f.yes ? await promptBundle(o.client(region)) : DEFAULT_BUNDLE;
   const blueprintId = f.blueprint ?? file.blueprint ?? DEFAULT_BLUEPRINT;
-  return { region, bundleId, blueprintId, allowFrom, count, prefix, ttlMs, limit, yes: Boolean(f.yes), expired: Boolean(f.expired) };
+  return {
+    region,
+    bundleId,
+    blueprintId,
+    allowFrom,
+    count,
+    prefix,
+    ttlMs,
+    limit,
+    yes: Boolean(f.yes),
+    expired: Boolean(f.expired),
+  };
 }

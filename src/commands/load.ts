@@ -11,9 +11,18 @@ import { waitBpftraceAttached } from '../resources/wait.js';
  */
 
 /** Opens an existing lab for an exercise command (never creates one) and closes it after `fn`. */
-export async function withLab<T>(target: string | undefined, keyPath: string | undefined, fn: (host: Transport, label: string) => Promise<T>): Promise<T> {
+export async function withLab<T>(
+  target: string | undefined,
+  keyPath: string | undefined,
+  fn: (host: Transport, label: string) => Promise<T>,
+): Promise<T> {
   const spec = parseTarget(target);
-  const { transport } = await openTarget(spec, { create: false, keyPath, packages: sandboxPackages, log: (l) => process.stderr.write(l + '\n') });
+  const { transport } = await openTarget(spec, {
+    create: false,
+    keyPath,
+    packages: sandboxPackages,
+    log: (l) => process.stderr.write(l + '\n'),
+  });
   try {
     return await fn(transport, spec.label);
   } finally {
@@ -25,23 +34,44 @@ export async function withLab<T>(target: string | undefined, keyPath: string | u
 export function parseDuration(flag: string, raw: string | undefined, dflt: number, min = 1, max = 3600): number {
   if (raw === undefined) return dflt;
   const m = /^(\d+)(s|m|h)?$/.exec(raw.trim());
-  const secs = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h']) : NaN;
-  if (!(secs >= min && secs <= max)) throw new UserError(`--${flag} must be a duration from ${min}s to ${max}s (e.g. 30s, 2m), not "${raw}"`, `a whole number with an optional unit s, m or h, e.g. --${flag} ${Math.min(Math.max(dflt, min), max)}s`);
+  const secs = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
+  if (!(secs >= min && secs <= max))
+    throw new UserError(
+      `--${flag} must be a duration from ${min}s to ${max}s (e.g. 30s, 2m), not "${raw}"`,
+      `a whole number with an optional unit s, m or h, e.g. --${flag} ${Math.min(Math.max(dflt, min), max)}s`,
+    );
   return secs;
 }
 
 export function parseRate(raw: string | undefined): number {
   if (raw === undefined) return 20;
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= 1000)) throw new UserError(`--rate must be a whole number of requests per second from 1 to 1000, not "${raw}"`, 'for example --rate 50; a 2-core lab host sustains about 300');
+  if (!(n >= 1 && n <= 1000))
+    throw new UserError(
+      `--rate must be a whole number of requests per second from 1 to 1000, not "${raw}"`,
+      'for example --rate 50; a 2-core lab host sustains about 300',
+    );
   return n;
 }
 
 /** The mix, in the order it cycles: both SAPIs, memcached-heavy pages, exceptions, errors, two directories. */
 export const LOAD_URLS = [
-  '/index.php', '/fpm/index.php', '/mem.php?n=50', '/fpm/mem.php?n=50', '/path1/a.php', '/fpm/path2/a.php',
-  '/exception.php', '/fpm/error.php', '/mem.php?n=400', '/fpm/path1/a.php', '/path2/a.php', '/fpm/exception.php',
-  '/error.php', '/fpm/mem.php?n=400', '/index.php', '/fpm/index.php',
+  '/index.php',
+  '/fpm/index.php',
+  '/mem.php?n=50',
+  '/fpm/mem.php?n=50',
+  '/path1/a.php',
+  '/fpm/path2/a.php',
+  '/exception.php',
+  '/fpm/error.php',
+  '/mem.php?n=400',
+  '/fpm/path1/a.php',
+  '/path2/a.php',
+  '/fpm/exception.php',
+  '/error.php',
+  '/fpm/mem.php?n=400',
+  '/index.php',
+  '/fpm/index.php',
 ];
 
 /**
@@ -96,7 +126,8 @@ function progressLine(t: number, d: number, sent: number, ok: number, errors: nu
 
 export async function loadCommand(input: LoadInput, write: (s: string) => void): Promise<number> {
   if (input.job) {
-    if (input.rate !== undefined || input.duration !== undefined) throw new UserError('--job runs the batch-job exercise: it takes no --rate or --duration');
+    if (input.rate !== undefined || input.duration !== undefined)
+      throw new UserError('--job runs the batch-job exercise: it takes no --rate or --duration');
     return jobCommand(input, write);
   }
   const rate = parseRate(input.rate);
@@ -105,26 +136,31 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   return withLab(input.target, input.keyPath, async (host, label) => {
     // With --output json, stdout carries only the JSON summary.
     const say = input.output === 'json' ? (l: string) => process.stderr.write(l + '\n') : write;
-    say(`load on ${label}: ${rate} req/s for ${seconds}s over ${LOAD_URLS.length} URLs (mod_php at /, php-fpm at /fpm/); exception.php and error.php answer 500 on purpose`);
+    say(
+      `load on ${label}: ${rate} req/s for ${seconds}s over ${LOAD_URLS.length} URLs (mod_php at /, php-fpm at /fpm/); exception.php and error.php answer 500 on purpose`,
+    );
     let buf = '';
-    const r = await host.exec({ script: loadScript(rate, seconds) }, {
-      nothrow: true,
-      timeoutMs: (seconds + 60) * 1000,
-      onOutput: (chunk, stream) => {
-        if (stream !== 'stdout') return;
-        buf += chunk;
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          const m = /^P (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(line);
-          if (!m) continue;
-          const [t, sent, ok, e, f] = m.slice(1).map(Number) as [number, number, number, number, number];
-          if (tty) process.stdout.write(`\r\x1b[K${progressLine(t, seconds, sent, ok, e, f)}`);
-          else if (t % 5 === 0 || t === seconds) say(progressLine(t, seconds, sent, ok, e, f));
-        }
+    const r = await host.exec(
+      { script: loadScript(rate, seconds) },
+      {
+        nothrow: true,
+        timeoutMs: (seconds + 60) * 1000,
+        onOutput: (chunk, stream) => {
+          if (stream !== 'stdout') return;
+          buf += chunk;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            const m = /^P (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(line);
+            if (!m) continue;
+            const [t, sent, ok, e, f] = m.slice(1).map(Number) as [number, number, number, number, number];
+            if (tty) process.stdout.write(`\r\x1b[K${progressLine(t, seconds, sent, ok, e, f)}`);
+            else if (t % 5 === 0 || t === seconds) say(progressLine(t, seconds, sent, ok, e, f));
+          }
+        },
       },
-    });
+    );
     if (tty) process.stdout.write('\n');
     const fin = /^F (\d+) (\d+) (\d+) (\d+)$/m.exec(r.stdout);
     const split = /^S (.*)$/m.exec(r.stdout)?.[1] ?? '';
@@ -133,9 +169,25 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
       return 1;
     }
     const [sent, ok, errors, failed] = fin.slice(1).map(Number) as [number, number, number, number];
-    const summary = { sent, ok, errors, failed, seconds, rate: Number((sent / seconds).toFixed(1)), sapis: Object.fromEntries(split.split(' ').filter(Boolean).map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) };
+    const summary = {
+      sent,
+      ok,
+      errors,
+      failed,
+      seconds,
+      rate: Number((sent / seconds).toFixed(1)),
+      sapis: Object.fromEntries(
+        split
+          .split(' ')
+          .filter(Boolean)
+          .map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])]),
+      ),
+    };
     if (input.output === 'json') write(JSON.stringify(summary, null, 2));
-    else write(`done: ${sent} requests in ${seconds}s (${summary.rate} req/s): ${ok} ok, ${errors} unexpected status, ${failed} without answer; ${split.replace(/=/g, ' ')}`);
+    else
+      write(
+        `done: ${sent} requests in ${seconds}s (${summary.rate} req/s): ${ok} ok, ${errors} unexpected status, ${failed} without answer; ${split.replace(/=/g, ' ')}`,
+      );
     return errors + failed > 0 ? 1 : 0;
   });
 }
@@ -143,7 +195,10 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
 /** Where the batch-job step installs the sample job, and the bt tool that times it. */
 export const JOB_PATH = '/opt/ebpf-lab/jobs/nightly-report.php';
 const BATCH_BT = '/opt/ebpf-lab/bt/php-batch-jobs.bt';
-const JOB_RUNS = [['--items', '300'], ['--items', '100', '--sleep-ms', '100', '--fail']];
+const JOB_RUNS = [
+  ['--items', '300'],
+  ['--items', '100', '--sleep-ms', '100', '--fail'],
+];
 
 /**
  * The batch-job exercise: php-batch-jobs.bt runs while the sample job runs twice
@@ -161,19 +216,34 @@ sleep 0.5; kill -INT $bp; wait $bp
 grep -E '^ *[0-9]+ +(START|EXIT) |^ERROR' "$out" | grep -v RLIMIT`;
     const r = await host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     if (/^MISSING$/m.test(r.stdout))
-      throw new UserError(`the batch-job exercise is not installed on ${label}`, `install it with: ebpf-lab up --target ${label}`);
+      throw new UserError(
+        `the batch-job exercise is not installed on ${label}`,
+        `install it with: ebpf-lab up --target ${label}`,
+      );
     const runs = [...r.stdout.matchAll(/^ *(\d+) +EXIT +\S+ +code=(\d+) signal=(\d+) elapsed_ms=(\d+)/gm)].map((m) => {
       const start = new RegExp(`^ *${m[1]} +START +\\S+ +(.*)$`, 'm').exec(r.stdout);
-      return { pid: Number(m[1]), command: start?.[1]?.trim() ?? '?', exitCode: Number(m[2]), signal: Number(m[3]), elapsedMs: Number(m[4]) };
+      return {
+        pid: Number(m[1]),
+        command: start?.[1]?.trim() ?? '?',
+        exitCode: Number(m[2]),
+        signal: Number(m[3]),
+        elapsedMs: Number(m[4]),
+      };
     });
     if (input.output === 'json') write(JSON.stringify({ tool: BATCH_BT, runs }, null, 2));
     else {
       write(`batch jobs on ${label}, timed by ${BATCH_BT} (sched_process_exec -> sched_process_exit):`);
-      for (const j of runs) write(`  ${String(j.elapsedMs).padStart(6)} ms  exit ${j.exitCode}${j.signal ? ` signal ${j.signal}` : ''}  ${j.command}`);
+      for (const j of runs)
+        write(
+          `  ${String(j.elapsedMs).padStart(6)} ms  exit ${j.exitCode}${j.signal ? ` signal ${j.signal}` : ''}  ${j.command}`,
+        );
       write(`try it yourself: sudo bpftrace ${BATCH_BT}   and in another shell: php ${JOB_PATH} --items 500`);
     }
     const ok = runs.length === JOB_RUNS.length;
-    if (!ok) write(`expected ${JOB_RUNS.length} runs, bpftrace saw ${runs.length}: ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+    if (!ok)
+      write(
+        `expected ${JOB_RUNS.length} runs, bpftrace saw ${runs.length}: ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`,
+      );
     return ok ? 0 : 1;
   });
 }

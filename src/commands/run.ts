@@ -26,20 +26,42 @@ export interface RunCommandInput {
 export async function runCommand(input: RunCommandInput): Promise<number> {
   const spec = parseTarget(input.target);
   const steps = selectSteps(STEPS, input.only, input.skip);
-  const options: LabOptions = { ...input.options, prometheusSource: input.options.prometheusSource ?? (spec.kind === 'sandbox' ? 'package' : 'release') };
-  const renderer: Renderer = makeRenderer(pickOutput(input.output, Boolean(process.stdout.isTTY)), input.diff || input.mode === 'plan');
+  const options: LabOptions = {
+    ...input.options,
+    prometheusSource: input.options.prometheusSource ?? (spec.kind === 'sandbox' ? 'package' : 'release'),
+  };
+  const renderer: Renderer = makeRenderer(
+    pickOutput(input.output, Boolean(process.stdout.isTTY)),
+    input.diff || input.mode === 'plan',
+  );
   let ok = false;
   try {
     const log = (line: string) => renderer({ kind: 'note', line });
-    const { transport, record } = await openTarget(spec, { create: input.mode === 'up', keyPath: input.keyPath, packages: sandboxPackages, log });
+    const { transport, record } = await openTarget(spec, {
+      create: input.mode === 'up',
+      keyPath: input.keyPath,
+      packages: sandboxPackages,
+      log,
+    });
     let lock: HostLock | undefined;
     try {
       // plan only reads; up and verify (which writes a probe page) take the host's run lock.
       if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log });
-      const results = await runSteps({ host: transport, steps, options, mode: input.mode, emit: renderer, lab: record.name });
+      const results = await runSteps({
+        host: transport,
+        steps,
+        options,
+        mode: input.mode,
+        emit: renderer,
+        lab: record.name,
+      });
       ok = results.every((r) => r.status !== 'failed');
       if (input.mode === 'up' || record.createdByUs)
-        await saveLab({ ...record, createdAt: new Date().toISOString(), lastRun: { command: input.mode, at: new Date().toISOString(), ok } });
+        await saveLab({
+          ...record,
+          createdAt: new Date().toISOString(),
+          lastRun: { command: input.mode, at: new Date().toISOString(), ok },
+        });
     } finally {
       await lock?.release();
       await transport.close();

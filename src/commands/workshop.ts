@@ -15,7 +15,14 @@ import { validateBlueprint, validateRegion } from '../cloud/catalog.js';
 import { estimateCost, formatCost } from '../cloud/cost.js';
 import { defaultKeyPairName } from '../cloud/keys.js';
 import { destroyLab, expiredLabs, listLabs, type LabInstance } from '../cloud/lightsail.js';
-import { labNames, planFleet, rosterCsv, rosterMarkdown, rosterRows, type RosterRow } from '../cloud/lightsail-fleet.js';
+import {
+  labNames,
+  planFleet,
+  rosterCsv,
+  rosterMarkdown,
+  rosterRows,
+  type RosterRow,
+} from '../cloud/lightsail-fleet.js';
 import { runPool } from '../cloud/pool.js';
 import type { LabOptions } from '../options.js';
 import { plainRenderer } from '../render/report.js';
@@ -24,7 +31,16 @@ import { runSteps, selectSteps } from '../runner/run.js';
 import type { Step } from '../runner/types.js';
 import { labHome, readRegistry, writePrivate } from '../state.js';
 import {
-  connectLab, forgetLabLocked, grafanaPassword, keyDir, lightsailDeps, prepareLab, recordFor, recordName, saveLabLocked, type LabEndpoint,
+  connectLab,
+  forgetLabLocked,
+  grafanaPassword,
+  keyDir,
+  lightsailDeps,
+  prepareLab,
+  recordFor,
+  recordName,
+  saveLabLocked,
+  type LabEndpoint,
 } from '../targets/lightsail.js';
 import { inputDeps, resolveInputs, type LightsailFlags } from './lightsail-inputs.js';
 
@@ -38,12 +54,21 @@ export interface WorkshopInput {
 }
 
 /** Runs the steps on a prepared lab; true when no step failed. Replaced in tests. */
-export type Provision = (ep: LabEndpoint, run: { steps: Step[]; options: LabOptions; emit: Emit; log: (l: string) => void }) => Promise<boolean>;
+export type Provision = (
+  ep: LabEndpoint,
+  run: { steps: Step[]; options: LabOptions; emit: Emit; log: (l: string) => void },
+) => Promise<boolean>;
 
 const provisionLab: Provision = async (ep, run) => {
   const transport = await connectLab(ep, run.log);
   try {
-    const results = await runSteps({ host: transport, steps: run.steps, options: run.options, mode: 'up', emit: run.emit });
+    const results = await runSteps({
+      host: transport,
+      steps: run.steps,
+      options: run.options,
+      mode: 'up',
+      emit: run.emit,
+    });
     return results.every((r) => r.status !== 'failed');
   } finally {
     await transport.close();
@@ -71,7 +96,10 @@ export async function workshopCommand(input: WorkshopInput, write: (s: string) =
   if (input.sub === 'up') return workshopUp(input, write);
   if (input.sub === 'roster') return workshopRoster(input, write);
   if (input.sub === 'down') return workshopDown(input, write);
-  throw new UserError(input.sub ? `unknown workshop command "${input.sub}"` : 'workshop needs a command', 'use: ebpf-lab workshop up --count N | roster | down');
+  throw new UserError(
+    input.sub ? `unknown workshop command "${input.sub}"` : 'workshop needs a command',
+    'use: ebpf-lab workshop up --count N | roster | down',
+  );
 }
 
 async function workshopUp(input: WorkshopInput, write: (s: string) => void): Promise<number> {
@@ -94,11 +122,20 @@ async function workshopUp(input: WorkshopInput, write: (s: string) => void): Pro
   const reg = await readRegistry();
   const done = new Set(plan.existing.filter((l) => reg.labs[recordName(l.name)]?.lastRun?.ok).map((l) => l.name));
   const todo = names.filter((n) => !done.has(n));
-  write(`workshop "${inputs.prefix}" in ${inputs.region}: ${names.length} lab(s): ${plan.missing.length} to create, ${todo.length - plan.missing.length} to finish, ${done.size} ready`);
+  write(
+    `workshop "${inputs.prefix}" in ${inputs.region}: ${names.length} lab(s): ${plan.missing.length} to create, ${todo.length - plan.missing.length} to finish, ${done.size} ready`,
+  );
   write(`estimated cost: ${formatCost(cost)}`);
   if (plan.missing.length > 0 && !inputs.yes) {
-    if (!inputDeps.isTTY()) throw new UserError(`not creating ${plan.missing.length} instance(s) without confirmation; nothing was created`, 'check the estimated cost above, then re-run with --yes');
-    const ok = await inputDeps.prompter.confirm({ message: `Create ${plan.missing.length} Lightsail instance(s) at ${formatCost(cost)}?`, default: false });
+    if (!inputDeps.isTTY())
+      throw new UserError(
+        `not creating ${plan.missing.length} instance(s) without confirmation; nothing was created`,
+        'check the estimated cost above, then re-run with --yes',
+      );
+    const ok = await inputDeps.prompter.confirm({
+      message: `Create ${plan.missing.length} Lightsail instance(s) at ${formatCost(cost)}?`,
+      default: false,
+    });
     if (!ok) {
       write('cancelled: nothing was created');
       return 1;
@@ -111,21 +148,35 @@ async function workshopUp(input: WorkshopInput, write: (s: string) => void): Pro
   const dir = workshopDir(inputs.prefix);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const expiresAt = inputs.ttlMs ? new Date(Date.now() + inputs.ttlMs) : undefined;
-  const progress = new FleetProgress(todo, { tty: Boolean(process.stdout.isTTY) && input.output !== 'plain', stream: process.stdout, write });
-  const results = await runPool(todo, workshopDeps.poolLimit, (name) => upOne(client, name, { ...inputs, expiresAt, dir, steps, options: input.options, progress }), {
-    onEvent: (e) => e.type === 'start' && progress.set(e.item, 'starting'),
+  const progress = new FleetProgress(todo, {
+    tty: Boolean(process.stdout.isTTY) && input.output !== 'plain',
+    stream: process.stdout,
+    write,
   });
+  const results = await runPool(
+    todo,
+    workshopDeps.poolLimit,
+    (name) => upOne(client, name, { ...inputs, expiresAt, dir, steps, options: input.options, progress }),
+    {
+      onEvent: (e) => e.type === 'start' && progress.set(e.item, 'starting'),
+    },
+  );
   progress.finish();
   const rows = todo.map((name, i) => {
     const r = results[i]!;
-    return r.ok ? { name, ok: true, detail: `${r.value.user}@${r.value.host}${r.value.port === 22 ? '' : `:${r.value.port}`}` } : { name, ok: false, detail: firstLine(r.error) };
+    return r.ok
+      ? { name, ok: true, detail: `${r.value.user}@${r.value.host}${r.value.port === 22 ? '' : `:${r.value.port}`}` }
+      : { name, ok: false, detail: firstLine(r.error) };
   });
   for (const name of done) rows.push({ name, ok: true, detail: 'ready from an earlier run' });
   rows.sort((a, b) => a.name.localeCompare(b.name));
   write('');
-  for (const r of rows) write(`${r.ok ? '✓' : '✗'} ${r.name.padEnd(16)} ${(r.ok ? 'ok' : 'FAILED').padEnd(7)} ${r.detail}`);
+  for (const r of rows)
+    write(`${r.ok ? '✓' : '✗'} ${r.name.padEnd(16)} ${(r.ok ? 'ok' : 'FAILED').padEnd(7)} ${r.detail}`);
   const failed = rows.filter((r) => !r.ok).length;
-  write(`${rows.length - failed} of ${rows.length} lab(s) ready; logs in ${dir}${failed ? '; re-run the same command to finish the failed ones' : ''}`);
+  write(
+    `${rows.length - failed} of ${rows.length} lab(s) ready; logs in ${dir}${failed ? '; re-run the same command to finish the failed ones' : ''}`,
+  );
   return failed ? 1 : 0;
 }
 
@@ -137,7 +188,10 @@ export class FleetProgress {
   private rows = new Map<string, { phase: string; detail: string; t0: number; t1?: number }>();
   private drawn = 0;
   private timer?: NodeJS.Timeout;
-  constructor(names: string[], private o: { tty: boolean; stream: { write(s: string): unknown; columns?: number }; write: (s: string) => void }) {
+  constructor(
+    names: string[],
+    private o: { tty: boolean; stream: { write(s: string): unknown; columns?: number }; write: (s: string) => void },
+  ) {
     for (const n of names) this.rows.set(n, { phase: 'queued', detail: '', t0: Date.now() });
     if (o.tty) (this.timer = setInterval(() => this.draw(), 500)).unref();
   }
@@ -199,7 +253,16 @@ async function upOne(client: LightsailClient, name: string, c: UpContext): Promi
   log(`--- workshop up ${name} at ${new Date().toISOString()}`);
   try {
     c.progress.set(name, 'cloud');
-    const ep = await prepareLab(client, { name, region: c.region, bundleId: c.bundleId, blueprintId: c.blueprintId, allowFrom: c.allowFrom, expiresAt: c.expiresAt, validated: true, log });
+    const ep = await prepareLab(client, {
+      name,
+      region: c.region,
+      bundleId: c.bundleId,
+      blueprintId: c.blueprintId,
+      allowFrom: c.allowFrom,
+      expiresAt: c.expiresAt,
+      validated: true,
+      log,
+    });
     const createdAt = (await readRegistry()).labs[recordName(name)]?.createdAt ?? new Date().toISOString();
     // Recorded before the steps run, so `down` and a re-run know the lab even if provisioning fails.
     await saveLabLocked({ ...recordFor(ep), createdAt });
@@ -219,11 +282,22 @@ async function upOne(client: LightsailClient, name: string, c: UpContext): Promi
   }
 }
 
-async function fleetClient(input: WorkshopInput): Promise<{ client: LightsailClient; region: string; prefix: string; expired: boolean }> {
+async function fleetClient(
+  input: WorkshopInput,
+): Promise<{ client: LightsailClient; region: string; prefix: string; expired: boolean }> {
   const prefix = input.flags.prefix ?? 'lab';
   labNames(prefix, 1); // validates the prefix before any API call
-  const inputs = await resolveInputs({ flags: input.flags, client: lightsailDeps.makeClient, knownRegion: await regionOfPrefix(prefix) });
-  return { client: lightsailDeps.makeClient(inputs.region), region: inputs.region, prefix: inputs.prefix, expired: inputs.expired };
+  const inputs = await resolveInputs({
+    flags: input.flags,
+    client: lightsailDeps.makeClient,
+    knownRegion: await regionOfPrefix(prefix),
+  });
+  return {
+    client: lightsailDeps.makeClient(inputs.region),
+    region: inputs.region,
+    prefix: inputs.prefix,
+    expired: inputs.expired,
+  };
 }
 
 /** The roster of a workshop: printed, and written as roster.csv and roster.md (0600: passwords). */
@@ -261,7 +335,13 @@ export async function workshopDown(input: WorkshopInput, write: (s: string) => v
     // labs deleted by other means: drop them from the registry too
     const live = new Set(all.map((l) => recordName(l.name)));
     for (const rec of Object.values((await readRegistry()).labs))
-      if (rec.kind === 'lightsail' && rec.region === region && rec.name.startsWith(recordName(`${prefix}-`)) && !live.has(rec.name)) await forgetLabLocked(rec.name);
+      if (
+        rec.kind === 'lightsail' &&
+        rec.region === region &&
+        rec.name.startsWith(recordName(`${prefix}-`)) &&
+        !live.has(rec.name)
+      )
+        await forgetLabLocked(rec.name);
   }
   if (labs.length === 0) {
     write(`no ${expired ? 'expired ' : ''}labs of "${prefix}" in ${region}; nothing to delete`);

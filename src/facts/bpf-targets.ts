@@ -15,7 +15,7 @@ export interface BpfMakeVars {
 
 const BPF_ARCH: Record<string, BpfMakeVars['ARCH']> = { x86_64: 'x86', aarch64: 'arm64' };
 // Paths end up inside a C string literal and a make variable: keep them boring.
-const SAFE_PATH = /^\/[A-Za-z0-9._+\/-]+$/;
+const SAFE_PATH = /^\/[A-Za-z0-9._+/-]+$/;
 
 /**
  * Make variables for bpf/Makefile from host facts (never hard-coded paths).
@@ -27,7 +27,10 @@ export function bpfMakeVars(facts: Pick<HostFacts, 'arch' | 'multiarch' | 'php' 
   const LIBPHP = facts.php?.libphp ?? '';
   const PHP_FPM = facts.php?.fpmBinary ?? '';
   if (!LIBPHP && !PHP_FPM) {
-    throw new UserError('neither mod_php nor php-fpm found to attach the PHP probes to', 'install the PHP packages first');
+    throw new UserError(
+      'neither mod_php nor php-fpm found to attach the PHP probes to',
+      'install the PHP packages first',
+    );
   }
   const LIBMEMCACHED = facts.libmemcached ?? '';
   if (!LIBMEMCACHED) throw new UserError('libmemcached not found for the memcached uprobe', 'install libmemcached11');

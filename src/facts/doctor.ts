@@ -44,7 +44,10 @@ export const NETEM_TEST =
   `{ zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null; } | grep -E '^(# )?CONFIG_NET_SCH_(NETEM|PRIO)[= ]'`;
 
 export function parseNetem(out: string): NetemFacts {
-  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const rc = Number(/^rc=(\d+)/.exec(lines[0] ?? '')?.[1] ?? 1);
   if (rc === 0) return { available: true, reason: 'prio + netem qdiscs work (tried in a throwaway network namespace)' };
   const msgs = lines.slice(1).filter((l) => !/CONFIG_/.test(l));
@@ -54,9 +57,25 @@ export function parseNetem(out: string): NetemFacts {
 
 export const netemProbe: Probe<NetemFacts> = probe(NETEM_TEST, (o) => parseNetem(o), { id: 'netem' });
 
-const SECTIONS = ['uname', 'os', 'btf', 'caps', 'tracefs', 'uprobe', 'bpftrace', 'bpftest', 'begintest', 'bpftool', 'libbpf', 'php', 'usdt', 'netem'] as const;
+const SECTIONS = [
+  'uname',
+  'os',
+  'btf',
+  'caps',
+  'tracefs',
+  'uprobe',
+  'bpftrace',
+  'bpftest',
+  'begintest',
+  'bpftool',
+  'libbpf',
+  'php',
+  'usdt',
+  'netem',
+] as const;
 
-const BT_TEST = (prog: string) => `out=$(timeout 30 bpftrace -e '${prog}' 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3`;
+const BT_TEST = (prog: string) =>
+  `out=$(timeout 30 bpftrace -e '${prog}' 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3`;
 
 /** One script for every doctor fact; runs as root (sudo) like the lab does. */
 export const DOCTOR_SCRIPT = [
@@ -81,7 +100,6 @@ export const DOCTOR_SCRIPT = [
     `if command -v readelf >/dev/null; then n=$(readelf -n "$2" 2>/dev/null | grep -c 'stapsdt'); else n=$(bpftrace -l "usdt:$2:*" 2>/dev/null | wc -l); fi; echo "$1 $2 $n"; done`,
   `echo '== netem'; ${NETEM_TEST}`,
 ].join('\n');
-
 
 function btTest(lines: string[]): { rc: number; out: string } {
   if (!lines.length) return { rc: -1, out: 'bpftrace is not installed' };
@@ -112,7 +130,9 @@ export function parseDoctorFacts(out: string): DoctorFacts {
     usdtHeader: [libbpfDev, ...libRest].includes('usdt.bpf.h'),
     php: phpLines.find((l) => /^\d+\.\d+/.test(l)),
     phpDtrace: phpLines.find((l) => /DTrace Support/.test(l)),
-    usdt: s['usdt']!.map((l) => l.split(' ')).filter((p) => p.length === 3).map(([what, path, n]) => ({ what: what as 'mod_php' | 'php-fpm', path: path!, notes: Number(n) || 0 })),
+    usdt: s['usdt']!.map((l) => l.split(' '))
+      .filter((p) => p.length === 3)
+      .map(([what, path, n]) => ({ what: what as 'mod_php' | 'php-fpm', path: path!, notes: Number(n) || 0 })),
     netem: parseNetem(s['netem']!.join('\n')),
   };
 }
@@ -146,59 +166,154 @@ const hasCap = (mask: bigint, bit: bigint) => ((mask >> bit) & 1n) === 1n;
 /** Every check of `ebpf-lab doctor`, in the order printed, from facts alone (pure: unit-tested on fixtures). */
 export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
   const c: DoctorCheck[] = [];
-  const add = (id: string, status: DoctorCheck['status'], what: string, detail: string, fix?: string) => c.push({ id, status, what, detail, ...(status === 'ok' ? {} : { fix }) });
+  const add = (id: string, status: DoctorCheck['status'], what: string, detail: string, fix?: string) =>
+    c.push({ id, status, what, detail, ...(status === 'ok' ? {} : { fix }) });
   const k58 = kernelAtLeast(f.kernel, 5, 8);
-  add('kernel', k58 ? 'ok' : kernelAtLeast(f.kernel, 5, 2) ? 'warn' : 'fail', 'kernel version', `${f.kernel} (${f.os})`,
-    'use a 5.8+ kernel (CAP_BPF, ring buffers): Ubuntu 22.04 (5.15), 24.04 (6.8) or Debian 12 (6.1)');
-  add('btf', f.btf ? 'ok' : 'fail', 'kernel BTF (/sys/kernel/btf/vmlinux)', f.btf ? 'present: CO-RE programs and bpftrace can use kernel types' : 'missing',
-    'boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (stock Ubuntu and Debian kernels are)');
-  const caps = hasCap(f.capEff, CAP.SYS_ADMIN) ? 'CAP_SYS_ADMIN' : hasCap(f.capEff, CAP.BPF) && hasCap(f.capEff, CAP.PERFMON) ? 'CAP_BPF + CAP_PERFMON' : '';
-  add('caps', caps ? 'ok' : 'fail', 'capabilities for BPF (root, or CAP_BPF and CAP_PERFMON)', `uid ${f.uid}, CapEff ${f.capEff.toString(16).padStart(16, '0')}${caps ? `: ${caps}` : ': neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON'}`,
-    'run with sudo as root; in a container grant them (systemd-nspawn --capability=all, docker --privileged)');
-  if (f.bpfTest.rc === -1) add('syscalls', 'warn', 'bpf() and perf_event_open allowed', 'not tested: bpftrace is not installed', 'install bpftrace (ebpf-lab up does), then run doctor again');
+  add(
+    'kernel',
+    k58 ? 'ok' : kernelAtLeast(f.kernel, 5, 2) ? 'warn' : 'fail',
+    'kernel version',
+    `${f.kernel} (${f.os})`,
+    'use a 5.8+ kernel (CAP_BPF, ring buffers): Ubuntu 22.04 (5.15), 24.04 (6.8) or Debian 12 (6.1)',
+  );
+  add(
+    'btf',
+    f.btf ? 'ok' : 'fail',
+    'kernel BTF (/sys/kernel/btf/vmlinux)',
+    f.btf ? 'present: CO-RE programs and bpftrace can use kernel types' : 'missing',
+    'boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (stock Ubuntu and Debian kernels are)',
+  );
+  const caps = hasCap(f.capEff, CAP.SYS_ADMIN)
+    ? 'CAP_SYS_ADMIN'
+    : hasCap(f.capEff, CAP.BPF) && hasCap(f.capEff, CAP.PERFMON)
+      ? 'CAP_BPF + CAP_PERFMON'
+      : '';
+  add(
+    'caps',
+    caps ? 'ok' : 'fail',
+    'capabilities for BPF (root, or CAP_BPF and CAP_PERFMON)',
+    `uid ${f.uid}, CapEff ${f.capEff.toString(16).padStart(16, '0')}${caps ? `: ${caps}` : ': neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON'}`,
+    'run with sudo as root; in a container grant them (systemd-nspawn --capability=all, docker --privileged)',
+  );
+  if (f.bpfTest.rc === -1)
+    add(
+      'syscalls',
+      'warn',
+      'bpf() and perf_event_open allowed',
+      'not tested: bpftrace is not installed',
+      'install bpftrace (ebpf-lab up does), then run doctor again',
+    );
   else {
     const ok = f.bpfTest.rc === 0 && f.bpfTest.out.includes('ebpf-lab-ok');
-    add('syscalls', ok ? 'ok' : 'fail', 'bpf() and perf_event_open allowed', ok ? 'bpftrace loaded and attached an interval probe' : `bpftrace failed (exit ${f.bpfTest.rc}): ${f.bpfTest.out}`,
+    add(
+      'syscalls',
+      ok ? 'ok' : 'fail',
+      'bpf() and perf_event_open allowed',
+      ok
+        ? 'bpftrace loaded and attached an interval probe'
+        : `bpftrace failed (exit ${f.bpfTest.rc}): ${f.bpfTest.out}`,
       /not permitted|EPERM|denied/i.test(f.bpfTest.out)
         ? 'a seccomp filter or LSM blocks the syscalls: systemd-nspawn --system-call-filter="bpf perf_event_open", docker --privileged; for non-root users see kernel.unprivileged_bpf_disabled and kernel.perf_event_paranoid'
-        : 'run `sudo bpftrace -e "interval:ms:100 { exit(); }"` on the host to see the full error');
+        : 'run `sudo bpftrace -e "interval:ms:100 { exit(); }"` on the host to see the full error',
+    );
   }
-  add('tracefs', f.tracefs.length ? 'ok' : 'fail', 'tracefs mounted', f.tracefs.length ? f.tracefs.join(', ') : 'not mounted (tracepoints and uprobe events need it)', 'sudo mount -t tracefs nodev /sys/kernel/tracing');
-  add('uprobe', f.uprobe ? 'ok' : 'fail', 'uprobe support (USDT probes attach as uprobes)', f.uprobe ? 'uprobe PMU or uprobe_events present' : 'no uprobe PMU and no uprobe_events',
-    'use a kernel built with CONFIG_UPROBE_EVENTS=y (stock Ubuntu and Debian kernels are)');
-  if (!f.php) add('php-dtrace', 'warn', 'PHP built with DTrace (USDT probes)', 'PHP is not installed yet', 'ebpf-lab up installs the distribution PHP, which is built with DTrace');
+  add(
+    'tracefs',
+    f.tracefs.length ? 'ok' : 'fail',
+    'tracefs mounted',
+    f.tracefs.length ? f.tracefs.join(', ') : 'not mounted (tracepoints and uprobe events need it)',
+    'sudo mount -t tracefs nodev /sys/kernel/tracing',
+  );
+  add(
+    'uprobe',
+    f.uprobe ? 'ok' : 'fail',
+    'uprobe support (USDT probes attach as uprobes)',
+    f.uprobe ? 'uprobe PMU or uprobe_events present' : 'no uprobe PMU and no uprobe_events',
+    'use a kernel built with CONFIG_UPROBE_EVENTS=y (stock Ubuntu and Debian kernels are)',
+  );
+  if (!f.php)
+    add(
+      'php-dtrace',
+      'warn',
+      'PHP built with DTrace (USDT probes)',
+      'PHP is not installed yet',
+      'ebpf-lab up installs the distribution PHP, which is built with DTrace',
+    );
   else {
     const ok = /DTrace Support => (available|enabled)/.test(f.phpDtrace ?? '');
-    add('php-dtrace', ok ? 'ok' : 'fail', 'PHP built with DTrace (USDT probes)', `PHP ${f.php}: ${f.phpDtrace ?? 'no "DTrace Support" line in php -i'}`,
-      'use the distribution packages (built with --enable-dtrace) or rebuild PHP with --enable-dtrace; set USE_ZEND_DTRACE=1 for compile/function probes');
+    add(
+      'php-dtrace',
+      ok ? 'ok' : 'fail',
+      'PHP built with DTrace (USDT probes)',
+      `PHP ${f.php}: ${f.phpDtrace ?? 'no "DTrace Support" line in php -i'}`,
+      'use the distribution packages (built with --enable-dtrace) or rebuild PHP with --enable-dtrace; set USE_ZEND_DTRACE=1 for compile/function probes',
+    );
   }
   for (const what of ['mod_php', 'php-fpm'] as const) {
     const u = f.usdt.find((x) => x.what === what);
-    if (!u) add(`usdt-${what}`, 'warn', `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`, 'not installed yet', 'ebpf-lab up installs it');
-    else add(`usdt-${what}`, u.notes > 0 ? 'ok' : 'fail', `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`, `${u.path}: ${u.notes} stapsdt notes`,
-      'the file was built without --enable-dtrace or stripped of its .note.stapsdt section: reinstall the distribution package');
+    if (!u)
+      add(
+        `usdt-${what}`,
+        'warn',
+        `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`,
+        'not installed yet',
+        'ebpf-lab up installs it',
+      );
+    else
+      add(
+        `usdt-${what}`,
+        u.notes > 0 ? 'ok' : 'fail',
+        `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`,
+        `${u.path}: ${u.notes} stapsdt notes`,
+        'the file was built without --enable-dtrace or stripped of its .note.stapsdt section: reinstall the distribution package',
+      );
   }
-  if (!f.bpftrace) add('bpftrace', 'warn', 'bpftrace', 'not installed', 'ebpf-lab up installs it (apt-get install bpftrace)');
+  if (!f.bpftrace)
+    add('bpftrace', 'warn', 'bpftrace', 'not installed', 'ebpf-lab up installs it (apt-get install bpftrace)');
   else {
     const issues: string[] = [];
     let fix = '';
     if (f.beginTest.rc !== 0 || !f.beginTest.out.includes('ebpf-lab-ok')) {
       issues.push(`BEGIN/END do not work (${f.beginTest.out || `exit ${f.beginTest.rc}`})`);
-      fix = 'stripped bpftrace (Ubuntu 22.04): install bpftrace-dbgsym from ddebs.ubuntu.com for BEGIN/END; the lab\'s bt tools avoid BEGIN/END';
+      fix =
+        "stripped bpftrace (Ubuntu 22.04): install bpftrace-dbgsym from ddebs.ubuntu.com for BEGIN/END; the lab's bt tools avoid BEGIN/END";
     }
     if (versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
       issues.push(`bpftrace ${f.bpftrace} may fail to parse a 6.x kernel's BTF (ENUM64)`);
       fix ||= 'use bpftrace 0.16 or later (Ubuntu 24.04 ships 0.20) for kernel-type access on 6.x kernels';
     }
-    add('bpftrace', issues.length ? 'warn' : 'ok', 'bpftrace and its known issues', `v${f.bpftrace}${issues.length ? ': ' + issues.join('; ') : ', BEGIN/END work'}`, fix);
+    add(
+      'bpftrace',
+      issues.length ? 'warn' : 'ok',
+      'bpftrace and its known issues',
+      `v${f.bpftrace}${issues.length ? ': ' + issues.join('; ') : ', BEGIN/END work'}`,
+      fix,
+    );
   }
-  if (!f.bpftool) add('bpftool', 'warn', 'bpftool and libbpf', 'bpftool not installed', 'ebpf-lab up installs it (bpftool on Debian, linux-tools-$(uname -r) on Ubuntu)');
+  if (!f.bpftool)
+    add(
+      'bpftool',
+      'warn',
+      'bpftool and libbpf',
+      'bpftool not installed',
+      'ebpf-lab up installs it (bpftool on Debian, linux-tools-$(uname -r) on Ubuntu)',
+    );
   else {
     const old = !f.usdtHeader;
-    add('bpftool', old ? 'warn' : 'ok', 'bpftool and libbpf', `bpftool ${f.bpftool} (libbpf ${f.bpftoolLibbpf ?? '?'}), libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`,
-      'libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab\'s programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+');
+    add(
+      'bpftool',
+      old ? 'warn' : 'ok',
+      'bpftool and libbpf',
+      `bpftool ${f.bpftool} (libbpf ${f.bpftoolLibbpf ?? '?'}), libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`,
+      "libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab's programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+",
+    );
   }
-  add('netem', f.netem.available ? 'ok' : 'warn', 'tc netem (inject-latency)', f.netem.available ? f.netem.reason : `unavailable: ${f.netem.reason}`,
-    'inject-latency needs the prio and netem qdiscs: a kernel with CONFIG_NET_SCH_NETEM and CONFIG_NET_SCH_PRIO (Ubuntu: linux-modules-extra-$(uname -r) when sch_netem.ko is missing)');
+  add(
+    'netem',
+    f.netem.available ? 'ok' : 'warn',
+    'tc netem (inject-latency)',
+    f.netem.available ? f.netem.reason : `unavailable: ${f.netem.reason}`,
+    'inject-latency needs the prio and netem qdiscs: a kernel with CONFIG_NET_SCH_NETEM and CONFIG_NET_SCH_PRIO (Ubuntu: linux-modules-extra-$(uname -r) when sch_netem.ko is missing)',
+  );
   return c;
 }

@@ -35,7 +35,19 @@ export const SUPPORTED_OS = [
   { id: 'debian', versionId: '12', name: 'Debian 12' },
 ] as const;
 
-const SECTIONS = ['osrel', 'uname', 'btf', 'virt', 'cloudinit', 'user', 'libphp', 'fpm', 'cli', 'memc', 'apcu'] as const;
+const SECTIONS = [
+  'osrel',
+  'uname',
+  'btf',
+  'virt',
+  'cloudinit',
+  'user',
+  'libphp',
+  'fpm',
+  'cli',
+  'memc',
+  'apcu',
+] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
 export const HOST_FACTS_SCRIPT = [
@@ -105,7 +117,12 @@ export function parseHostFacts(out: string): HostFacts {
     : undefined;
   const memc = s['memc']!.filter((p) => /libmemcached\.so\.\d+$/.test(p)).sort()[0];
   return {
-    os: { id: os['ID'] ?? 'unknown', versionId: os['VERSION_ID'] ?? '', codename: os['VERSION_CODENAME'] ?? '', pretty: os['PRETTY_NAME'] ?? 'unknown OS' },
+    os: {
+      id: os['ID'] ?? 'unknown',
+      versionId: os['VERSION_ID'] ?? '',
+      codename: os['VERSION_CODENAME'] ?? '',
+      pretty: os['PRETTY_NAME'] ?? 'unknown OS',
+    },
     arch,
     multiarch: MULTIARCH[arch] ?? `${arch}-linux-gnu`,
     kernel,

@@ -14,7 +14,13 @@ export function pickOutput(flag: string | undefined, isTTY: boolean): OutputMode
   return isTTY ? 'tty' : 'plain';
 }
 
-const SYMBOL: Record<StepResult['status'], string> = { unchanged: '✓', changed: '✎', failed: '✗', skipped: '-', planned: '~' };
+const SYMBOL: Record<StepResult['status'], string> = {
+  unchanged: '✓',
+  changed: '✎',
+  failed: '✗',
+  skipped: '-',
+  planned: '~',
+};
 
 function changeLines(r: { changes: StepResult['changes'] }, diff: boolean): string[] {
   const out: string[] = [];
@@ -26,12 +32,19 @@ function changeLines(r: { changes: StepResult['changes'] }, diff: boolean): stri
 }
 
 function evidenceLines(r: StepResult): string[] {
-  return r.evidence.map((e) => `    ${e.skipped ? 'SKIP' : e.ok ? 'ok  ' : 'FAIL'} ${e.what}${e.detail ? ` — ${e.detail}` : ''}`);
+  return r.evidence.map(
+    (e) => `    ${e.skipped ? 'SKIP' : e.ok ? 'ok  ' : 'FAIL'} ${e.what}${e.detail ? ` — ${e.detail}` : ''}`,
+  );
 }
 
 function stepSummary(r: StepResult, diff: boolean): string[] {
   const secs = (r.durationMs / 1000).toFixed(1);
-  const what = r.status === 'unchanged' || r.status === 'skipped' ? r.notes[0] ?? r.status : r.status === 'failed' ? 'FAILED' : `${r.changes.length} change(s)`;
+  const what =
+    r.status === 'unchanged' || r.status === 'skipped'
+      ? (r.notes[0] ?? r.status)
+      : r.status === 'failed'
+        ? 'FAILED'
+        : `${r.changes.length} change(s)`;
   const lines = [`${SYMBOL[r.status]} ${r.id.padEnd(14)} ${r.status.padEnd(9)} ${secs.padStart(6)}s  ${what}`];
   if (r.status !== 'unchanged' || diff) lines.push(...changeLines(r, diff));
   lines.push(...evidenceLines(r));
@@ -41,7 +54,10 @@ function stepSummary(r: StepResult, diff: boolean): string[] {
 
 export function totals(results: StepResult[]): string {
   const n = (s: StepResult['status']) => results.filter((r) => r.status === s).length;
-  const changes = results.reduce((a, r) => a + (r.status === 'changed' || r.status === 'planned' ? r.changes.length : 0), 0);
+  const changes = results.reduce(
+    (a, r) => a + (r.status === 'changed' || r.status === 'planned' ? r.changes.length : 0),
+    0,
+  );
   const ev = results.flatMap((r) => r.evidence);
   const checks = ev.length
     ? `; checks: ${ev.filter((e) => e.ok).length} passed, ${ev.filter((e) => !e.ok && !e.skipped).length} failed, ${ev.filter((e) => e.skipped).length} NOT VERIFIED`
@@ -56,7 +72,8 @@ export function plainRenderer(write: (s: string) => void, diff = true): Renderer
     else if (e.kind === 'note') write(e.line);
     else if (e.kind === 'step:phase' && e.phase === 'apply') write(`  ${e.id}: applying`);
     else if (e.kind === 'step:end') stepSummary(e.result, diff).forEach(write);
-    else if (e.kind === 'run:end') write(`${e.ok ? 'ok' : 'FAILED'}: ${totals(e.results)} in ${(e.durationMs / 1000).toFixed(1)}s`);
+    else if (e.kind === 'run:end')
+      write(`${e.ok ? 'ok' : 'FAILED'}: ${totals(e.results)} in ${(e.durationMs / 1000).toFixed(1)}s`);
   }) as Renderer;
   r.finish = () => {};
   return r;
@@ -68,9 +85,11 @@ export function jsonRenderer(write: (s: string) => void): Renderer {
   const notes: string[] = [];
   const r = ((e: RunEvent) => {
     if (e.kind === 'note') notes.push(e.line);
-    if (e.kind === 'run:end') runs.push({ host: e.host, mode: e.mode, ok: e.ok, durationMs: Math.round(e.durationMs), steps: e.results });
+    if (e.kind === 'run:end')
+      runs.push({ host: e.host, mode: e.mode, ok: e.ok, durationMs: Math.round(e.durationMs), steps: e.results });
   }) as Renderer;
-  r.finish = (extra = {}) => write(JSON.stringify({ ok: runs.every((x) => (x as { ok: boolean }).ok), runs, notes, ...extra }, null, 2));
+  r.finish = (extra = {}) =>
+    write(JSON.stringify({ ok: runs.every((x) => (x as { ok: boolean }).ok), runs, notes, ...extra }, null, 2));
   return r;
 }
 
@@ -103,7 +122,10 @@ export function ttyRenderer(stream: NodeJS.WriteStream, diff = false): Renderer 
     else if (e.kind === 'step:end') {
       current = undefined;
       stepSummary(e.result, diff).forEach((l, n) => out(n === 0 ? colour(e.result.status, l) : `\x1b[2m${l}\x1b[0m`));
-    } else if (e.kind === 'run:end') out(`${e.ok ? '\x1b[32mok\x1b[0m' : '\x1b[31mFAILED\x1b[0m'}: ${totals(e.results)} in ${(e.durationMs / 1000).toFixed(1)}s`);
+    } else if (e.kind === 'run:end')
+      out(
+        `${e.ok ? '\x1b[32mok\x1b[0m' : '\x1b[31mFAILED\x1b[0m'}: ${totals(e.results)} in ${(e.durationMs / 1000).toFixed(1)}s`,
+      );
     draw();
   }) as Renderer;
   r.finish = () => {

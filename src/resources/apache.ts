@@ -10,7 +10,8 @@ export interface ApacheState {
 export const apacheProbe: Probe<ApacheState> = probe(
   `echo mods $(ls /etc/apache2/mods-enabled 2>/dev/null | sed -n 's/\\.load$//p'); echo confs $(ls /etc/apache2/conf-enabled 2>/dev/null | sed -n 's/\\.conf$//p')`,
   (out) => {
-    const line = (k: string) => (out.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').split(' ').slice(1).filter(Boolean);
+    const line = (k: string) =>
+      (out.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').split(' ').slice(1).filter(Boolean);
     return { mods: line('mods'), confs: line('confs') };
   },
   { id: 'apache' },
@@ -26,7 +27,10 @@ export function apacheChanges(state: ApacheState, mods: string[], confs: string[
 
 /** a2dismod/a2enmod/a2enconf for the listed changes, then apache's own config test. */
 export async function applyApache(ctx: StepContext, changes: Change[]): Promise<void> {
-  const pick = (kind: string, action: string) => changes.filter((c) => c.resource.startsWith(kind + ':') && c.action === action).map((c) => c.resource.split(':')[1]!);
+  const pick = (kind: string, action: string) =>
+    changes
+      .filter((c) => c.resource.startsWith(kind + ':') && c.action === action)
+      .map((c) => c.resource.split(':')[1]!);
   const dis = pick('apache-mod', 'disable');
   if (dis.length) await ctx.host.exec(['a2dismod', '-q', '-f', ...dis], { sudo: true });
   const mods = pick('apache-mod', 'enable');

@@ -19,7 +19,9 @@ export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
 }
 
 /** dpkg left half-configured by an interrupted run: `dpkg --audit` prints something. */
-export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5', (out) => out.trim(), { id: 'dpkg-audit' });
+export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5', (out) => out.trim(), {
+  id: 'dpkg-audit',
+});
 
 export function packageChanges(installed: Record<string, boolean>): Change[] {
   return Object.entries(installed)
@@ -28,11 +30,19 @@ export function packageChanges(installed: Record<string, boolean>): Change[] {
 }
 
 /** Non-interactive apt, whatever the host: no prompts, no needrestart dialog, lock waits. */
-export const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a', NEEDRESTART_SUSPEND: '1', APT_LISTCHANGES_FRONTEND: 'none' };
+export const APT_ENV = {
+  DEBIAN_FRONTEND: 'noninteractive',
+  NEEDRESTART_MODE: 'a',
+  NEEDRESTART_SUSPEND: '1',
+  APT_LISTCHANGES_FRONTEND: 'none',
+};
 const APT_OPTS = [
-  '-o', 'DPkg::Lock::Timeout=300',
-  '-o', 'Dpkg::Options::=--force-confdef',
-  '-o', 'Dpkg::Options::=--force-confold',
+  '-o',
+  'DPkg::Lock::Timeout=300',
+  '-o',
+  'Dpkg::Options::=--force-confdef',
+  '-o',
+  'Dpkg::Options::=--force-confold',
 ];
 
 /**
@@ -50,7 +60,9 @@ export async function installPackages(ctx: StepContext, names: string[]): Promis
   const policy = await ctx.host.exec(['apt-cache', 'policy', ...names], { sudo: true, nothrow: true });
   const unknown = packagesWithoutCandidate(policy.stdout, names);
   if (unknown.length) {
-    ctx.progress(`apt-get update (apt does not know ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', …' : ''})`);
+    ctx.progress(
+      `apt-get update (apt does not know ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', …' : ''})`,
+    );
     await withAptRetry(ctx, ['apt-get', ...APT_OPTS, 'update', '-q']);
   }
   ctx.progress(`apt-get install ${names.join(' ')}`);
@@ -70,7 +82,9 @@ async function withAptRetry(ctx: StepContext, argv: string[]): Promise<void> {
       },
     });
     if (r.exitCode === 0) return;
-    const transient = /Could not get lock|Temporary failure|Failed to fetch|Unable to lock|Hash Sum mismatch/.test(r.stderr + r.stdout);
+    const transient = /Could not get lock|Temporary failure|Failed to fetch|Unable to lock|Hash Sum mismatch/.test(
+      r.stderr + r.stdout,
+    );
     if (!transient || attempt >= 3) {
       const { CommandError } = await import('../errors.js');
       throw new CommandError(r, ctx.host.name, ctx.stepId);

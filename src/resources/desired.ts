@@ -1,8 +1,14 @@
 import { applyFile, absentFileChanges, fileChanges, fileProbe, type FileSpec, type FileState } from './files.js';
 import { installPackages, packageChanges, packagesProbe } from './apt.js';
 import {
-  applyUnitChanges, markPending, pendingChanges, pendingProbe, serviceChanges, unitsProbe,
-  type ServiceSpec, type UnitState,
+  applyUnitChanges,
+  markPending,
+  pendingChanges,
+  pendingProbe,
+  serviceChanges,
+  unitsProbe,
+  type ServiceSpec,
+  type UnitState,
 } from './systemd.js';
 import type { Probe } from './probe.js';
 import { aptFault } from '../runner/fault.js';
@@ -36,7 +42,13 @@ export function desiredProbes(d: Desired): Record<string, Probe<unknown>> {
 }
 
 function ownedUnits(d: Desired): string[] {
-  return [...new Set([...(d.units ?? []), ...(d.services ?? []).map((s) => s.unit), ...(d.files ?? []).flatMap((f) => (f.notify ? [f.notify.unit] : []))])];
+  return [
+    ...new Set([
+      ...(d.units ?? []),
+      ...(d.services ?? []).map((s) => s.unit),
+      ...(d.files ?? []).flatMap((f) => (f.notify ? [f.notify.unit] : [])),
+    ]),
+  ];
 }
 
 export function unitStates(results: Record<string, unknown>): Record<string, UnitState> {
@@ -64,7 +76,9 @@ export function desiredChanges(d: Desired, results: Record<string, unknown>): Ch
   const units = unitStates(results);
   for (const s of d.services ?? []) changes.push(...serviceChanges(s, units[s.unit]));
   const pending = pendingChanges((results['pending'] as string[] | undefined) ?? [], ownedUnits(d));
-  for (const p of pending) if (!notify.has(p.resource.slice(5))) notify.set(p.resource.slice(5), { action: p.action as 'restart', why: p.detail! });
+  for (const p of pending)
+    if (!notify.has(p.resource.slice(5)))
+      notify.set(p.resource.slice(5), { action: p.action as 'restart', why: p.detail! });
   for (const [unit, { action, why }] of notify) changes.push({ resource: `unit:${unit}`, action, detail: why });
   return dedupe(changes);
 }
@@ -83,7 +97,8 @@ export function dedupe(changes: Change[]): Change[] {
 export async function applyDesired(ctx: StepContext, d: Desired, changes: Change[]): Promise<void> {
   const pkgs = changes.filter((c) => c.resource.startsWith('apt:')).map((c) => c.resource.slice(4));
   await installPackages(aptFault(ctx), pkgs);
-  const byAction = (a: string) => changes.filter((c) => c.resource.startsWith('unit:') && c.action === a).map((c) => c.resource.slice(5));
+  const byAction = (a: string) =>
+    changes.filter((c) => c.resource.startsWith('unit:') && c.action === a).map((c) => c.resource.slice(5));
   await markPending(ctx, 'restart', byAction('restart'));
   await markPending(ctx, 'reload', byAction('reload'));
   let unitFilesChanged = false;

@@ -34,9 +34,7 @@ const MAX_DIFF_BYTES = 256 * 1024;
 
 export function fileProbe(path: string, withContent = true): Probe<FileState> {
   const p = quote(path);
-  const body = withContent
-    ? `if [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then base64 -w0 ${p}; fi`
-    : 'true';
+  const body = withContent ? `if [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then base64 -w0 ${p}; fi` : 'true';
   return probe(
     `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; sha256sum ${p} | cut -c1-64; ${body}; echo; else echo absent; fi`,
     (out) => {
@@ -71,11 +69,20 @@ export function fileChanges(spec: FileSpec, state: FileState): Change[] {
   if (!state.exists) return [{ resource, action: 'create', detail: fileDiff(spec.path, undefined, text, spec.secret) }];
   const out: Change[] = [];
   if (state.sha256 !== want) {
-    out.push({ resource, action: 'update', detail: state.content !== undefined ? fileDiff(spec.path, state.content, text, spec.secret) : `sha256 ${state.sha256} -> ${want}` });
+    out.push({
+      resource,
+      action: 'update',
+      detail:
+        state.content !== undefined
+          ? fileDiff(spec.path, state.content, text, spec.secret)
+          : `sha256 ${state.sha256} -> ${want}`,
+    });
     return out; // put() rewrites mode and owner too
   }
-  if (state.mode !== mode) out.push({ resource, action: 'chmod', detail: `${state.mode?.toString(8)} -> ${mode.toString(8)}` });
-  if (state.owner !== owner || state.group !== group) out.push({ resource, action: 'chown', detail: `${state.owner}:${state.group} -> ${owner}:${group}` });
+  if (state.mode !== mode)
+    out.push({ resource, action: 'chmod', detail: `${state.mode?.toString(8)} -> ${mode.toString(8)}` });
+  if (state.owner !== owner || state.group !== group)
+    out.push({ resource, action: 'chown', detail: `${state.owner}:${state.group} -> ${owner}:${group}` });
   return out;
 }
 

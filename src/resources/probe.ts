@@ -13,7 +13,11 @@ export type ProbeResults<P extends Record<string, Probe<unknown>>> = {
   [K in keyof P]: P[K] extends Probe<infer T> ? T : never;
 };
 
-export function probe<T>(script: string, parse: (stdout: string, exitCode: number) => T, fact?: Probe<T>['fact']): Probe<T> {
+export function probe<T>(
+  script: string,
+  parse: (stdout: string, exitCode: number) => T,
+  fact?: Probe<T>['fact'],
+): Probe<T> {
   return { script, parse, fact };
 }
 
@@ -30,7 +34,10 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   const nonce = randomBytes(6).toString('hex');
   const script = keys
     // The extra `echo` ends the probe's last line even when its output lacks a newline.
-    .map((k, i) => `echo '@@${nonce} ${i}'\n( ${probes[k]!.script}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`)
+    .map(
+      (k, i) =>
+        `echo '@@${nonce} ${i}'\n( ${probes[k]!.script}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`,
+    )
     .join('\n');
   const r = await host.exec({ script }, { sudo: true });
   const out: Record<string, unknown> = {};
@@ -39,7 +46,8 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   for (const m of r.stdout.matchAll(re)) seen.set(Number(m[1]), { body: m[2]!, code: Number(m[3]) });
   keys.forEach((k, i) => {
     const s = seen.get(i);
-    if (!s) throw new Error(`probe ${k} produced no output on ${host.name} (exit ${r.exitCode}): ${r.stderr.slice(-300)}`);
+    if (!s)
+      throw new Error(`probe ${k} produced no output on ${host.name} (exit ${r.exitCode}): ${r.stderr.slice(-300)}`);
     out[k] = probes[k]!.parse(s.body.slice(0, -1).replace(/\n$/, ''), s.code);
   });
   return out as ProbeResults<P>;

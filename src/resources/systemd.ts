@@ -41,32 +41,39 @@ export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
   const body = units
     .map((u) => {
       const q = quote(u);
-      return `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
+      return (
+        `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
         `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
         `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); ` +
         // Start time to ~10 ms (not btime's whole seconds): now - uptime + start ticks.
         `awk -v n="$(date +%s.%N)" -v u="$(cut -d' ' -f1 /proc/uptime)" -v s="$st" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\\t", n - u + s / t }'; tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
-        `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`;
+        `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`
+      );
     })
     .join('\n');
-  return probe(body, (out) => {
-    const states: Record<string, UnitState> = {};
-    for (const line of out.split('\n')) {
-      const [unit, enabled = 'unknown', active = 'unknown', pid = '0', started = '0', envRaw = '', sysEnv = ''] = line.split('\t');
-      if (!unit) continue;
-      const procEnv = parseEnv(envRaw);
-      const useProc = Object.keys(procEnv).length > 0;
-      states[unit] = {
-        enabled,
-        active,
-        mainPid: Number(pid) || 0,
-        env: useProc ? procEnv : parseEnv(sysEnv),
-        envSource: useProc ? 'proc' : 'systemd',
-        startedAt: Number(started) || 0,
-      };
-    }
-    return states;
-  }, { id: 'units', args: units });
+  return probe(
+    body,
+    (out) => {
+      const states: Record<string, UnitState> = {};
+      for (const line of out.split('\n')) {
+        const [unit, enabled = 'unknown', active = 'unknown', pid = '0', started = '0', envRaw = '', sysEnv = ''] =
+          line.split('\t');
+        if (!unit) continue;
+        const procEnv = parseEnv(envRaw);
+        const useProc = Object.keys(procEnv).length > 0;
+        states[unit] = {
+          enabled,
+          active,
+          mainPid: Number(pid) || 0,
+          env: useProc ? procEnv : parseEnv(sysEnv),
+          envSource: useProc ? 'proc' : 'systemd',
+          startedAt: Number(started) || 0,
+        };
+      }
+      return states;
+    },
+    { id: 'units', args: units },
+  );
 }
 
 function parseEnv(raw: string): Record<string, string> {
@@ -87,7 +94,12 @@ export interface ServiceSpec {
 export function serviceChanges(spec: ServiceSpec, state: UnitState | undefined): Change[] {
   const out: Change[] = [];
   const resource = `unit:${spec.unit}`;
-  if (spec.enabled !== false && state?.enabled !== 'enabled' && state?.enabled !== 'static' && state?.enabled !== 'alias')
+  if (
+    spec.enabled !== false &&
+    state?.enabled !== 'enabled' &&
+    state?.enabled !== 'static' &&
+    state?.enabled !== 'alias'
+  )
     out.push({ resource, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
   if (spec.active !== false && state?.active !== 'active')
     out.push({ resource, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
@@ -97,8 +109,11 @@ export function serviceChanges(spec: ServiceSpec, state: UnitState | undefined):
 /** Performs unit changes in a safe order: daemon-reload, restarts, reloads, enables, starts. */
 export async function applyUnitChanges(ctx: StepContext, changes: Change[], daemonReload: boolean): Promise<void> {
   if (daemonReload) await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo: true });
-  const units = (action: string) =>
-    [...new Set(changes.filter((c) => c.resource.startsWith('unit:') && c.action === action).map((c) => c.resource.slice(5)))];
+  const units = (action: string) => [
+    ...new Set(
+      changes.filter((c) => c.resource.startsWith('unit:') && c.action === action).map((c) => c.resource.slice(5)),
+    ),
+  ];
   const restarted = new Set<string>();
   for (const u of units('restart')) {
     ctx.progress(`restarting ${u}`);
@@ -126,9 +141,11 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
  */
 export const PENDING_DIR = '/var/lib/ebpf-lab/pending';
 
-export const pendingProbe: Probe<string[]> = probe(`ls -1 ${PENDING_DIR} 2>/dev/null; true`, (out) =>
-  out.split('\n').filter(Boolean),
-{ id: 'pending' });
+export const pendingProbe: Probe<string[]> = probe(
+  `ls -1 ${PENDING_DIR} 2>/dev/null; true`,
+  (out) => out.split('\n').filter(Boolean),
+  { id: 'pending' },
+);
 
 export function pendingChanges(markers: string[], units: string[]): Change[] {
   const out: Change[] = [];
@@ -143,7 +160,10 @@ export function pendingChanges(markers: string[], units: string[]): Change[] {
 export async function markPending(ctx: StepContext, action: string, units: string[]): Promise<void> {
   if (units.length === 0) return;
   const files = units.map((u) => `${PENDING_DIR}/${action}@${u}`);
-  await ctx.host.exec({ script: `mkdir -p ${PENDING_DIR} && touch ${quoteArgv(files)} && sync ${PENDING_DIR}` }, { sudo: true });
+  await ctx.host.exec(
+    { script: `mkdir -p ${PENDING_DIR} && touch ${quoteArgv(files)} && sync ${PENDING_DIR}` },
+    { sudo: true },
+  );
 }
 
 async function clearPending(ctx: StepContext, action: string, unit: string): Promise<void> {

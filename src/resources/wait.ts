@@ -10,5 +10,9 @@ export function waitLoop(until: string, o: { tries: number; every: number; giveU
 
 /** Waits until bpftrace (pid in $bp, output in `out`) has attached its probes, or has died. */
 export function waitBpftraceAttached(out: string, seconds: number): string {
-  return waitLoop(`grep -q '^Attaching' ${out}`, { tries: seconds * 10, every: 0.1, giveUpIf: '! kill -0 $bp 2>/dev/null' });
+  return waitLoop(`grep -q '^Attaching' ${out}`, {
+    tries: seconds * 10,
+    every: 0.1,
+    giveUpIf: '! kill -0 $bp 2>/dev/null',
+  });
 }

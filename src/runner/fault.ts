@@ -63,7 +63,10 @@ export function armUploadFault(path: string): void {
  * Sends a command's stdin and ends it; with an armed upload fault, sends only the first
  * half, gives it 300 ms to reach the host, then fires (the stream is never ended).
  */
-export function endInput(stream: { write(b: Buffer): unknown; end(b?: string | Buffer): unknown }, input: string | Buffer): void {
+export function endInput(
+  stream: { write(b: Buffer): unknown; end(b?: string | Buffer): unknown },
+  input: string | Buffer,
+): void {
   const name = uploadArmed;
   if (name === undefined) {
     stream.end(input);

@@ -27,7 +27,10 @@ if [ "$age" -gt ${STALE_S} ]; then
 fi
 echo "held $age $(cat ${LOCK_DIR}/owner 2>/dev/null)"`;
 
-export async function acquireHostLock(host: Transport, opts: { waitMs?: number; note?: (l: string) => void; sleep?: (ms: number) => Promise<void> } = {}): Promise<HostLock> {
+export async function acquireHostLock(
+  host: Transport,
+  opts: { waitMs?: number; note?: (l: string) => void; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<HostLock> {
   const owner = `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()}`;
   const sleep = opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (opts.waitMs ?? 300_000);
@@ -41,12 +44,18 @@ export async function acquireHostLock(host: Transport, opts: { waitMs?: number; 
     }
     const holder = out.replace(/^held \d+ /, '');
     if (Date.now() > deadline)
-      throw new UserError(`another ebpf-lab run is working on ${host.name}: ${holder}`, 'wait for it to finish and run again (a crashed run\'s lock expires after a minute)');
+      throw new UserError(
+        `another ebpf-lab run is working on ${host.name}: ${holder}`,
+        "wait for it to finish and run again (a crashed run's lock expires after a minute)",
+      );
     if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${holder})`);
     told = true;
     await sleep(2000);
   }
-  const beat = setInterval(() => void host.exec(['touch', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {}), HEARTBEAT_MS);
+  const beat = setInterval(
+    () => void host.exec(['touch', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {}),
+    HEARTBEAT_MS,
+  );
   beat.unref();
   return {
     async release() {

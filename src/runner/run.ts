@@ -61,7 +61,14 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   const planned = new Set<string>();
   for (const step of steps) {
     if (failed || skipped.has(step.id)) {
-      const r = result(step, 'skipped', [], [failed ? 'not run: an earlier step failed' : skipped.get(step.id)!], [], 0);
+      const r = result(
+        step,
+        'skipped',
+        [],
+        [failed ? 'not run: an earlier step failed' : skipped.get(step.id)!],
+        [],
+        0,
+      );
       results.push(r);
       emit({ kind: 'step:end', result: r });
       continue;
@@ -85,7 +92,11 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
         }
         if (mode === 'plan') {
           const after = (step.needs ?? []).filter((n) => planned.has(n));
-          if (after.length) notes = [`may change more once ${after.join(', ')} ${after.length > 1 ? 'are' : 'is'} applied: checked against the host as it is now`, ...notes];
+          if (after.length)
+            notes = [
+              `may change more once ${after.join(', ')} ${after.length > 1 ? 'are' : 'is'} applied: checked against the host as it is now`,
+              ...notes,
+            ];
           if (changes.length || after.length) planned.add(step.id);
         }
         emit({ kind: 'step:changes', id: step.id, changes, notes });
@@ -101,7 +112,9 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
         if (again.changes.length > 0)
           throw new ConvergenceError(
             `step ${step.id} does not converge: still pending after apply: ` +
-              again.changes.map((c) => `${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`).join(', '),
+              again.changes
+                .map((c) => `${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`)
+                .join(', '),
           );
       }
       // up verifies what it changed (an unchanged step was verified when it last
@@ -119,7 +132,14 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
         const bad = evidence.filter((e) => !e.ok && !e.skipped);
         if (bad.length) throw new VerifyError(`${step.id}: ${bad.map((e) => e.what).join('; ')}`);
       }
-      const status = mode === 'plan' ? (changes.length ? 'planned' : 'unchanged') : changes.length && mode === 'up' ? 'changed' : 'unchanged';
+      const status =
+        mode === 'plan'
+          ? changes.length
+            ? 'planned'
+            : 'unchanged'
+          : changes.length && mode === 'up'
+            ? 'changed'
+            : 'unchanged';
       const r = result(step, status, changes, notes, evidence, performance.now() - t0);
       results.push(r);
       emit({ kind: 'step:end', result: r });
@@ -133,13 +153,45 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       emit({ kind: 'step:end', result: r });
     }
   }
-  emit({ kind: 'run:end', host: host.name, mode, ok: !failed && !anyFailed, results, durationMs: performance.now() - started });
+  emit({
+    kind: 'run:end',
+    host: host.name,
+    mode,
+    ok: !failed && !anyFailed,
+    results,
+    durationMs: performance.now() - started,
+  });
   return results;
 }
 
-function result(step: Step, status: StepResult['status'], changes: Change[], notes: string[], evidence: Evidence[], ms: number, err?: unknown): StepResult {
-  const r: StepResult = { id: step.id, title: step.title, status, changes, notes, evidence, durationMs: Math.round(ms) };
-  if (err !== undefined) r.error = err instanceof Error ? (err.name === 'Error' || err.name === 'CommandError' || err.name === 'VerifyError' || err.name === 'ConvergenceError' ? err.message : err.stack ?? err.message) : String(err);
+function result(
+  step: Step,
+  status: StepResult['status'],
+  changes: Change[],
+  notes: string[],
+  evidence: Evidence[],
+  ms: number,
+  err?: unknown,
+): StepResult {
+  const r: StepResult = {
+    id: step.id,
+    title: step.title,
+    status,
+    changes,
+    notes,
+    evidence,
+    durationMs: Math.round(ms),
+  };
+  if (err !== undefined)
+    r.error =
+      err instanceof Error
+        ? err.name === 'Error' ||
+          err.name === 'CommandError' ||
+          err.name === 'VerifyError' ||
+          err.name === 'ConvergenceError'
+          ? err.message
+          : (err.stack ?? err.message)
+        : String(err);
   return r;
 }
 

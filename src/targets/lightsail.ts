@@ -125,25 +125,56 @@ export async function prepareLab(client: LightsailClient, input: PrepareInput): 
     await validateBundle(client, input.bundleId, cloud);
   }
   const keyPairName = existing?.keyPairName ?? defaultKeyPairName(name);
-  const key = await ensureKeyPair(client, { name: keyPairName, keyDir: keyDir(), lab: name, tags: labTags(name, { expiresAt: input.expiresAt }) }, cloud);
+  const key = await ensureKeyPair(
+    client,
+    { name: keyPairName, keyDir: keyDir(), lab: name, tags: labTags(name, { expiresAt: input.expiresAt }) },
+    cloud,
+  );
   if (key.generated) log(`${name}: generated SSH key ${key.privateKeyPath} (mode 0600)`);
   if (key.imported) log(`${name}: imported key pair ${keyPairName} into Lightsail`);
   const made = await ensureInstance(
     client,
-    { name, region, lab: name, bundleId: input.bundleId, blueprintId: input.blueprintId, keyPairName, expiresAt: input.expiresAt },
+    {
+      name,
+      region,
+      lab: name,
+      bundleId: input.bundleId,
+      blueprintId: input.blueprintId,
+      keyPairName,
+      expiresAt: input.expiresAt,
+    },
     cloud,
   );
-  log(made.action === 'created' ? `${name}: creating instance (${made.change?.detail ?? input.bundleId})` : `${name}: adopting the existing instance (tagged as ours)`);
+  log(
+    made.action === 'created'
+      ? `${name}: creating instance (${made.change?.detail ?? input.bundleId})`
+      : `${name}: adopting the existing instance (tagged as ours)`,
+  );
   made.notes.forEach((n) => log(`note: ${n}`));
-  const inst = await waitForInstance(client, name, { ...cloud, ...lightsailDeps.instanceWait, onState: (s) => log(`${name}: ${s}`) });
-  const ports = await ensurePorts(client, name, { ...cloud, ...(input.allowFrom?.length ? { allowFrom: input.allowFrom } : {}) });
+  const inst = await waitForInstance(client, name, {
+    ...cloud,
+    ...lightsailDeps.instanceWait,
+    onState: (s) => log(`${name}: ${s}`),
+  });
+  const ports = await ensurePorts(client, name, {
+    ...cloud,
+    ...(input.allowFrom?.length ? { allowFrom: input.allowFrom } : {}),
+  });
   if (ports.change) log(`${name}: firewall set to ${ports.change.detail}`);
   if (ports.note) log(`note: ${ports.note}`);
   const { host, port } = lightsailDeps.endpoint(inst);
   log(`${name}: ${inst.state} at ${host}, waiting for SSH on port ${port}`);
-  await waitForPort(host, port, { ...lightsailDeps.portWait, ...(cloud.sleep ? { sleep: cloud.sleep } : {}), ...(cloud.now ? { now: cloud.now } : {}) });
+  await waitForPort(host, port, {
+    ...lightsailDeps.portWait,
+    ...(cloud.sleep ? { sleep: cloud.sleep } : {}),
+    ...(cloud.now ? { now: cloud.now } : {}),
+  });
   const hostKeys = await hostKeysFor(client, name, cloud);
-  log(hostKeys.length ? `${name}: pinning ${hostKeys.length} host key(s) reported by Lightsail` : `${name}: Lightsail reports no host keys; trusting the first key seen`);
+  log(
+    hostKeys.length
+      ? `${name}: pinning ${hostKeys.length} host key(s) reported by Lightsail`
+      : `${name}: Lightsail reports no host keys; trusting the first key seen`,
+  );
   // A new instance may have a recycled IP: a key recorded for a former owner must not block it.
   if (made.action === 'created' && hostKeys.length === 0) await setKnownHostKeys(host, port, []);
   const user = inst.username || (inst.blueprintId?.startsWith('debian') ? 'admin' : 'ubuntu');
@@ -160,9 +191,18 @@ async function setKnownHostKeys(host: string, port: number, lines: string[]): Pr
 /** The endpoint of an existing, running lab of ours (plan/verify/ssh never create). */
 export async function existingEndpoint(client: LightsailClient, name: string, region: string): Promise<LabEndpoint> {
   const inst = await getInstance(client, name, lightsailDeps.cloud);
-  if (!inst) throw new UserError(`there is no Lightsail instance "${name}" in ${region}`, `create it with: ebpf-lab up --target lightsail:${name} --region ${region}`);
-  if (!(inst.ours && inst.lab === name)) throw new UserError(`instance "${name}" in ${region} is not an ebpf-lab lab; not touching it`);
-  if (inst.state !== 'running' || !inst.publicIp) throw new UserError(`instance "${name}" is ${inst.state}${inst.publicIp ? '' : ' without a public IP'}`, `run: ebpf-lab up --target lightsail:${name}`);
+  if (!inst)
+    throw new UserError(
+      `there is no Lightsail instance "${name}" in ${region}`,
+      `create it with: ebpf-lab up --target lightsail:${name} --region ${region}`,
+    );
+  if (!(inst.ours && inst.lab === name))
+    throw new UserError(`instance "${name}" in ${region} is not an ebpf-lab lab; not touching it`);
+  if (inst.state !== 'running' || !inst.publicIp)
+    throw new UserError(
+      `instance "${name}" is ${inst.state}${inst.publicIp ? '' : ' without a public IP'}`,
+      `run: ebpf-lab up --target lightsail:${name}`,
+    );
   const { host, port } = lightsailDeps.endpoint(inst as LabInstance & { publicIp: string });
   const hostKeys = await hostKeysFor(client, name, lightsailDeps.cloud);
   const user = inst.username || 'ubuntu';
@@ -177,7 +217,17 @@ export function connectLab(ep: LabEndpoint, log: (l: string) => void): Promise<T
 
 /** What the registry keeps for a lab. */
 export function recordFor(ep: LabEndpoint): Omit<LabRecord, 'createdAt'> {
-  return { name: recordName(ep.name), kind: 'lightsail', target: recordName(ep.name), host: ep.host, port: ep.port, user: ep.user, keyPath: ep.keyPath, region: ep.region, createdByUs: true };
+  return {
+    name: recordName(ep.name),
+    kind: 'lightsail',
+    target: recordName(ep.name),
+    host: ep.host,
+    port: ep.port,
+    user: ep.user,
+    keyPath: ep.keyPath,
+    region: ep.region,
+    createdByUs: true,
+  };
 }
 
 /** Serialised registry writes (parallel workshop labs share labs.json). */
@@ -185,9 +235,16 @@ export const saveLabLocked = (rec: LabRecord): Promise<void> => fileLock(() => s
 export const forgetLabLocked = (name: string): Promise<void> => fileLock(() => forgetLab(name));
 
 /** openTarget's lightsail branch: `up` creates or adopts; plan/verify need a running lab. */
-export async function openLightsail(spec: { name: string }, o: { create: boolean; log: (l: string) => void }): Promise<OpenedTarget> {
+export async function openLightsail(
+  spec: { name: string },
+  o: { create: boolean; log: (l: string) => void },
+): Promise<OpenedTarget> {
   const known = (await readRegistry()).labs[recordName(spec.name)];
-  const inputs = await resolveInputs({ flags: inputDeps.flags, client: lightsailDeps.makeClient, knownRegion: known?.region });
+  const inputs = await resolveInputs({
+    flags: inputDeps.flags,
+    client: lightsailDeps.makeClient,
+    knownRegion: known?.region,
+  });
   const client = lightsailDeps.makeClient(inputs.region);
   const ep = o.create
     ? await prepareLab(client, {
@@ -233,7 +290,14 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
       if (host !== lab.host || port !== lab.port) await saveLabLocked({ ...lab, host, port });
     }
     const grafanaUrl = inst.publicIp && host ? `http://${host}:3000/` : undefined;
-    return { ...lab, host, port, state: inst.state, ...(grafanaUrl ? { grafanaUrl } : {}), ...(grafana ? { grafanaPassword: grafana } : {}) };
+    return {
+      ...lab,
+      host,
+      port,
+      state: inst.state,
+      ...(grafanaUrl ? { grafanaUrl } : {}),
+      ...(grafana ? { grafanaPassword: grafana } : {}),
+    };
   } catch (e) {
     return { ...lab, state: `unknown (${(e as Error).message.split('\n')[0]})` };
   }
@@ -242,7 +306,9 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
 /** A status line: name, state, where, Grafana URL and password. */
 export function formatLightsailStatus(r: LightsailStatus): string {
   const where = r.host ? `${r.user}@${r.host}${r.port === 22 ? '' : `:${r.port}`} (${r.region})` : `(${r.region})`;
-  const grafana = r.grafanaUrl ? `  grafana ${r.grafanaUrl}${r.grafanaPassword ? ` password ${r.grafanaPassword}` : ''}` : '';
+  const grafana = r.grafanaUrl
+    ? `  grafana ${r.grafanaUrl}${r.grafanaPassword ? ` password ${r.grafanaPassword}` : ''}`
+    : '';
   const last = r.lastRun ? `  last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
   return `${r.name.padEnd(22)} ${'lightsail'.padEnd(9)} ${r.state.padEnd(8)} ${where}${grafana}${last}`;
 }
@@ -254,11 +320,21 @@ export async function refreshLightsailLab(name: string): Promise<void> {
 }
 
 /** `down --target lightsail:NAME`: instance and key pair (only ours), known host keys, registry entry. */
-export async function lightsailDown(spec: { name: string; label: string }, write: (s: string) => void): Promise<number> {
+export async function lightsailDown(
+  spec: { name: string; label: string },
+  write: (s: string) => void,
+): Promise<number> {
   const known = (await readRegistry()).labs[recordName(spec.name)];
-  const inputs = await resolveInputs({ flags: inputDeps.flags, client: lightsailDeps.makeClient, knownRegion: known?.region });
+  const inputs = await resolveInputs({
+    flags: inputDeps.flags,
+    client: lightsailDeps.makeClient,
+    knownRegion: known?.region,
+  });
   const client = lightsailDeps.makeClient(inputs.region);
-  const changes = await destroyLab(client, spec.name, { ...lightsailDeps.cloud, keyPairName: defaultKeyPairName(spec.name) });
+  const changes = await destroyLab(client, spec.name, {
+    ...lightsailDeps.cloud,
+    keyPairName: defaultKeyPairName(spec.name),
+  });
   if (known?.host && known.port) await setKnownHostKeys(known.host, known.port, []);
   if (changes.some((c) => c.resource.startsWith('lightsail-keypair:')) && known?.keyPath) {
     await rm(known.keyPath, { force: true });
@@ -266,6 +342,10 @@ export async function lightsailDown(spec: { name: string; label: string }, write
   }
   if (known) await forgetLabLocked(recordName(spec.name));
   for (const c of changes) write(`${c.resource}: deleted`);
-  write(changes.length ? `${spec.label}: removed from ${inputs.region}` : `${spec.label}: nothing to remove in ${inputs.region} (it does not exist)`);
+  write(
+    changes.length
+      ? `${spec.label}: removed from ${inputs.region}`
+      : `${spec.label}: nothing to remove in ${inputs.region} (it does not exist)`,
+  );
   return 0;
 }

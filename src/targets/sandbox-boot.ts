@@ -64,7 +64,10 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
 export async function bootContainer(rec: SandboxRecord): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
   await rm(propagateDir(rec), { recursive: true, force: true });
-  const pid = spawnDetached(nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }), nspawnLog(rec));
+  const pid = spawnDetached(
+    nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }),
+    nspawnLog(rec),
+  );
   rec.nspawnPid = pid;
   rec.bootedAt = new Date().toISOString();
   delete rec.leaderPid;
@@ -78,7 +81,7 @@ export async function bootContainer(rec: SandboxRecord): Promise<void> {
     }
     await sleep(50);
   }
-  await bootFailure(rec, 'the container\'s systemd did not start within 20 s');
+  await bootFailure(rec, "the container's systemd did not start within 20 s");
 }
 
 /** (Re)start the forwarder on rec.port, or on a new free port if that one is taken. */

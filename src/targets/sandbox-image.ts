@@ -44,7 +44,7 @@ export async function removeTree(dir: string, unmount = false): Promise<void> {
 export async function withLock<T>(final: string, log: (l: string) => void, fn: () => Promise<T>): Promise<T> {
   const lock = final + '.lock';
   let told = false;
-  for (const deadline = Date.now() + 30 * 60_000; ; ) {
+  for (const deadline = Date.now() + 30 * 60_000; ;) {
     try {
       const fh = await open(lock, 'wx');
       await fh.writeFile(String(process.pid));
@@ -71,7 +71,11 @@ export async function withLock<T>(final: string, log: (l: string) => void, fn: (
 }
 
 /** Build `final` via `build(tmp)` unless it exists; temp dirs of dead builders are removed. */
-async function buildOnce(final: string, log: (l: string) => void, build: (tmp: string) => Promise<void>): Promise<void> {
+async function buildOnce(
+  final: string,
+  log: (l: string) => void,
+  build: (tmp: string) => Promise<void>,
+): Promise<void> {
   if (existsSync(final)) return;
   const parent = path.dirname(final);
   await mkdir(parent, { recursive: true });
@@ -121,19 +125,41 @@ async function bootstrap(rootfs: string): Promise<void> {
     // Keep the package lists: the repo builds resolve against exactly this snapshot.
     // A private mount namespace: the chroot's /proc, /sys, /dev mounts vanish with the
     // process, even when it is killed (they would otherwise stay on the host).
-    await run(['unshare', '--mount', '--propagation', 'private', 'mmdebstrap', '--quiet', `--variant=${BASE_SPEC.variant}`, `--include=${include}`,
-      '--skip=cleanup/apt/lists', BASE_SPEC.suite, rootfs]);
+    await run([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'mmdebstrap',
+      '--quiet',
+      `--variant=${BASE_SPEC.variant}`,
+      `--include=${include}`,
+      '--skip=cleanup/apt/lists',
+      BASE_SPEC.suite,
+      rootfs,
+    ]);
   } else {
-    await run(['unshare', '--mount', '--propagation', 'private', 'debootstrap', '--variant=minbase', `--include=${include}`, BASE_SPEC.suite, rootfs,
-      'http://deb.debian.org/debian']);
+    await run([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'debootstrap',
+      '--variant=minbase',
+      `--include=${include}`,
+      BASE_SPEC.suite,
+      rootfs,
+      'http://deb.debian.org/debian',
+    ]);
   }
 }
 
-const DEBIAN_SOURCES = [
-  'deb http://deb.debian.org/debian bookworm main',
-  'deb http://deb.debian.org/debian bookworm-updates main',
-  'deb http://security.debian.org/debian-security bookworm-security main',
-].join('\n') + '\n';
+const DEBIAN_SOURCES =
+  [
+    'deb http://deb.debian.org/debian bookworm main',
+    'deb http://deb.debian.org/debian bookworm-updates main',
+    'deb http://security.debian.org/debian-security bookworm-security main',
+  ].join('\n') + '\n';
 
 /** Move the build's apt lists + sources out of the rootfs, into the cache entry. */
 async function keepAptState(rootfs: string, aptDir: string): Promise<void> {
@@ -198,7 +224,11 @@ function aptOptions(base: BaseImage, state: string, archives: string): string[] 
  * A flat apt repository with `packages` and every dependency the base lacks
  * (--no-install-recommends), served to containers read-only at /srv/ebpf-lab-repo.
  */
-export async function ensureRepo(cacheDir: string, packages: readonly string[], log: (l: string) => void): Promise<string> {
+export async function ensureRepo(
+  cacheDir: string,
+  packages: readonly string[],
+  log: (l: string) => void,
+): Promise<string> {
   validatePackages(packages);
   const dir = repoPath(cacheDir, packages);
   await buildOnce(dir, log, async (tmp) => {
@@ -213,7 +243,16 @@ export async function ensureRepo(cacheDir: string, packages: readonly string[], 
     await copyFile(path.join(base.rootfs, 'var/lib/dpkg/status'), path.join(state, 'status'));
     const opts = aptOptions(base, state, archives);
     const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    const download = ['apt-get', 'install', '-y', '-qq', '--download-only', '--no-install-recommends', ...opts, ...packages];
+    const download = [
+      'apt-get',
+      'install',
+      '-y',
+      '-qq',
+      '--download-only',
+      '--no-install-recommends',
+      ...opts,
+      ...packages,
+    ];
     const first = await run(download, { env, nothrow: true });
     if (first.exitCode !== 0) {
       if (!aptNeedsUpdate(first.stderr)) await run(download, { env });

@@ -105,9 +105,18 @@ export function isOurNspawn(cmdline: readonly string[] | undefined, rootfs: stri
 }
 
 /** True if a process's argv is our forwarder on `port` into `leaderPid`'s netns (with `legacy`: also one started by an older ebpf-lab). */
-export function isOurForwarder(cmdline: readonly string[] | undefined, port: number, leaderPid: number, legacy = false): boolean {
+export function isOurForwarder(
+  cmdline: readonly string[] | undefined,
+  port: number,
+  leaderPid: number,
+  legacy = false,
+): boolean {
   if (!cmdline) return false;
-  const is = (want: string[]) => cmdline.length === want.length && cmdline[0]?.endsWith('socat') === true && cmdline[1] === want[1] && cmdline[2] === want[2];
+  const is = (want: string[]) =>
+    cmdline.length === want.length &&
+    cmdline[0]?.endsWith('socat') === true &&
+    cmdline[1] === want[1] &&
+    cmdline[2] === want[2];
   return is(forwarderArgv(port, leaderPid)) || (legacy && is(forwarderArgv(port, leaderPid, true)));
 }
 
@@ -135,5 +144,7 @@ export function passwdEntry(passwd: string, user: string): { uid: number; gid: n
 
 /** apt-get's words for "my package lists do not know this" (then an update helps). */
 export function aptNeedsUpdate(stderr: string): boolean {
-  return /Unable to locate package|has no installation candidate|Failed to fetch|404\s+Not Found|Hash Sum mismatch|is not available/i.test(stderr);
+  return /Unable to locate package|has no installation candidate|Failed to fetch|404\s+Not Found|Hash Sum mismatch|is not available/i.test(
+    stderr,
+  );
 }

@@ -175,7 +175,9 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
       await writeRecord(rec);
       return toInfo(rec);
     }
-    opts.log(`sandbox ${opts.name}: its local repository changed (package set or cache), restarting it with the new one`);
+    opts.log(
+      `sandbox ${opts.name}: its local repository changed (package set or cache), restarting it with the new one`,
+    );
     await stopContainer(rec);
     await writeRecord(rec);
   } else if (rec) {
@@ -211,7 +213,11 @@ export async function sandboxDown(opts: SandboxRef): Promise<boolean> {
   validateSandboxName(opts.name);
   const dir = sandboxDir(opts.home, opts.name);
   if (!existsSync(dir)) return false;
-  return withLock(dir, () => {}, () => down(dir));
+  return withLock(
+    dir,
+    () => {},
+    () => down(dir),
+  );
 }
 
 async function down(dir: string): Promise<boolean> {

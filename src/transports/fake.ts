@@ -31,7 +31,14 @@ export class FakeTransport implements Transport {
     this.calls.push({ kind: 'exec', command, sudo: Boolean(opts.sudo), env: opts.env });
     const rule = this.rules.find((r) => r.match.test(command));
     rule?.effect?.(command);
-    const result: CommandResult = { command, exitCode: 0, stdout: '', stderr: '', ...rule?.result, durationMs: performance.now() - t0 };
+    const result: CommandResult = {
+      command,
+      exitCode: 0,
+      stdout: '',
+      stderr: '',
+      ...rule?.result,
+      durationMs: performance.now() - t0,
+    };
     if (result.exitCode !== 0 && !opts.nothrow) throw new CommandError(result, this.name);
     return result;
   }
@@ -39,7 +46,12 @@ export class FakeTransport implements Transport {
   async put(path: string, content: string | Buffer, opts: PutOptions = {}): Promise<void> {
     const text = typeof content === 'string' ? content : content.toString('utf8');
     this.calls.push({ kind: 'put', path, content: text, opts });
-    this.files.set(path, { content: text, mode: opts.mode ?? 0o644, owner: opts.owner ?? 'root', group: opts.group ?? 'root' });
+    this.files.set(path, {
+      content: text,
+      mode: opts.mode ?? 0o644,
+      owner: opts.owner ?? 'root',
+      group: opts.group ?? 'root',
+    });
   }
 
   async get(path: string): Promise<Buffer> {

@@ -160,8 +160,7 @@ export function decideHostKey(args: {
         ),
       };
     }
-    const same =
-      recorded.length === pinned.length && pinned.every((p) => recorded.some((r) => r.blob.equals(p.blob)));
+    const same = recorded.length === pinned.length && pinned.every((p) => recorded.some((r) => r.blob.equals(p.blob)));
     return same ? { action: 'accept' } : { action: 'record', keys: pinned };
   }
   if (recorded.length === 0) return { action: 'record', keys: [{ type, blob: presented }] };

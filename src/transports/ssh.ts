@@ -61,7 +61,8 @@ class Slots {
   }
   release(): void {
     const next = this.waiting.shift();
-    if (next) next(); // hand the slot over directly
+    if (next)
+      next(); // hand the slot over directly
     else this.free++;
   }
 }
@@ -99,7 +100,11 @@ export async function loadPrivateKey(keyPath: string): Promise<Buffer> {
 }
 
 /** Maps an ssh2/socket connection error to a UserError with a hint: these are fixable by the user. */
-export function describeConnectError(err: Error & { code?: string; level?: string }, t: SshTarget, agent: boolean): UserError {
+export function describeConnectError(
+  err: Error & { code?: string; level?: string },
+  t: SshTarget,
+  agent: boolean,
+): UserError {
   const where = `${t.host}:${t.port}`;
   const code = err.code ?? '';
   if (code === 'ECONNREFUSED') {

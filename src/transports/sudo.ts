@@ -133,7 +133,9 @@ export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path
     `mkdir -p -- ${quote(posix.dirname(path))}`,
     `(umask 077; cat > "$t")`,
     // A connection lost mid-upload ends stdin early: never rename a truncated file into place.
-    size === undefined ? ':' : `[ "$(wc -c < "$t")" -eq ${size} ] || { echo 'ebpf-lab-put: incomplete upload' >&2; exit 1; }`,
+    size === undefined
+      ? ':'
+      : `[ "$(wc -c < "$t")" -eq ${size} ] || { echo 'ebpf-lab-put: incomplete upload' >&2; exit 1; }`,
     opts.mode !== undefined
       ? `chmod ${opts.mode.toString(8)} -- "$t"`
       : `if [ -e ${p} ]; then chmod --reference=${p} -- "$t"; else chmod 644 -- "$t"; fi`,
@@ -227,7 +229,11 @@ export abstract class ShellTransport implements Transport {
   async put(path: string, content: string | Buffer, opts: PutOptions = {}): Promise<void> {
     const start = performance.now();
     const tmp = tempPathFor(path);
-    const wire = wireCommand({ script: putScript(path, opts, tmp, Buffer.byteLength(content)) }, { sudo: this.canSudo }, this.who);
+    const wire = wireCommand(
+      { script: putScript(path, opts, tmp, Buffer.byteLength(content)) },
+      { sudo: this.canSudo },
+      this.who,
+    );
     armUploadFault(path);
     const r = await this.runRaw(wire, { input: content });
     if (r.code === 0) return;

@@ -55,7 +55,8 @@ function decodeKey(metric: Metric, hex: string): Record<string, string> {
   for (const l of metric.labels ?? []) {
     const raw = key.subarray(at, at + l.size);
     const dec = l.decoders.map((d) => d.name).join(',');
-    if (dec === 'string') labels[l.name] = raw.subarray(0, raw.indexOf(0) < 0 ? raw.length : raw.indexOf(0)).toString('utf8');
+    if (dec === 'string')
+      labels[l.name] = raw.subarray(0, raw.indexOf(0) < 0 ? raw.length : raw.indexOf(0)).toString('utf8');
     else if (dec === 'uint') labels[l.name] = raw.readBigUInt64LE(0).toString();
     else throw new Error(`decoder ${dec} not handled by the test`);
     at += l.size + (l.padding ?? 0);
@@ -64,7 +65,13 @@ function decodeKey(metric: Metric, hex: string): Record<string, string> {
 }
 
 interface Dump {
-  maps: { object: string; name: string; key_size: number; max_entries: number; entries: { key: string; value: number }[] }[];
+  maps: {
+    object: string;
+    name: string;
+    key_size: number;
+    max_entries: number;
+    entries: { key: string; value: number }[];
+  }[];
 }
 /** Rows of one map as decoded labels + value. */
 function rows(dump: Dump, name: string): (Record<string, string> & { value: number })[] {
@@ -85,7 +92,12 @@ function freePort(): Promise<number> {
 }
 
 /** CGI request environment for php-cgi running our test script. */
-const cgiEnv = { REDIRECT_STATUS: '1', REQUEST_METHOD: 'POST', SCRIPT_FILENAME: join(app, 'main.php'), CONTENT_LENGTH: '0' };
+const cgiEnv = {
+  REDIRECT_STATUS: '1',
+  REQUEST_METHOD: 'POST',
+  SCRIPT_FILENAME: join(app, 'main.php'),
+  CONTENT_LENGTH: '0',
+};
 
 interface Attached {
   programs: { object: string; program: string; attached: boolean; error?: string }[];
@@ -158,7 +170,9 @@ describe('bpf/ Makefile', () => {
       expect(php.status, php.stdout).toBe(0);
       expect(rebuilt(php.stdout)).toEqual(EXPORTER_CONFIGS.filter((c) => c.startsWith('php_')).sort());
       const memc = make('LIBMEMCACHED=/nonexistent/libmemcached.so.11');
-      expect(rebuilt(memc.stdout)).toEqual(['memcached', ...EXPORTER_CONFIGS.filter((c) => c.startsWith('php_'))].sort());
+      expect(rebuilt(memc.stdout)).toEqual(
+        ['memcached', ...EXPORTER_CONFIGS.filter((c) => c.startsWith('php_'))].sort(),
+      );
       expect(php.stdout + memc.stdout).not.toContain('btf dump'); // vmlinux.h is generated once
     } finally {
       expect(make().status).toBe(0); // back to the CLI/CGI targets for the attach test
@@ -183,7 +197,9 @@ describe('bpf/ objects in the kernel', () => {
     expect(loaded.status, loaded.stdout.slice(-3000)).toBe(0);
     try {
       for (const metric of metricsOf(config)) {
-        const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'pinned', `${dir}/maps/${metric.name}`], { encoding: 'utf8' })) as {
+        const info = JSON.parse(
+          execFileSync('bpftool', ['-j', 'map', 'show', 'pinned', `${dir}/maps/${metric.name}`], { encoding: 'utf8' }),
+        ) as {
           bytes_key: number;
           bytes_value: number;
           max_entries: number;
@@ -191,7 +207,8 @@ describe('bpf/ objects in the kernel', () => {
         expect(info.bytes_key, metric.name).toBe(labelBytes(metric));
         expect(info.bytes_value, metric.name).toBe(8);
         // Every bucket plus the sum key must fit (the workshop's map was one short).
-        if (metric.bucket_max !== undefined && config === 'memcached') expect(info.max_entries).toBeGreaterThanOrEqual(metric.bucket_max + 2);
+        if (metric.bucket_max !== undefined && config === 'memcached')
+          expect(info.max_entries).toBeGreaterThanOrEqual(metric.bucket_max + 2);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -205,7 +222,9 @@ describe('bpf/ programs attached to PHP and libmemcached', () => {
 
   beforeAll(async () => {
     const port = await freePort();
-    const memcached = spawn('memcached', ['-u', 'nobody', '-l', '127.0.0.1', '-p', String(port), '-U', '0'], { stdio: 'ignore' });
+    const memcached = spawn('memcached', ['-u', 'nobody', '-l', '127.0.0.1', '-p', String(port), '-U', '0'], {
+      stdio: 'ignore',
+    });
     children.push(memcached);
     await waitForPort(port);
 
@@ -228,7 +247,10 @@ describe('bpf/ programs attached to PHP and libmemcached', () => {
     );
 
     const php = (cmd: string, env: Record<string, string>) => {
-      const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, USE_ZEND_DTRACE: '1', ...env } });
+      const r = spawnSync('bash', ['-c', cmd], {
+        encoding: 'utf8',
+        env: { ...process.env, USE_ZEND_DTRACE: '1', ...env },
+      });
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toContain('done');
     };
@@ -273,7 +295,9 @@ describe('bpf/ programs attached to PHP and libmemcached', () => {
   });
 
   it('records request durations by path (query cut off) and method, and forgets start times', () => {
-    const r = rows(dump, 'php_request_duration_seconds').filter((x) => x.sapi === 'fpm' && x.uri === `/app-${tag}/main.php`);
+    const r = rows(dump, 'php_request_duration_seconds').filter(
+      (x) => x.sapi === 'fpm' && x.uri === `/app-${tag}/main.php`,
+    );
     const sum = r.find((x) => x.bucket === '27');
     const buckets = r.filter((x) => x.bucket !== '27');
     expect(r.every((x) => x.method === 'POST')).toBe(true);
@@ -307,7 +331,10 @@ describe('php_request overflow', () => {
         expect(spawnSync('php-cgi8.2', [], { encoding: 'utf8', env }).status).toBe(0);
       }
     });
-    expect(progs.map((p) => `${p.program}:${p.attached}`).sort()).toEqual(['on_request_shutdown_fpm:true', 'on_request_startup_fpm:true']);
+    expect(progs.map((p) => `${p.program}:${p.attached}`).sort()).toEqual([
+      'on_request_shutdown_fpm:true',
+      'on_request_startup_fpm:true',
+    ]);
     expect(rows(d, 'php_request_duration_seconds')).toHaveLength(8);
     expect(rows(d, 'php_request_dropped_total')).toEqual([{ sapi: 'fpm', value: 2 }]);
   });

@@ -135,9 +135,11 @@ async function runTool(file: string, trigger: () => void, until: RegExp | { time
 }
 
 describe('bt/ tools run for real against the PHP CLI', { timeout: 120_000 }, () => {
-  const php = (args: string[], env: NodeJS.ProcessEnv = {}) => () => {
-    sh(paths.phpCli as string, args, env);
-  };
+  const php =
+    (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    () => {
+      sh(paths.phpCli as string, args, env);
+    };
   const dtrace = { USE_ZEND_DTRACE: '1' };
   const script = (name: string, body: string): string => {
     const p = join(tmp, name);
@@ -185,7 +187,10 @@ describe('bt/ tools run for real against the PHP CLI', { timeout: 120_000 }, () 
   });
 
   it('php-function-calls.bt counts userland calls by class and function', async () => {
-    const main = script('calls.php', '<?php class Lab { function hit() {} } $l = new Lab; for ($i = 0; $i < 7; $i++) $l->hit();\n');
+    const main = script(
+      'calls.php',
+      '<?php class Lab { function hit() {} } $l = new Lab; for ($i = 0; $i < 7; $i++) $l->hit();\n',
+    );
     // The tool prints its top list every 5 s.
     const out = await runTool('php-function-calls.bt', php([main], dtrace), /@calls\[Lab, hit\]: \d+/);
     expect(out).toMatch(/@calls\[Lab, hit\]: \d+/);

@@ -26,14 +26,31 @@ function expectOk(r: CliResult) {
 
 /** What bench must leave as it found: the drop-ins on disk, no runtime drop-in, no marker, the env as configured. */
 const configured = () =>
-  onHost('md5sum /etc/systemd/system/*.service.d/*.conf; ls /run/systemd/system/*.service.d/ 2>/dev/null; ls /var/lib/ebpf-lab/pending; systemctl show -p Environment --value apache2 php8.2-fpm');
-const apacheEnv = () => onHost(`tr '\\0' '\\n' < /proc/$(cat /run/apache2/apache2.pid)/environ | grep '^USE_ZEND_DTRACE=' || echo unset`).trim();
+  onHost(
+    'md5sum /etc/systemd/system/*.service.d/*.conf; ls /run/systemd/system/*.service.d/ 2>/dev/null; ls /var/lib/ebpf-lab/pending; systemctl show -p Environment --value apache2 php8.2-fpm',
+  );
+const apacheEnv = () =>
+  onHost(
+    `tr '\\0' '\\n' < /proc/$(cat /run/apache2/apache2.pid)/environ | grep '^USE_ZEND_DTRACE=' || echo unset`,
+  ).trim();
 
 describe('exercises on a sandbox lab', () => {
   beforeAll(async () => {
     expectOk(await cli(['up', '--target', TARGET, '--skip', 'ebpf-exporter', '--output', 'json'], env));
     const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'exercises', 'sandbox.json'), 'utf8'));
-    sshBase = ['-i', join(home, 'sandboxes', 'exercises', 'id_ed25519'), '-p', String(sb.port), '-o', `UserKnownHostsFile=${join(home, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@127.0.0.1'];
+    sshBase = [
+      '-i',
+      join(home, 'sandboxes', 'exercises', 'id_ed25519'),
+      '-p',
+      String(sb.port),
+      '-o',
+      `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      'root@127.0.0.1',
+    ];
   });
 
   afterAll(async () => {
@@ -64,21 +81,38 @@ describe('exercises on a sandbox lab', () => {
     expect(clear.stdout).toMatch(/no injected latency/);
   });
 
-  it('load reaches the pages of both SAPIs (counted in apache\'s access log)', async () => {
+  it("load reaches the pages of both SAPIs (counted in apache's access log)", async () => {
     const before = Number(onHost('wc -l < /var/log/apache2/access.log').trim());
     const r = await cli(['load', '--target', TARGET, '--rate', '20', '--duration', '5s', '--output', 'json'], env);
     expectOk(r);
     expect(r.json).toMatchObject({ sent: 100, ok: 100, errors: 0, failed: 0, sapis: { mod_php: 50, 'php-fpm': 50 } });
-    const lines = onHost(`tail -n +${before + 1} /var/log/apache2/access.log`).split('\n').filter((l) => l.includes('"GET /'));
+    const lines = onHost(`tail -n +${before + 1} /var/log/apache2/access.log`)
+      .split('\n')
+      .filter((l) => l.includes('"GET /'));
     expect(lines.length).toBe(100);
-    for (const page of ['/index.php', '/mem.php?n=50', '/exception.php', '/error.php', '/path1/a.php', '/path2/a.php']) {
-      expect(lines.some((l) => l.includes(`"GET ${page} `)), page).toBe(true);
-      expect(lines.some((l) => l.includes(`"GET /fpm${page} `)), `/fpm${page}`).toBe(true);
+    for (const page of [
+      '/index.php',
+      '/mem.php?n=50',
+      '/exception.php',
+      '/error.php',
+      '/path1/a.php',
+      '/path2/a.php',
+    ]) {
+      expect(
+        lines.some((l) => l.includes(`"GET ${page} `)),
+        page,
+      ).toBe(true);
+      expect(
+        lines.some((l) => l.includes(`"GET /fpm${page} `)),
+        `/fpm${page}`,
+      ).toBe(true);
     }
-    expect(lines.filter((l) => /"GET \/(fpm\/)?(exception|error)\.php HTTP\/1\.1" 500 /.test(l)).length).toBeGreaterThan(0);
+    expect(
+      lines.filter((l) => /"GET \/(fpm\/)?(exception|error)\.php HTTP\/1\.1" 500 /.test(l)).length,
+    ).toBeGreaterThan(0);
   });
 
-  it('the batch-job exercise shows each run\'s command line, exit code and run time', async () => {
+  it("the batch-job exercise shows each run's command line, exit code and run time", async () => {
     const r = await cli(['load', '--job', '--target', TARGET, '--output', 'json'], env);
     expectOk(r);
     expect(r.json.runs.map((j: any) => [j.command, j.exitCode])).toEqual([
@@ -113,7 +147,11 @@ describe('exercises on a sandbox lab', () => {
     const r = await cli(['bench', '--target', TARGET, '--duration', '3s', '--output', 'json'], env);
     expectOk(r);
     const ms = r.json.measurements;
-    expect(ms.map((m: any) => [m.state, m.apacheEnv])).toEqual([['off', '(unset)'], ['on', '1'], ['attached', '1']]);
+    expect(ms.map((m: any) => [m.state, m.apacheEnv])).toEqual([
+      ['off', '(unset)'],
+      ['on', '1'],
+      ['attached', '1'],
+    ]);
     for (const m of ms) {
       expect(m.requests).toBeGreaterThan(50);
       expect(m.failed).toBe(0);
@@ -130,7 +168,11 @@ describe('exercises on a sandbox lab', () => {
   });
 
   it('a bench killed mid-way is repaired by the next up', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'ebpf-lab.js'), 'bench', '--target', TARGET, '--duration', '20s'], { env: { ...process.env, EBPF_LAB_CACHE: CACHE, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'ebpf-lab.js'), 'bench', '--target', TARGET, '--duration', '20s'],
+      { env: { ...process.env, EBPF_LAB_CACHE: CACHE, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     await new Promise<void>((resolve, reject) => {
@@ -144,10 +186,15 @@ describe('exercises on a sandbox lab', () => {
       child.on('exit', () => (clearInterval(t), reject(new Error(`bench ended before it could be killed:\n${out}`))));
     });
     expect(apacheEnv()).toBe('unset');
-    expect(onHost('ls /var/lib/ebpf-lab/pending').split('\n').filter(Boolean).sort()).toEqual(['restart@apache2.service', 'restart@php8.2-fpm.service']);
+    expect(onHost('ls /var/lib/ebpf-lab/pending').split('\n').filter(Boolean).sort()).toEqual([
+      'restart@apache2.service',
+      'restart@php8.2-fpm.service',
+    ]);
     const up = await cli(['up', '--target', TARGET, '--skip', 'ebpf-exporter', '--output', 'json'], env);
     expectOk(up);
-    expect(changeList(up.json)).toEqual(expect.arrayContaining(['php: restart unit:apache2.service', 'php: restart unit:php8.2-fpm.service']));
+    expect(changeList(up.json)).toEqual(
+      expect.arrayContaining(['php: restart unit:apache2.service', 'php: restart unit:php8.2-fpm.service']),
+    );
     expect(apacheEnv()).toBe('USE_ZEND_DTRACE=1');
     expect(onHost('ls /var/lib/ebpf-lab/pending | wc -l').trim()).toBe('0');
   });

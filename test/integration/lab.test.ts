@@ -29,13 +29,33 @@ describe('sandbox lab, end to end', () => {
     expectOk(r);
     const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
     const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
-    sshBase = ['-i', key, '-p', String(sb.port), '-o', `UserKnownHostsFile=${join(home, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@127.0.0.1'];
+    sshBase = [
+      '-i',
+      key,
+      '-p',
+      String(sb.port),
+      '-o',
+      `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      'root@127.0.0.1',
+    ];
     const statuses = Object.fromEntries(r.json.runs[0].steps.map((s: any) => [s.id, s.status]));
     expect(statuses).toEqual({
-      preflight: 'changed', packages: 'changed', php: 'changed', dtrace: 'changed', 'sample-app': 'changed',
-      'bpf-programs': 'changed', prometheus: 'changed', 'bt-tools': 'changed', 'batch-job': 'changed',
+      preflight: 'changed',
+      packages: 'changed',
+      php: 'changed',
+      dtrace: 'changed',
+      'sample-app': 'changed',
+      'bpf-programs': 'changed',
+      prometheus: 'changed',
+      'bt-tools': 'changed',
+      'batch-job': 'changed',
       // No internet here: the exporter's release and Grafana's key cannot be fetched, and up says so.
-      'ebpf-exporter': 'skipped', grafana: 'skipped',
+      'ebpf-exporter': 'skipped',
+      grafana: 'skipped',
     });
     const exporter = r.json.runs[0].steps.find((s: any) => s.id === 'ebpf-exporter');
     expect(exporter.notes[0]).toMatch(/cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|URL.*--skip ebpf-exporter/);
@@ -52,11 +72,18 @@ describe('sandbox lab, end to end', () => {
     expectOk(r);
     const evidence = r.json.runs[0].steps.flatMap((s: any) => s.evidence);
     const seen = (what: RegExp) => evidence.find((e: any) => what.test(e.what));
-    for (const w of [/mod_php request on request__startup/, /mod_php request on compile__file__entry/, /php-fpm request on request__startup/, /php-fpm request on compile__file__entry/]) {
+    for (const w of [
+      /mod_php request on request__startup/,
+      /mod_php request on compile__file__entry/,
+      /php-fpm request on request__startup/,
+      /php-fpm request on compile__file__entry/,
+    ]) {
       expect(seen(w)?.ok, JSON.stringify(seen(w))).toBe(true);
       expect(seen(w).detail).toMatch(/SEEN (apache|fpm) (request|compile) .*\.ebpf-lab-probe-[0-9a-f]+\.php/);
     }
-    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.2\.so/)?.ok).toBe(true);
+    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.2\.so/)?.ok).toBe(
+      true,
+    );
     expect(seen(/USDT probes in the running php-fpm binary \/usr\/sbin\/php-fpm8\.2/)?.ok).toBe(true);
     expect(seen(/apache2.service main process has USE_ZEND_DTRACE=1/)?.detail).toMatch(/environ/);
     expect(evidence.filter((e: any) => /^GET \//.test(e.what)).every((e: any) => e.ok)).toBe(true);
@@ -67,12 +94,21 @@ describe('sandbox lab, end to end', () => {
     expectOk(r);
     const evidence = r.json.runs[0].steps.flatMap((s: any) => s.evidence);
     const verifier = evidence.filter((e: any) => /passes the kernel verifier/.test(e.what));
-    expect(verifier.map((e: any) => e.what.split('.')[0]).sort()).toEqual(['memcached', 'php_compile', 'php_exception', 'php_function', 'php_request']);
+    expect(verifier.map((e: any) => e.what.split('.')[0]).sort()).toEqual([
+      'memcached',
+      'php_compile',
+      'php_exception',
+      'php_function',
+      'php_request',
+    ]);
     expect(verifier.every((e: any) => e.ok && /\d+ programs loaded/.test(e.detail))).toBe(true);
     const bt = evidence.filter((e: any) => /compiles with bpftrace/.test(e.what));
     expect(bt.length).toBeGreaterThanOrEqual(8);
     expect(bt.every((e: any) => e.ok)).toBe(true);
-    expect(evidence.find((e: any) => e.what === 'Prometheus listens on loopback only')).toMatchObject({ ok: true, detail: '127.0.0.1:9090' });
+    expect(evidence.find((e: any) => e.what === 'Prometheus listens on loopback only')).toMatchObject({
+      ok: true,
+      detail: '127.0.0.1:9090',
+    });
     const notVerified = evidence.filter((e: any) => e.skipped);
     expect(notVerified.length).toBeGreaterThan(0);
     expect(notVerified.every((e: any) => e.ok === false && /not installed/.test(e.detail))).toBe(true);
@@ -82,7 +118,12 @@ describe('sandbox lab, end to end', () => {
   it('the programs built on the host attach for real and their maps grow with requests (lab-attach: a stand-in for ebpf_exporter)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'lab-attach-'));
     execFileSync('make', ['-s', '-C', join(ROOT, 'bpf'), `OUT=${out}`, 'loader']);
-    execFileSync('scp', ['-q', ...sshBase.slice(0, -1).map((a) => (a === '-p' ? '-P' : a)), join(out, 'lab-attach'), 'root@127.0.0.1:/root/lab-attach']);
+    execFileSync('scp', [
+      '-q',
+      ...sshBase.slice(0, -1).map((a) => (a === '-p' ? '-P' : a)),
+      join(out, 'lab-attach'),
+      'root@127.0.0.1:/root/lab-attach',
+    ]);
     const report = onHost(`set -e; cd /root; rm -f la.in la.out; mkfifo la.in
       ./lab-attach --strict /opt/ebpf-lab/bpf/*.bpf.o < la.in > la.out 2> la.err & pid=$!; exec 3> la.in
       lines() { wc -l < la.out; }
@@ -93,12 +134,29 @@ describe('sandbox lab, end to end', () => {
       echo dump >&3; for i in $(seq 50); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
       echo quit >&3; exec 3>&-; wait $pid; cat la.out`);
     rmSync(out, { recursive: true, force: true });
-    const [attach, before, after] = report.trim().split('\n').map((l) => JSON.parse(l));
+    const [attach, before, after] = report
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(attach.programs.length).toBeGreaterThanOrEqual(13);
     expect(attach.programs.filter((p: any) => !p.attached)).toEqual([]);
-    const total = (d: any, map: string) => d.maps.filter((m: any) => m.name === map).flatMap((m: any) => m.entries).reduce((a: number, e: any) => a + e.value, 0);
-    const keys = (d: any, map: string) => d.maps.filter((m: any) => m.name === map).flatMap((m: any) => m.entries.map((e: any) => Buffer.from(e.key, 'hex').toString('latin1')));
-    for (const map of ['php_request_duration_seconds', 'php_compile_file_total', 'php_exception_thrown_total', 'php_exception_caught_total', 'php_function_calls_total', 'memcached_set_value_bytes'])
+    const total = (d: any, map: string) =>
+      d.maps
+        .filter((m: any) => m.name === map)
+        .flatMap((m: any) => m.entries)
+        .reduce((a: number, e: any) => a + e.value, 0);
+    const keys = (d: any, map: string) =>
+      d.maps
+        .filter((m: any) => m.name === map)
+        .flatMap((m: any) => m.entries.map((e: any) => Buffer.from(e.key, 'hex').toString('latin1')));
+    for (const map of [
+      'php_request_duration_seconds',
+      'php_compile_file_total',
+      'php_exception_thrown_total',
+      'php_exception_caught_total',
+      'php_function_calls_total',
+      'memcached_set_value_bytes',
+    ])
       expect(total(after, map), map).toBeGreaterThan(total(before, map));
     const req = keys(after, 'php_request_duration_seconds').join('\n');
     expect(req).toContain('apache');
@@ -126,13 +184,18 @@ describe('sandbox lab, end to end', () => {
     expectOk(r);
     expect(changeList(r.json)).toEqual([]);
     const steps = r.json.runs[0].steps;
-    expect(steps.filter((s: any) => s.status !== 'unchanged').map((s: any) => `${s.id}: ${s.status}`)).toEqual(['ebpf-exporter: skipped', 'grafana: skipped']);
+    expect(steps.filter((s: any) => s.status !== 'unchanged').map((s: any) => `${s.id}: ${s.status}`)).toEqual([
+      'ebpf-exporter: skipped',
+      'grafana: skipped',
+    ]);
     expect(steps.every((s: any) => s.notes.length > 0)).toBe(true);
   });
 
   it('drift — a deleted drop-in, a stopped apache, a removed package — is planned and repaired exactly', async () => {
     onHost('mkdir -p /srv/mine && echo keep > /srv/mine/notes.txt && echo "<?php echo 1;" > /var/www/html/mine.php');
-    onHost('rm /etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf && systemctl stop apache2 && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1 && chmod 600 /var/www/html/path1/a.php');
+    onHost(
+      'rm /etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf && systemctl stop apache2 && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1 && chmod 600 /var/www/html/path1/a.php',
+    );
     const expected = [
       'dtrace: create file:/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf',
       'dtrace: restart unit:apache2.service',
@@ -169,7 +232,10 @@ describe('sandbox lab, end to end', () => {
   describe('bad input against the real host: exit 2 and nothing changed', () => {
     let port = 0;
     let key = '';
-    const fingerprint = () => onHost('find /etc /var/www -xdev -type f -newer /var/lib/dpkg/status -printf "%p %T@\\n" 2>/dev/null | sort | md5sum');
+    const fingerprint = () =>
+      onHost(
+        'find /etc /var/www -xdev -type f -newer /var/lib/dpkg/status -printf "%p %T@\\n" 2>/dev/null | sort | md5sum',
+      );
     beforeAll(() => {
       port = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8')).port;
       key = join(home, 'sandboxes', 'itest', 'id_ed25519');
@@ -210,7 +276,13 @@ describe('sandbox lab, end to end', () => {
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', fake]);
       const pub = readFileSync(`${fake}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
       const before = fingerprint();
-      writeFileSync(kh, saved.split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${port} `)).join('\n') + `\n[127.0.0.1]:${port} ${pub}\n`);
+      writeFileSync(
+        kh,
+        saved
+          .split('\n')
+          .filter((l) => !l.startsWith(`[127.0.0.1]:${port} `))
+          .join('\n') + `\n[127.0.0.1]:${port} ${pub}\n`,
+      );
       let r: CliResult;
       try {
         r = await cli(['up', '--target', `ssh://root@127.0.0.1:${port}`, '--key', key], env);
@@ -224,7 +296,9 @@ describe('sandbox lab, end to end', () => {
     });
 
     it('an unsupported OS', async () => {
-      onHost('cp /etc/os-release /root/os-release.bak && sed -i "s/^VERSION_ID=.*/VERSION_ID=\\"9\\"/" /usr/lib/os-release');
+      onHost(
+        'cp /etc/os-release /root/os-release.bak && sed -i "s/^VERSION_ID=.*/VERSION_ID=\\"9\\"/" /usr/lib/os-release',
+      );
       try {
         const r = await cli(['up', '--target', TARGET], env);
         expect(r.code).toBe(2);

@@ -30,11 +30,26 @@ interface Run {
 
 function ssh(user: string, command: string, hostsFile = knownHosts): Promise<Run> {
   const args = [
-    '-i', info.keyPath, '-p', String(info.port),
-    '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=15',
-    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${hostsFile}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    `${user}@127.0.0.1`, command,
+    '-i',
+    info.keyPath,
+    '-p',
+    String(info.port),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=15',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${hostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    `${user}@127.0.0.1`,
+    command,
   ];
   return new Promise((resolve) => {
     execFile('ssh', args, { timeout: 120_000 }, (err, stdout, stderr) => {
@@ -53,7 +68,8 @@ const pidAlive = async (pid: number) => {
   }
 };
 
-const record = async () => JSON.parse(await readFile(path.join(info.dir, 'sandbox.json'), 'utf8')) as Record<string, number>;
+const record = async () =>
+  JSON.parse(await readFile(path.join(info.dir, 'sandbox.json'), 'utf8')) as Record<string, number>;
 
 /** Seconds between the log line matching `from` and the next one matching `to`. */
 function span(from: RegExp, to: RegExp): string {
@@ -109,7 +125,10 @@ describe('sandbox target (systemd-nspawn)', () => {
   });
 
   it('serves the requested packages from the local repo only', async () => {
-    const r = await ssh('root', 'apt-get update -qq && apt-cache policy apache2 curl && cat /etc/apt/sources.list && ls /etc/apt/sources.list.d | wc -l');
+    const r = await ssh(
+      'root',
+      'apt-get update -qq && apt-cache policy apache2 curl && cat /etc/apt/sources.list && ls /etc/apt/sources.list.d | wc -l',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/apache2:\s+Installed: \(none\)\s+Candidate: \d\S*/);
     expect(r.stdout).toContain('file:/srv/ebpf-lab-repo ./');

@@ -29,7 +29,9 @@ chmodSync(W, 0o711);
 const scratch = join(W, 'scratch');
 mkdirSync(scratch, { mode: 0o1777 });
 chmodSync(scratch, 0o1777);
-const suffix = W.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+const suffix = W.slice(-6)
+  .toLowerCase()
+  .replace(/[^a-z0-9]/g, 'x');
 const sudoer = `ebls${suffix}`;
 const plain = `eblp${suffix}`;
 const sudoersFile = `/etc/sudoers.d/ebl-test-${suffix}`;
@@ -137,7 +139,10 @@ function suite(name: string, open: () => Promise<Transport>) {
     });
 
     it('runs scripts, env, input, and reports stderr and exit codes', async () => {
-      const s = await t.exec({ script: 'echo out; echo err >&2; printf %s "$A$B" | tr a-z A-Z' }, { env: { A: 'x y', B: "'q" } });
+      const s = await t.exec(
+        { script: 'echo out; echo err >&2; printf %s "$A$B" | tr a-z A-Z' },
+        { env: { A: 'x y', B: "'q" } },
+      );
       expect(s.stdout).toBe("out\nX Y'Q");
       expect(s.stderr).toBe('err\n');
       expect((await t.exec(['cat'], { input: 'in\0put' })).stdout).toBe('in\0put');
@@ -220,7 +225,9 @@ describe('ssh connect and host keys', () => {
     await t.close();
     expect(connections() - before).toBe(0);
     // root's login shell here is bash, which sources ~/.bashrc for every ssh command.
-    console.log(`[timing] exec round trip as root (bash + this host's ~/.bashrc): mean ${mean.toFixed(2)} ms over 20 execs`);
+    console.log(
+      `[timing] exec round trip as root (bash + this host's ~/.bashrc): mean ${mean.toFixed(2)} ms over 20 execs`,
+    );
   });
 
   it('accepts a pinned key and records it; refuses a pinned mismatch', async () => {
@@ -298,7 +305,9 @@ describe('ssh as a non-root user', () => {
     expect(connections()).toBe(before);
     await new Promise((res) => setTimeout(res, 2000));
     expect(existsSync(m)).toBe(false); // the root-owned command was killed, not just abandoned
-    console.log(`[timing] exec round trip as ${sudoer} (/bin/sh, no rc files): mean ${mean.toFixed(2)} ms over 100 execs`);
+    console.log(
+      `[timing] exec round trip as ${sudoer} (/bin/sh, no rc files): mean ${mean.toFixed(2)} ms over 100 execs`,
+    );
   });
 
   it('refuses {sudo:true} with a clear UserError when the user has no password-less sudo', async () => {
@@ -306,7 +315,9 @@ describe('ssh as a non-root user', () => {
     expect([t.isRoot, t.canSudo]).toEqual([false, false]);
     const e = await t.exec(['id', '-u'], { sudo: true }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UserError);
-    expect((e as UserError).message).toMatch(new RegExp(`user ${plain} .* is not root and has no password-less sudo \\(sudo: a password is required\\)`));
+    expect((e as UserError).message).toMatch(
+      new RegExp(`user ${plain} .* is not root and has no password-less sudo \\(sudo: a password is required\\)`),
+    );
     expect((e as UserError).hint).toContain('NOPASSWD');
     // Without sudo it still works as the user, and put/get run as the user.
     expect((await t.exec(['id', '-un'])).stdout).toBe(`${plain}\n`);

@@ -48,12 +48,20 @@ const reportedKeys = new Map<string, string[]>();
 
 /** The fake account: a created instance is pending once, then running at 127.0.0.1 as root. */
 function fakeAccount(): void {
-  fakeLightsailAccount(lightsail, { publicIp: () => '127.0.0.1', username: 'root', hostKeys: (n) => reportedKeys.get(n) ?? [], instances, keyPairs });
+  fakeLightsailAccount(lightsail, {
+    publicIp: () => '127.0.0.1',
+    username: 'root',
+    hostKeys: (n) => reportedKeys.get(n) ?? [],
+    instances,
+    keyPairs,
+  });
 }
 
 function ssh(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('ssh', args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 255) : 0, stdout, stderr }));
+    execFile('ssh', args, { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 255) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -70,7 +78,13 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
     process.env['EBPF_LAB_HOME'] = home;
     // one after the other: the first builds (or reuses) the shared base image and repository
     for (const lab of LABS) {
-      const info = await sandboxUp({ name: `ws-${lab}`, home: sbHome, cacheDir, packages: sandboxPackages(), log: (l) => console.log(`[sandbox ${stamp()}] ${l}`) });
+      const info = await sandboxUp({
+        name: `ws-${lab}`,
+        home: sbHome,
+        cacheDir,
+        packages: sandboxPackages(),
+        log: (l) => console.log(`[sandbox ${stamp()}] ${l}`),
+      });
       boxes.set(lab, info);
       reportedKeys.set(lab, info.hostKeys);
       // the "generated" lab key is the sandbox's root key: ensureKeyPair finds it and imports it
@@ -78,10 +92,17 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
       await copyFile(info.keyPath, join(home, 'keys', `ebpf-lab-${lab}`));
       await chmod(join(home, 'keys', `ebpf-lab-${lab}`), 0o600);
     }
-    console.log(`[workshop ${stamp()}] sandboxes ready: ${[...boxes].map(([l, b]) => `${l}=127.0.0.1:${b.port}`).join(', ')}`);
+    console.log(
+      `[workshop ${stamp()}] sandboxes ready: ${[...boxes].map(([l, b]) => `${l}=127.0.0.1:${b.port}`).join(', ')}`,
+    );
     fakeAccount();
     // Not ours: must survive `workshop down`.
-    instances.set('other-01', { name: 'other-01', state: { name: 'running' }, publicIpAddress: '192.0.2.9', tags: labTags('other-01') });
+    instances.set('other-01', {
+      name: 'other-01',
+      state: { name: 'running' },
+      publicIpAddress: '192.0.2.9',
+      tags: labTags('other-01'),
+    });
     instances.set('lab-03', { name: 'lab-03', state: { name: 'running' }, publicIpAddress: '192.0.2.8', tags: [] });
     Object.assign(lightsailDeps, {
       makeClient: () => client,
@@ -103,14 +124,26 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
   it('workshop up provisions both labs in parallel with the real runner and steps, pinning their host keys', async () => {
     const started = Date.now();
     const code = await workshopCommand(
-      { sub: 'up', flags: { region: 'eu-central-1', count: '2', yes: true }, only: ONLY, options: DEFAULT_OPTIONS, output: 'plain' },
+      {
+        sub: 'up',
+        flags: { region: 'eu-central-1', count: '2', yes: true },
+        only: ONLY,
+        options: DEFAULT_OPTIONS,
+        output: 'plain',
+      },
       write,
     );
     const secs = (Date.now() - started) / 1000;
-    for (const lab of LABS) console.log(`----- ${lab}.log\n${await readFile(join(home, 'workshop', 'lab', `${lab}.log`), 'utf8')}`);
+    for (const lab of LABS)
+      console.log(`----- ${lab}.log\n${await readFile(join(home, 'workshop', 'lab', `${lab}.log`), 'utf8')}`);
     console.log(`[workshop] up of ${LABS.length} labs (${ONLY.join(',')}) took ${secs.toFixed(1)} s`);
     expect(code).toBe(0);
-    expect(lightsail.commandCalls(CreateInstancesCommand).map((c) => c.args[0].input.instanceNames![0]).sort()).toEqual(LABS);
+    expect(
+      lightsail
+        .commandCalls(CreateInstancesCommand)
+        .map((c) => c.args[0].input.instanceNames![0])
+        .sort(),
+    ).toEqual(LABS);
     // parallel: the second lab started before the first one finished
     const firstOk = out.findIndex((l) => /^lab-0[12]: ok/.test(l));
     expect(out.findIndex((l) => l === 'lab-01: starting')).toBeLessThan(firstOk);
@@ -123,15 +156,29 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
       expect(log).toMatch(/^. php\s+(changed|unchanged)/m);
     }
     const reg = (await readRegistry()).labs;
-    for (const lab of LABS) expect(reg[`lightsail:${lab}`]).toMatchObject({ kind: 'lightsail', region: 'eu-central-1', host: '127.0.0.1', port: boxes.get(lab)!.port, user: 'root', lastRun: { ok: true } });
+    for (const lab of LABS)
+      expect(reg[`lightsail:${lab}`]).toMatchObject({
+        kind: 'lightsail',
+        region: 'eu-central-1',
+        host: '127.0.0.1',
+        port: boxes.get(lab)!.port,
+        user: 'root',
+        lastRun: { ok: true },
+      });
     const known = await readFile(join(home, 'known_hosts'), 'utf8');
-    for (const lab of LABS) for (const k of boxes.get(lab)!.hostKeys) expect(known).toContain(`[127.0.0.1]:${boxes.get(lab)!.port} ${k.split(' ').slice(0, 2).join(' ')}`);
+    for (const lab of LABS)
+      for (const k of boxes.get(lab)!.hostKeys)
+        expect(known).toContain(`[127.0.0.1]:${boxes.get(lab)!.port} ${k.split(' ').slice(0, 2).join(' ')}`);
   });
 
   it('a host key that differs from the one Lightsail reports stops the connection', async () => {
     reportedKeys.set('lab-01', boxes.get('lab-02')!.hostKeys);
     try {
-      const err = await openTarget(parseTarget('lightsail:lab-01'), { create: false, packages: () => [], log: () => {} }).catch((e) => e);
+      const err = await openTarget(parseTarget('lightsail:lab-01'), {
+        create: false,
+        packages: () => [],
+        log: () => {},
+      }).catch((e) => e);
       expect(err).toBeInstanceOf(UserError);
       expect(err.message).toMatch(/does not match the pinned key/);
     } finally {
@@ -141,14 +188,27 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
 
   it('a re-run has nothing left to do', async () => {
     out.length = 0;
-    expect(await workshopCommand({ sub: 'up', flags: { region: 'eu-central-1', count: '2' }, only: ONLY, options: DEFAULT_OPTIONS, output: 'plain' }, write)).toBe(0);
+    expect(
+      await workshopCommand(
+        {
+          sub: 'up',
+          flags: { region: 'eu-central-1', count: '2' },
+          only: ONLY,
+          options: DEFAULT_OPTIONS,
+          output: 'plain',
+        },
+        write,
+      ),
+    ).toBe(0);
     expect(out).toContain('every lab is ready; nothing to do (`ebpf-lab workshop roster` lists them)');
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(2);
   });
 
   it('roster has one row per lab with the right address, port and a working SSH command', async () => {
     out.length = 0;
-    expect(await workshopCommand({ sub: 'roster', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write)).toBe(0);
+    expect(
+      await workshopCommand({ sub: 'roster', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write),
+    ).toBe(0);
     const csv = (await readFile(join(home, 'workshop', 'lab', 'roster.csv'), 'utf8')).trim().split('\r\n');
     expect(csv).toHaveLength(3);
     for (const [i, lab] of LABS.entries()) {
@@ -156,7 +216,22 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
       const key = join(home, 'keys', `ebpf-lab-${lab}`);
       expect(csv[i + 1]).toBe(`${lab},127.0.0.1,http://127.0.0.1:3000/,,ssh -i ${key} -p ${port} root@127.0.0.1`);
       // the command works as printed, against the host keys pinned during `up`
-      const r = await ssh(['-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${join(home, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', 'root@127.0.0.1', 'php -r "echo PHP_VERSION;"']);
+      const r = await ssh([
+        '-i',
+        key,
+        '-p',
+        String(port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        'root@127.0.0.1',
+        'php -r "echo PHP_VERSION;"',
+      ]);
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^8\.\d+\.\d+$/);
     }
@@ -166,9 +241,21 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
 
   it('workshop down deletes both labs and their key pairs, and nothing else', async () => {
     out.length = 0;
-    expect(await workshopCommand({ sub: 'down', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write)).toBe(0);
-    expect(lightsail.commandCalls(DeleteInstanceCommand).map((c) => c.args[0].input.instanceName).sort()).toEqual(LABS);
-    expect(lightsail.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.keyPairName).sort()).toEqual(LABS.map((l) => `ebpf-lab-${l}`));
+    expect(
+      await workshopCommand({ sub: 'down', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write),
+    ).toBe(0);
+    expect(
+      lightsail
+        .commandCalls(DeleteInstanceCommand)
+        .map((c) => c.args[0].input.instanceName)
+        .sort(),
+    ).toEqual(LABS);
+    expect(
+      lightsail
+        .commandCalls(DeleteKeyPairCommand)
+        .map((c) => c.args[0].input.keyPairName)
+        .sort(),
+    ).toEqual(LABS.map((l) => `ebpf-lab-${l}`));
     expect([...instances.keys()].sort()).toEqual(['lab-03', 'other-01']);
     expect((await readRegistry()).labs).toEqual({});
   });

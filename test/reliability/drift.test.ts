@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeList } from '../support/cli.js';
-import { expectExit, fingerprint, inventory, labFacts, labRun, onHost, useLab, type Inventory, type Lab } from '../support/fault.js';
+import {
+  expectExit,
+  fingerprint,
+  inventory,
+  labFacts,
+  labRun,
+  onHost,
+  useLab,
+  type Inventory,
+  type Lab,
+} from '../support/fault.js';
 
 /**
  * Drift: every file, package and service the steps manage (the list comes from the steps'
@@ -49,8 +59,18 @@ describe('drift of everything the steps manage is planned and repaired exactly',
     files = [...inv.files.keys()].sort();
     expect(files.length).toBeGreaterThan(20);
     expect(inv.packages.size).toBeGreaterThan(10);
-    expect([...inv.services.keys()].sort()).toEqual(['apache2.service', 'memcached.service', expect.stringMatching(/^php\d\.\d-fpm\.service$/), 'prometheus.service']);
-    onHost(lab, Object.entries(OPERATOR).map(([p, c]) => `mkdir -p $(dirname ${p}) && printf '%s' '${c.replace(/'/g, `'\\''`)}' > ${p}`).join('; '));
+    expect([...inv.services.keys()].sort()).toEqual([
+      'apache2.service',
+      'memcached.service',
+      expect.stringMatching(/^php\d\.\d-fpm\.service$/),
+      'prometheus.service',
+    ]);
+    onHost(
+      lab,
+      Object.entries(OPERATOR)
+        .map(([p, c]) => `mkdir -p $(dirname ${p}) && printf '%s' '${c.replace(/'/g, `'\\''`)}' > ${p}`)
+        .join('; '),
+    );
     operatorBefore = fingerprint(lab, Object.keys(OPERATOR));
   });
 
@@ -59,27 +79,42 @@ describe('drift of everything the steps manage is planned and repaired exactly',
   });
 
   it('every managed file edited (content) -> update each, and the restarts/reloads/rebuilds they imply', async () => {
-    const planned = await cycle(files.map((f) => `echo >> ${f}`).join('; '), files.map((f) => `update file:${f}`));
+    const planned = await cycle(
+      files.map((f) => `echo >> ${f}`).join('; '),
+      files.map((f) => `update file:${f}`),
+    );
     expect(planned.filter((c) => CONSEQUENCE.test(c)).length).toBeGreaterThan(0);
   });
 
   it('every managed file deleted -> create each', async () => {
-    await cycle(`rm ${files.join(' ')}`, files.map((f) => `create file:${f}`));
+    await cycle(
+      `rm ${files.join(' ')}`,
+      files.map((f) => `create file:${f}`),
+    );
   });
 
   it('every managed file chmod 600 -> chmod each, nothing else', async () => {
-    const planned = await cycle(`chmod 600 ${files.join(' ')}`, files.map((f) => `chmod file:${f}`));
+    const planned = await cycle(
+      `chmod 600 ${files.join(' ')}`,
+      files.map((f) => `chmod file:${f}`),
+    );
     expect(planned.filter((c) => !/ (chmod|chown) file:/.test(c))).toEqual(metadataOnlyExtras);
   });
 
   it('every managed file chown nobody:nogroup -> chown each, nothing else', async () => {
-    const planned = await cycle(`chown nobody:nogroup ${files.join(' ')}`, files.map((f) => `chown file:${f}`));
+    const planned = await cycle(
+      `chown nobody:nogroup ${files.join(' ')}`,
+      files.map((f) => `chown file:${f}`),
+    );
     expect(planned.filter((c) => !/ (chmod|chown) file:/.test(c))).toEqual(metadataOnlyExtras);
   });
 
   it('every managed service stopped and disabled -> enable and start each', async () => {
     const units = [...inv.services.keys()];
-    await cycle(units.map((u) => `systemctl disable --now ${u} 2>/dev/null`).join('; '), units.flatMap((u) => [`enable unit:${u}`, `start unit:${u}`]));
+    await cycle(
+      units.map((u) => `systemctl disable --now ${u} 2>/dev/null`).join('; '),
+      units.flatMap((u) => [`enable unit:${u}`, `start unit:${u}`]),
+    );
     expect(onHost(lab, `systemctl is-active ${units.join(' ')} | sort -u`).trim()).toBe('active');
   });
 
@@ -87,7 +122,11 @@ describe('drift of everything the steps manage is planned and repaired exactly',
     // Only what this host's apt can install again: the sandbox's offline repository holds the
     // lab's packages but not those its base image came with (iproute2, say).
     const all = [...inv.packages.keys()];
-    const fromRepo = new Set(onHost(lab, `apt-cache madison ${all.join(' ')} | cut -d'|' -f1`).split('\n').map((l) => l.trim()));
+    const fromRepo = new Set(
+      onHost(lab, `apt-cache madison ${all.join(' ')} | cut -d'|' -f1`)
+        .split('\n')
+        .map((l) => l.trim()),
+    );
     const pkgs = all.filter((p) => fromRepo.has(p));
     expect(pkgs.length).toBeGreaterThan(10);
     onHost(lab, `DEBIAN_FRONTEND=noninteractive dpkg --remove --force-depends ${pkgs.join(' ')} >/dev/null 2>&1`);

@@ -26,8 +26,11 @@ export async function setup(project: TestProject) {
   keep = process.env['EBPF_LAB_REL_KEEP'];
   home = keep ?? mkdtempSync(join(tmpdir(), 'ebpf-lab-rel-'));
   mkdirSync(home, { recursive: true });
-  const r = await cli(['up', '--target', `sandbox:${LAB_NAME}`, '--skip', SKIP, '--output', 'json'], { EBPF_LAB_HOME: home });
-  if (r.code !== 0) throw new Error(`reliability lab: up failed (exit ${r.code})\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  const r = await cli(['up', '--target', `sandbox:${LAB_NAME}`, '--skip', SKIP, '--output', 'json'], {
+    EBPF_LAB_HOME: home,
+  });
+  if (r.code !== 0)
+    throw new Error(`reliability lab: up failed (exit ${r.code})\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
   const sb = JSON.parse(readFileSync(join(home, 'sandboxes', LAB_NAME, 'sandbox.json'), 'utf8'));
   project.provide('lab', { home, port: sb.port as number, key: join(home, 'sandboxes', LAB_NAME, 'id_ed25519') });
 }

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { changeList } from '../support/cli.js';
-import { emptyOrMissing, expectExit, inventory, labFacts, labRun, leftoverTemps, onHost, useLab, type Lab } from '../support/fault.js';
+import {
+  emptyOrMissing,
+  expectExit,
+  inventory,
+  labFacts,
+  labRun,
+  leftoverTemps,
+  onHost,
+  useLab,
+  type Lab,
+} from '../support/fault.js';
 
 /**
  * Interruption: `up` is killed (SIGKILL, EBPF_LAB_FAULT_MODE=kill) or its ssh connection is
@@ -43,14 +53,27 @@ const CUTS = (): Cut[] => [
   { point: 'step:php:before-apply', step: 'php', flip: 'opcache' },
   { point: 'unit:apache2.service:before-restart', step: 'php', flip: 'opcache' },
   { point: `unit:${fpm}:before-restart`, step: 'php', flip: 'opcache' },
-  { point: 'unit:apache2.service:before-reload', step: 'php', drift: 'echo >> /etc/apache2/conf-available/ebpf-lab.conf' },
+  {
+    point: 'unit:apache2.service:before-reload',
+    step: 'php',
+    drift: 'echo >> /etc/apache2/conf-available/ebpf-lab.conf',
+  },
   { point: 'step:php:after-apply', step: 'php', flip: 'opcache' },
   { point: 'step:dtrace:before-apply', step: 'dtrace', flip: 'dtrace' },
-  { point: `put:${DROPIN('apache2.service')}:mid-upload`, step: 'dtrace', set: { dtrace: true }, drift: `rm -f ${DROPIN('apache2.service')} ${DROPIN(fpm)}` },
+  {
+    point: `put:${DROPIN('apache2.service')}:mid-upload`,
+    step: 'dtrace',
+    set: { dtrace: true },
+    drift: `rm -f ${DROPIN('apache2.service')} ${DROPIN(fpm)}`,
+  },
   { point: `unit:${fpm}:before-restart`, step: 'dtrace', set: { dtrace: true }, drift: `echo >> ${DROPIN(fpm)}` },
   { point: 'step:dtrace:after-apply', step: 'dtrace', flip: 'dtrace' },
   { point: 'step:sample-app:before-apply', step: 'sample-app', drift: 'rm /var/www/html/path1/a.php' },
-  { point: 'put:/var/www/html/index.php:mid-upload', step: 'sample-app', drift: 'echo "<?php // drift" >> /var/www/html/index.php' },
+  {
+    point: 'put:/var/www/html/index.php:mid-upload',
+    step: 'sample-app',
+    drift: 'echo "<?php // drift" >> /var/www/html/index.php',
+  },
   { point: 'step:sample-app:after-apply', step: 'sample-app', drift: 'chmod 600 /var/www/html/mem.php' },
   { point: 'step:bpf-programs:before-apply', step: 'bpf-programs', drift: `echo '// drift' >> ${BPF_SRC}` },
   { point: `put:${BPF_SRC}:mid-upload`, step: 'bpf-programs', drift: `echo '// drift' >> ${BPF_SRC}` },
@@ -78,7 +101,8 @@ describe('interruption: kill and cut at every step boundary and mid-apply, then 
     // Leave the lab converged with the default options for the next file.
     const r = await labRun(lab, 'up');
     expectExit(r, 0, 'final up');
-    if (process.env['EBPF_LAB_REPORT']) writeFileSync(process.env['EBPF_LAB_REPORT'] + '.interrupt.json', JSON.stringify(tally, null, 2));
+    if (process.env['EBPF_LAB_REPORT'])
+      writeFileSync(process.env['EBPF_LAB_REPORT'] + '.interrupt.json', JSON.stringify(tally, null, 2));
     console.log(`interrupt: cut points tried ${tally.tried}, recovered ${tally.recovered}`);
   });
 
@@ -98,7 +122,12 @@ describe('interruption: kill and cut at every step boundary and mid-apply, then 
         expect(faulted.code).not.toBe(0);
         if (mode === 'cut') expect(faulted.json?.ok, 'a cut run reports failure in its JSON').toBe(false);
         // The crashed run could not release its host lock; age it past the stale time.
-        expect(onHost(lab, 'test -d /var/lib/ebpf-lab/run.lock && touch -d "-2 minutes" /var/lib/ebpf-lab/run.lock && echo held').trim()).toBe('held');
+        expect(
+          onHost(
+            lab,
+            'test -d /var/lib/ebpf-lab/run.lock && touch -d "-2 minutes" /var/lib/ebpf-lab/run.lock && echo held',
+          ).trim(),
+        ).toBe('held');
 
         const again = await labRun(lab, 'up', opts);
         expectExit(again, 0, `recovery after ${mode} at ${cut.point}:`);
@@ -106,11 +135,20 @@ describe('interruption: kill and cut at every step boundary and mid-apply, then 
         const plan = await labRun(lab, 'plan', opts);
         expectExit(plan, 0, 'plan');
         expect(changeList(plan.json), 'zero changes after recovery').toEqual([]);
-        expect(emptyOrMissing(lab, managed.filter((p) => state.dtrace || !p.includes('ebpf-lab-dtrace')))).toEqual([]);
+        expect(
+          emptyOrMissing(
+            lab,
+            managed.filter((p) => state.dtrace || !p.includes('ebpf-lab-dtrace')),
+          ),
+        ).toEqual([]);
         expect(leftoverTemps(lab)).toEqual([]);
-        expect(onHost(lab, 'ls -A /var/lib/ebpf-lab/pending; test ! -e /var/lib/ebpf-lab/run.lock && echo unlocked').trim()).toBe('unlocked');
+        expect(
+          onHost(lab, 'ls -A /var/lib/ebpf-lab/pending; test ! -e /var/lib/ebpf-lab/run.lock && echo unlocked').trim(),
+        ).toBe('unlocked');
         const v = await labRun(lab, 'verify', [...opts, '--only', cut.step]);
-        const bad = v.json.runs[0].steps.flatMap((s: { evidence: { ok: boolean; skipped?: boolean; what: string }[] }) => s.evidence).filter((e: { ok: boolean; skipped?: boolean }) => !e.ok && !e.skipped);
+        const bad = v.json.runs[0].steps
+          .flatMap((s: { evidence: { ok: boolean; skipped?: boolean; what: string }[] }) => s.evidence)
+          .filter((e: { ok: boolean; skipped?: boolean }) => !e.ok && !e.skipped);
         expect(bad, `verify --only ${cut.step}`).toEqual([]);
         tally.recovered++;
       });

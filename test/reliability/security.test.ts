@@ -3,10 +3,25 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetInstancePortStatesCommand, LightsailClient, PutInstancePublicPortsCommand } from '@aws-sdk/client-lightsail';
+import {
+  GetInstancePortStatesCommand,
+  LightsailClient,
+  PutInstancePublicPortsCommand,
+} from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
 import { changeList, cli, type CliResult } from '../support/cli.js';
-import { emptyOrMissing, expectExit, inventory, labFacts, labRun, leftoverTemps, onHost, TARGET, useLab, type Lab } from '../support/fault.js';
+import {
+  emptyOrMissing,
+  expectExit,
+  inventory,
+  labFacts,
+  labRun,
+  leftoverTemps,
+  onHost,
+  TARGET,
+  useLab,
+  type Lab,
+} from '../support/fault.js';
 import { render } from '../../src/render/template.js';
 import { desiredPorts, ensurePorts } from '../../src/cloud/ports.js';
 
@@ -29,8 +44,14 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('concurrency: one run at a time per host, and a crashed run cannot hold the host forever', () => {
   it('two `up` at once: the second waits for the first; both end converged, nothing corrupted', async () => {
-    onHost(lab, 'rm /var/www/html/path2/a.php /opt/ebpf-lab/bt/README; echo "# x" >> /etc/prometheus/prometheus.yml; DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1');
-    const [a, b] = await Promise.all([labRun(lab, 'up'), new Promise((r) => setTimeout(r, 300)).then(() => labRun(lab, 'up'))]);
+    onHost(
+      lab,
+      'rm /var/www/html/path2/a.php /opt/ebpf-lab/bt/README; echo "# x" >> /etc/prometheus/prometheus.yml; DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1',
+    );
+    const [a, b] = await Promise.all([
+      labRun(lab, 'up'),
+      new Promise((r) => setTimeout(r, 300)).then(() => labRun(lab, 'up')),
+    ]);
     expectExit(a, 0, 'first');
     expectExit(b, 0, 'second');
     const notes = [...a.json.notes, ...b.json.notes].join('\n');
@@ -46,7 +67,10 @@ describe('concurrency: one run at a time per host, and a crashed run cannot hold
   });
 
   it('a lock left by a crashed run (no heartbeat) is taken over once it is stale (60 s), not before', async () => {
-    onHost(lab, 'mkdir -p /var/lib/ebpf-lab/run.lock && echo "ghost@nowhere pid 1 since then" > /var/lib/ebpf-lab/run.lock/owner');
+    onHost(
+      lab,
+      'mkdir -p /var/lib/ebpf-lab/run.lock && echo "ghost@nowhere pid 1 since then" > /var/lib/ebpf-lab/run.lock/owner',
+    );
     const t0 = Date.now();
     const r = await labRun(lab, 'up');
     expectExit(r, 0, 'up after a crashed run');
@@ -65,9 +89,16 @@ describe('security', () => {
     const fake = join(scratch, 'hostkey');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', fake]);
     const pub = readFileSync(`${fake}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
-    const accepted = () => Number(onHost(lab, 'journalctl -q -u ssh --no-pager | grep -c "Accepted publickey for root" || true').trim());
+    const accepted = () =>
+      Number(onHost(lab, 'journalctl -q -u ssh --no-pager | grep -c "Accepted publickey for root" || true').trim());
     const before = accepted();
-    writeFileSync(kh, saved.split('\n').filter((l) => l && !l.startsWith(`[127.0.0.1]:${lab.port} `)).join('\n') + `\n[127.0.0.1]:${lab.port} ${pub}\n`);
+    writeFileSync(
+      kh,
+      saved
+        .split('\n')
+        .filter((l) => l && !l.startsWith(`[127.0.0.1]:${lab.port} `))
+        .join('\n') + `\n[127.0.0.1]:${lab.port} ${pub}\n`,
+    );
     let r: CliResult;
     try {
       r = await run(['up', '--target', `ssh://root@127.0.0.1:${lab.port}`, '--key', lab.key]);
@@ -97,7 +128,9 @@ describe('security', () => {
     await run(['verify', '--target', TARGET, '--only', 'php,prometheus', '--output', 'json']);
     await run(['status', '--output', 'json']);
     await run(['status']);
-    const key = readFileSync(lab.key, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+    const key = readFileSync(lab.key, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'));
     const all = outputs.map((o) => o.stdout + o.stderr).join('\n');
     expect(all.length).toBeGreaterThan(1000);
     expect(all).not.toContain(pw);
@@ -115,9 +148,15 @@ describe('security', () => {
   });
 
   it('ebpf_exporter: loopback only, CAP_BPF + CAP_PERFMON only, not root (its unit as rendered by the step)', () => {
-    const unit = render('etc/systemd/system/ebpf_exporter.service', { binary: '/opt/x/ebpf_exporter', configDir: '/opt/ebpf-lab/bpf', configNames: ['php_request'], listenAddress: '127.0.0.1:9435' });
+    const unit = render('etc/systemd/system/ebpf_exporter.service', {
+      binary: '/opt/x/ebpf_exporter',
+      configDir: '/opt/ebpf-lab/bpf',
+      configNames: ['php_request'],
+      listenAddress: '127.0.0.1:9435',
+    });
     expect(unit).toMatch(/--web\.listen-address=127\.0\.0\.1:9435/);
-    const caps = (k: string) => (new RegExp(`^${k}=(.*)$`, 'm').exec(unit)?.[1] ?? '').split(/\s+/).filter(Boolean).sort();
+    const caps = (k: string) =>
+      (new RegExp(`^${k}=(.*)$`, 'm').exec(unit)?.[1] ?? '').split(/\s+/).filter(Boolean).sort();
     expect(caps('CapabilityBoundingSet')).toEqual(['CAP_BPF', 'CAP_PERFMON']);
     expect(caps('AmbientCapabilities')).toEqual(['CAP_BPF', 'CAP_PERFMON']);
     expect(unit).toMatch(/^(User=(?!root)\S+|DynamicUser=yes)$/m);
@@ -126,21 +165,42 @@ describe('security', () => {
 
   it('the sandbox: its own network namespace; from this machine only the ssh forwarder on 127.0.0.1 reaches it', () => {
     const sb = JSON.parse(readFileSync(join(lab.home, 'sandboxes', 'rel', 'sandbox.json'), 'utf8'));
-    const links = execFileSync('nsenter', ['-t', String(sb.leaderPid), '-n', 'ip', '-o', 'link', 'show'], { encoding: 'utf8' });
-    expect(links.trim().split('\n').map((l) => l.split(':')[1]!.trim())).toEqual(['lo']);
-    const mine = execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${sb.forwarderPid},`));
+    const links = execFileSync('nsenter', ['-t', String(sb.leaderPid), '-n', 'ip', '-o', 'link', 'show'], {
+      encoding: 'utf8',
+    });
+    expect(
+      links
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':')[1]!.trim()),
+    ).toEqual(['lo']);
+    const mine = execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${sb.forwarderPid},`));
     expect(mine.map((l) => l.trim().split(/\s+/)[3])).toEqual([`127.0.0.1:${lab.port}`]);
   });
 
   it('Lightsail: the firewall opens tcp 22, 80 and 3000 and nothing else (mocked API)', async () => {
     expect(desiredPorts().map((p) => p.fromPort)).toEqual([22, 80, 3000]);
     const ls = mockClient(LightsailClient);
-    ls.on(GetInstancePortStatesCommand).resolves({ portStates: [{ fromPort: 22, toPort: 22, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] }, { fromPort: 8080, toPort: 8080, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] }] });
+    ls.on(GetInstancePortStatesCommand).resolves({
+      portStates: [
+        { fromPort: 22, toPort: 22, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] },
+        { fromPort: 8080, toPort: 8080, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] },
+      ],
+    });
     ls.on(PutInstancePublicPortsCommand).resolves({});
-    const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const client = new LightsailClient({
+      region: 'eu-central-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
     await ensurePorts(client, 'lab1', { allowFrom: ['203.0.113.0/24'] });
     const put = ls.commandCalls(PutInstancePublicPortsCommand)[0]!.args[0].input;
-    expect(put.portInfos!.map((p) => [p.fromPort, p.toPort, p.protocol, p.cidrs])).toEqual([[22, 22, 'tcp', ['203.0.113.0/24']], [80, 80, 'tcp', ['203.0.113.0/24']], [3000, 3000, 'tcp', ['203.0.113.0/24']]]);
+    expect(put.portInfos!.map((p) => [p.fromPort, p.toPort, p.protocol, p.cidrs])).toEqual([
+      [22, 22, 'tcp', ['203.0.113.0/24']],
+      [80, 80, 'tcp', ['203.0.113.0/24']],
+      [3000, 3000, 'tcp', ['203.0.113.0/24']],
+    ]);
     ls.restore();
   });
 

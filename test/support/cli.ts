@@ -43,5 +43,7 @@ export function cli(args: string[], env: Record<string, string>, timeoutMs = 900
 
 /** "action resource" for every change of every step of a json run, sorted. */
 export function changeList(json: any): string[] {
-  return json.runs.flatMap((r: any) => r.steps.flatMap((s: any) => s.changes.map((c: any) => `${s.id}: ${c.action} ${c.resource}`))).sort();
+  return json.runs
+    .flatMap((r: any) => r.steps.flatMap((s: any) => s.changes.map((c: any) => `${s.id}: ${c.action} ${c.resource}`)))
+    .sort();
 }

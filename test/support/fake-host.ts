@@ -24,7 +24,14 @@ export interface HostFixture {
   other?: Record<string, unknown>;
 }
 
-const RUNNING: UnitState = { enabled: 'enabled', active: 'active', mainPid: 100, env: {}, envSource: 'proc', startedAt: 2_000_000_000 };
+const RUNNING: UnitState = {
+  enabled: 'enabled',
+  active: 'active',
+  mainPid: 100,
+  env: {},
+  envSource: 'proc',
+  startedAt: 2_000_000_000,
+};
 
 function answer(fx: HostFixture, p: Probe<unknown>): unknown {
   const id = p.fact?.id;
@@ -35,10 +42,19 @@ function answer(fx: HostFixture, p: Probe<unknown>): unknown {
     case 'file': {
       const f = fx.files?.[args as string];
       if (!f) return { exists: false } satisfies FileState;
-      return { exists: true, sha256: sha256(f.content), mode: f.mode ?? 0o644, owner: f.owner ?? 'root', group: f.group ?? 'root', content: f.content } satisfies FileState;
+      return {
+        exists: true,
+        sha256: sha256(f.content),
+        mode: f.mode ?? 0o644,
+        owner: f.owner ?? 'root',
+        group: f.group ?? 'root',
+        content: f.content,
+      } satisfies FileState;
     }
     case 'packages':
-      return Object.fromEntries((args as string[]).map((n) => [n, fx.installed === 'all' || (fx.installed ?? []).includes(n)]));
+      return Object.fromEntries(
+        (args as string[]).map((n) => [n, fx.installed === 'all' || (fx.installed ?? []).includes(n)]),
+      );
     case 'units':
       return Object.fromEntries((args as string[]).map((u) => [u, { ...RUNNING, ...fx.units?.[u] }]));
     case 'pending':

@@ -35,7 +35,19 @@ export function useLab(): Lab {
   const kh = join(home, 'test_known_hosts');
   const keys: string[] = JSON.parse(readFileSync(join(home, 'sandboxes', LAB_NAME, 'sandbox.json'), 'utf8')).hostKeys;
   writeFileSync(kh, keys.map((k) => `[127.0.0.1]:${port} ${k}\n`).join(''));
-  const sshBase = ['-i', key, '-p', String(port), '-o', `UserKnownHostsFile=${kh}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@127.0.0.1'];
+  const sshBase = [
+    '-i',
+    key,
+    '-p',
+    String(port),
+    '-o',
+    `UserKnownHostsFile=${kh}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    'root@127.0.0.1',
+  ];
   return { home, port, key, env: { EBPF_LAB_HOME: home }, sshBase };
 }
 
@@ -51,12 +63,18 @@ export function onHostRc(lab: Lab, script: string): { code: number; out: string 
 }
 
 /** `ebpf-lab <mode> --target sandbox:rel --skip ebpf-exporter,grafana --output json …`. */
-export function labRun(lab: Lab, mode: 'up' | 'plan' | 'verify', args: string[] = [], env: Record<string, string> = {}): Promise<CliResult> {
+export function labRun(
+  lab: Lab,
+  mode: 'up' | 'plan' | 'verify',
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   return cli([mode, '--target', TARGET, '--skip', SKIP, '--output', 'json', ...args], { ...lab.env, ...env });
 }
 
 export function expectExit(r: CliResult, code: number, what = ''): void {
-  if (r.code !== code) throw new Error(`${what} exit ${r.code}, expected ${code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
+  if (r.code !== code)
+    throw new Error(`${what} exit ${r.code}, expected ${code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
 }
 
 /** The lab's host facts, read over ssh with the engine's own probe. */
@@ -73,7 +91,14 @@ export interface Inventory {
   services: Map<string, string>;
 }
 
-const BLANK_UNIT = { enabled: 'disabled', active: 'inactive', mainPid: 0, env: {}, envSource: 'proc' as const, startedAt: 0 };
+const BLANK_UNIT = {
+  enabled: 'disabled',
+  active: 'inactive',
+  mainPid: 0,
+  env: {},
+  envSource: 'proc' as const,
+  startedAt: 0,
+};
 
 /**
  * Runs every selected step's check() with the real host's facts against a blank host
@@ -86,8 +111,19 @@ export async function inventory(facts: HostFacts, options: Partial<LabOptions> =
   for (const step of STEPS.filter((s) => !SKIP.split(',').includes(s.id))) {
     const { ctx } = fakeContext(
       {
-        facts, files: {}, installed: [], units, pending: [],
-        other: { needrestart: false, 'cloud-init-status': '', 'apt-busy': '', apache: { mods: [], confs: [] }, 'dropin-mtimes': {}, 'bpf-build': '' },
+        facts,
+        files: {},
+        installed: [],
+        units,
+        pending: [],
+        other: {
+          needrestart: false,
+          'cloud-init-status': '',
+          'apt-busy': '',
+          apache: { mods: [], confs: [] },
+          'dropin-mtimes': {},
+          'bpf-build': '',
+        },
       },
       { options: { prometheusSource: 'package', ...options } },
     );
@@ -105,7 +141,12 @@ export async function inventory(facts: HostFacts, options: Partial<LabOptions> =
 
 /** Temp files of an atomic put (`.<name>.ebpf-lab-<12 hex>`) anywhere the lab writes. */
 export function leftoverTemps(lab: Lab): string[] {
-  return onHost(lab, `find /etc /var/www /opt/ebpf-lab /var/lib/ebpf-lab -regex '.*/\\.[^/]*\\.ebpf-lab-[0-9a-f]\\{12\\}' 2>/dev/null; true`).split('\n').filter(Boolean);
+  return onHost(
+    lab,
+    `find /etc /var/www /opt/ebpf-lab /var/lib/ebpf-lab -regex '.*/\\.[^/]*\\.ebpf-lab-[0-9a-f]\\{12\\}' 2>/dev/null; true`,
+  )
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** Managed files that are missing or empty. */
@@ -116,5 +157,13 @@ export function emptyOrMissing(lab: Lab, paths: string[]): string[] {
 
 /** sha256, mode, owner and mtime of files (absent ones say so): a before/after fingerprint. */
 export function fingerprint(lab: Lab, paths: string[]): string {
-  return onHost(lab, paths.map((p) => `if [ -e '${p}' ]; then printf '%s %s ' "$(sha256sum < '${p}' | cut -c1-64)" "$(stat -c '%a %U %G %Y' '${p}')"; echo '${p}'; else echo 'absent ${p}'; fi`).join('\n'));
+  return onHost(
+    lab,
+    paths
+      .map(
+        (p) =>
+          `if [ -e '${p}' ]; then printf '%s %s ' "$(sha256sum < '${p}' | cut -c1-64)" "$(stat -c '%a %U %G %Y' '${p}')"; echo '${p}'; else echo 'absent ${p}'; fi`,
+      )
+      .join('\n'),
+  );
 }

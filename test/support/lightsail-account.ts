@@ -1,8 +1,22 @@
 import {
-  CreateInstancesCommand, DeleteInstanceCommand, DeleteKeyPairCommand, GetBundlesCommand, GetInstanceAccessDetailsCommand,
-  GetInstanceCommand, GetInstancePortStatesCommand, GetInstancesCommand, GetKeyPairCommand, GetRegionsCommand,
-  ImportKeyPairCommand, LightsailClient, NotFoundException, PutInstancePublicPortsCommand, TagResourceCommand,
-  type Instance, type KeyPair, type Tag,
+  CreateInstancesCommand,
+  DeleteInstanceCommand,
+  DeleteKeyPairCommand,
+  GetBundlesCommand,
+  GetInstanceAccessDetailsCommand,
+  GetInstanceCommand,
+  GetInstancePortStatesCommand,
+  GetInstancesCommand,
+  GetKeyPairCommand,
+  GetRegionsCommand,
+  ImportKeyPairCommand,
+  LightsailClient,
+  NotFoundException,
+  PutInstancePublicPortsCommand,
+  TagResourceCommand,
+  type Instance,
+  type KeyPair,
+  type Tag,
 } from '@aws-sdk/client-lightsail';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 
@@ -27,21 +41,42 @@ export interface FakeAccountOptions {
 export function fakeLightsailAccount(lightsail: AwsClientStub<LightsailClient>, o: FakeAccountOptions) {
   const instances = o.instances ?? new Map<string, Instance>();
   const keyPairs = o.keyPairs ?? new Map<string, KeyPair>();
-  lightsail.on(GetRegionsCommand).resolves({ regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }] });
+  lightsail.on(GetRegionsCommand).resolves({
+    regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }],
+  });
   lightsail.on(GetBundlesCommand).resolves({
-    bundles: [{ bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, cpuCount: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 }],
+    bundles: [
+      {
+        bundleId: 'small_3_0',
+        price: 12,
+        ramSizeInGb: 2,
+        cpuCount: 2,
+        isActive: true,
+        supportedPlatforms: ['LINUX_UNIX'],
+        publicIpv4AddressCount: 1,
+      },
+    ],
   });
   lightsail.on(GetInstanceCommand).callsFake(async ({ instanceName }) => {
     const i = instances.get(instanceName);
     if (!i) throw notFound(instanceName);
     const snapshot = structuredClone(i);
-    if (i.state?.name === 'pending') Object.assign(i, { state: { name: 'running' }, publicIpAddress: o.publicIp(instanceName) });
+    if (i.state?.name === 'pending')
+      Object.assign(i, { state: { name: 'running' }, publicIpAddress: o.publicIp(instanceName) });
     return { instance: snapshot };
   });
   lightsail.on(GetInstancesCommand).callsFake(async () => ({ instances: [...instances.values()] }));
   lightsail.on(CreateInstancesCommand).callsFake(async (input) => {
     for (const name of input.instanceNames)
-      instances.set(name, { name, state: { name: 'pending' }, tags: input.tags, sshKeyName: input.keyPairName, username: o.username, bundleId: input.bundleId, blueprintId: input.blueprintId });
+      instances.set(name, {
+        name,
+        state: { name: 'pending' },
+        tags: input.tags,
+        sshKeyName: input.keyPairName,
+        username: o.username,
+        bundleId: input.bundleId,
+        blueprintId: input.blueprintId,
+      });
     return { operations: [{ status: 'Started' }] };
   });
   lightsail.on(DeleteInstanceCommand).callsFake(async ({ instanceName }) => (instances.delete(instanceName), {}));
@@ -50,7 +85,9 @@ export function fakeLightsailAccount(lightsail: AwsClientStub<LightsailClient>, 
     if (!k) throw notFound(keyPairName);
     return { keyPair: k };
   });
-  lightsail.on(ImportKeyPairCommand).callsFake(async ({ keyPairName }) => (keyPairs.set(keyPairName, { name: keyPairName }), {}));
+  lightsail
+    .on(ImportKeyPairCommand)
+    .callsFake(async ({ keyPairName }) => (keyPairs.set(keyPairName, { name: keyPairName }), {}));
   lightsail.on(TagResourceCommand).callsFake(async ({ resourceName, tags }: { resourceName: string; tags: Tag[] }) => {
     const k = keyPairs.get(resourceName);
     if (k) k.tags = tags;
@@ -60,7 +97,12 @@ export function fakeLightsailAccount(lightsail: AwsClientStub<LightsailClient>, 
   lightsail.on(GetInstancePortStatesCommand).resolves({ portStates: [] });
   lightsail.on(PutInstancePublicPortsCommand).resolves({});
   lightsail.on(GetInstanceAccessDetailsCommand).callsFake(async ({ instanceName }) => ({
-    accessDetails: { hostKeys: (o.hostKeys?.(instanceName) ?? []).map((l) => ({ algorithm: l.split(' ')[0], publicKey: l.split(' ')[1] })) },
+    accessDetails: {
+      hostKeys: (o.hostKeys?.(instanceName) ?? []).map((l) => ({
+        algorithm: l.split(' ')[0],
+        publicKey: l.split(' ')[1],
+      })),
+    },
   }));
   return { instances, keyPairs };
 }

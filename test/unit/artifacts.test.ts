@@ -12,17 +12,25 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('artifact manifest', () => {
   it('names the right asset per architecture', () => {
     const e = ebpfExporter('2.5.1');
-    expect(e.url('x86_64')).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.x86_64');
-    expect(e.url('aarch64')).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.aarch64');
+    expect(e.url('x86_64')).toBe(
+      'https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.x86_64',
+    );
+    expect(e.url('aarch64')).toBe(
+      'https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/ebpf_exporter.aarch64',
+    );
     expect(e.checksumsUrl).toBe('https://github.com/cloudflare/ebpf_exporter/releases/download/v2.5.1/sha256sums.txt');
     const p = prometheus('3.1.0');
-    expect(p.url('x86_64')).toBe('https://github.com/prometheus/prometheus/releases/download/v3.1.0/prometheus-3.1.0.linux-amd64.tar.gz');
+    expect(p.url('x86_64')).toBe(
+      'https://github.com/prometheus/prometheus/releases/download/v3.1.0/prometheus-3.1.0.linux-amd64.tar.gz',
+    );
     expect(p.file('aarch64')).toBe('prometheus-3.1.0.linux-arm64.tar.gz');
     expect(archOf('aarch64')).toBe('aarch64');
     expect(() => archOf('riscv64')).toThrow(/riscv64/);
   });
   it('parses both checksum line styles', () => {
-    const m = parseChecksums(`${'a'.repeat(64)}  ebpf_exporter.x86_64\n${'B'.repeat(64)} *./prometheus.tar.gz\ngarbage\n`);
+    const m = parseChecksums(
+      `${'a'.repeat(64)}  ebpf_exporter.x86_64\n${'B'.repeat(64)} *./prometheus.tar.gz\ngarbage\n`,
+    );
     expect(m.get('ebpf_exporter.x86_64')).toBe('a'.repeat(64));
     expect(m.get('prometheus.tar.gz')).toBe('b'.repeat(64));
   });
@@ -82,10 +90,14 @@ describe('artifact cache (stand-in files in a local mirror)', () => {
   it('without internet says so and points to --mirror and --skip', async () => {
     const err = await ensureArtifact(spec, 'x86_64', {
       cacheDir,
-      download: async (url) => { throw new Error(`getaddrinfo EAI_AGAIN github.com (${url})`); },
+      download: async (url) => {
+        throw new Error(`getaddrinfo EAI_AGAIN github.com (${url})`);
+      },
     }).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toMatch(/cannot fetch ebpf_exporter 2.5.1 \(ebpf_exporter.x86_64\) from https:\/\/github.com\/cloudflare/);
+    expect(err.message).toMatch(
+      /cannot fetch ebpf_exporter 2.5.1 \(ebpf_exporter.x86_64\) from https:\/\/github.com\/cloudflare/,
+    );
     expect(err.hint).toMatch(/--mirror DIR\|URL.*--skip/);
   });
 
@@ -99,6 +111,9 @@ describe('artifact cache (stand-in files in a local mirror)', () => {
         return url.endsWith('sha256sums.txt') ? Buffer.from(`${sha(bin)}  ebpf_exporter.x86_64\n`) : bin;
       },
     });
-    expect(seen).toEqual(['http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/ebpf_exporter.x86_64', 'http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/sha256sums.txt']);
+    expect(seen).toEqual([
+      'http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/ebpf_exporter.x86_64',
+      'http://127.0.0.1:9/mirror/ebpf_exporter/2.5.1/sha256sums.txt',
+    ]);
   });
 });

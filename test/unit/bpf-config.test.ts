@@ -44,7 +44,18 @@ function defines(source: string): Map<string, number> {
   return out;
 }
 
-const SCALARS: Record<string, number> = { char: 1, __u8: 1, __s8: 1, __u16: 2, __s16: 2, __u32: 4, __s32: 4, int: 4, __u64: 8, __s64: 8 };
+const SCALARS: Record<string, number> = {
+  char: 1,
+  __u8: 1,
+  __s8: 1,
+  __u16: 2,
+  __s16: 2,
+  __u32: 4,
+  __s32: 4,
+  int: 4,
+  __u64: 8,
+  __s64: 8,
+};
 
 /** sizeof(struct name) with C alignment, and whether the compiler would insert padding. */
 function structSize(source: string, name: string): { size: number; padded: boolean } {
@@ -102,11 +113,15 @@ describe('bpf/ programs and ebpf_exporter configs', () => {
     const declared = metricsOf(loadConfig(name)).map((m) => ({
       name: m.name,
       type: m.type,
-      labels: (m.labels ?? []).map((l) => l.name).filter((l, i, all) => !(m.type === 'histogram' && i === all.length - 1)),
+      labels: (m.labels ?? [])
+        .map((l) => l.name)
+        .filter((l, i, all) => !(m.type === 'histogram' && i === all.length - 1)),
       config: name,
     }));
     const expected = LAB_METRICS.filter((m) => m.config === name).map((m) => ({ ...m, labels: [...m.labels] }));
-    expect(declared.sort((a, b) => a.name.localeCompare(b.name))).toEqual(expected.sort((a, b) => a.name.localeCompare(b.name)));
+    expect(declared.sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+      expected.sort((a, b) => a.name.localeCompare(b.name)),
+    );
   });
 
   it.each(configs)('%s.yaml histograms end with an 8-byte uint `bucket` label', (name) => {
@@ -132,7 +147,11 @@ describe('bpf/ programs and ebpf_exporter configs', () => {
   });
 
   it('has no bpf_trace_printk (or bpf_printk) in any source or header', () => {
-    const files = [...sources.map((s) => `${s}.bpf.c`), ...readdirSync(includeDir).map((f) => `include/${f}`), 'tools/lab-attach.c'];
+    const files = [
+      ...sources.map((s) => `${s}.bpf.c`),
+      ...readdirSync(includeDir).map((f) => `include/${f}`),
+      'tools/lab-attach.c',
+    ];
     for (const f of files) expect(readFileSync(join(bpfDir, f), 'utf8'), f).not.toMatch(/bpf_(trace_)?printk/);
   });
 
@@ -152,7 +171,12 @@ describe('bpfMakeVars', () => {
     arch: 'x86_64',
     multiarch: 'x86_64-linux-gnu',
     libmemcached: '/usr/lib/x86_64-linux-gnu/libmemcached.so.11',
-    php: { version: '8.1', libphp: '/usr/lib/apache2/modules/libphp8.1.so', fpmBinary: '/usr/sbin/php-fpm8.1', confDir: '/etc/php/8.1' },
+    php: {
+      version: '8.1',
+      libphp: '/usr/lib/apache2/modules/libphp8.1.so',
+      fpmBinary: '/usr/sbin/php-fpm8.1',
+      confDir: '/etc/php/8.1',
+    },
   };
 
   it('maps host facts to the Makefile variables', () => {
@@ -163,7 +187,12 @@ describe('bpfMakeVars', () => {
       ARCH: 'x86',
       MULTIARCH: 'x86_64-linux-gnu',
     });
-    const arm = bpfMakeVars({ ...base, arch: 'aarch64', multiarch: 'aarch64-linux-gnu', php: { ...base.php, fpmBinary: undefined } });
+    const arm = bpfMakeVars({
+      ...base,
+      arch: 'aarch64',
+      multiarch: 'aarch64-linux-gnu',
+      php: { ...base.php, fpmBinary: undefined },
+    });
     expect(arm).toMatchObject({ ARCH: 'arm64', MULTIARCH: 'aarch64-linux-gnu', PHP_FPM: '' });
   });
 

@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/paths.js';
-import { BT_PLACEHOLDERS, btPathsFromFacts, btPlaceholders, listBtTools, renderBt, type BtPaths } from '../../src/render/bt.js';
+import {
+  BT_PLACEHOLDERS,
+  btPathsFromFacts,
+  btPlaceholders,
+  listBtTools,
+  renderBt,
+  type BtPaths,
+} from '../../src/render/bt.js';
 import type { HostFacts } from '../../src/facts/host.js';
 
 // Static checks of bt/*.bt and of the placeholder substitution. bt-parse.test.ts (integration)
@@ -41,7 +48,10 @@ describe('bt/ tools', () => {
     expect(lines[0]).toBe('#!/usr/bin/env bpftrace');
     expect(lines[1]).toMatch(new RegExp(`^// ${file.replace('.', '\\.')}: \\S`));
     expect(summary.length).toBeGreaterThan(20);
-    const header = lines.slice(0, lines.findIndex((l) => l.trim() === '' || !l.startsWith('/') && !l.startsWith('#')));
+    const header = lines.slice(
+      0,
+      lines.findIndex((l) => l.trim() === '' || (!l.startsWith('/') && !l.startsWith('#'))),
+    );
     for (const k of ['Usage:', 'Probes:', 'Needs:']) expect(header.join('\n')).toContain(`// ${k}`);
     expect(header.every((l) => l.length <= 100)).toBe(true);
   });
@@ -102,7 +112,9 @@ describe('renderBt', () => {
   });
 
   it('does not need paths for placeholders the source does not use', () => {
-    expect(renderBt('uprobe:@APCU_SO@:apc_cache_store {}', { apcuSo: '/x/apcu.so' })).toBe('uprobe:/x/apcu.so:apc_cache_store {}');
+    expect(renderBt('uprobe:@APCU_SO@:apc_cache_store {}', { apcuSo: '/x/apcu.so' })).toBe(
+      'uprobe:/x/apcu.so:apc_cache_store {}',
+    );
   });
 
   it('refuses paths bpftrace would misparse', () => {
@@ -113,7 +125,13 @@ describe('renderBt', () => {
 
   it('takes the paths from host facts', () => {
     const facts = {
-      php: { version: '8.2', libphp: '/l/libphp8.2.so', fpmBinary: '/s/php-fpm8.2', cli: '/b/php8.2', confDir: '/etc/php/8.2' },
+      php: {
+        version: '8.2',
+        libphp: '/l/libphp8.2.so',
+        fpmBinary: '/s/php-fpm8.2',
+        cli: '/b/php8.2',
+        confDir: '/etc/php/8.2',
+      },
       libmemcached: '/m/libmemcached.so.11',
       apcuSo: '/a/apcu.so',
     } as HostFacts;

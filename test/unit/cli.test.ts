@@ -27,7 +27,10 @@ describe('CLI input validation', () => {
   ];
   for (const [name, argv, msg] of bad) {
     it(`${name}: ${argv.join(' ')}`, async () => {
-      const err = await main(argv).then(() => undefined, (e: unknown) => e);
+      const err = await main(argv).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(UserError);
       expect(`${(err as UserError).message}\n${(err as UserError).hint ?? ''}`).toMatch(msg);
     });
@@ -36,7 +39,12 @@ describe('CLI input validation', () => {
   it('parses valid targets', () => {
     expect(parseTarget(undefined)).toMatchObject({ kind: 'sandbox', name: 'default' });
     expect(parseTarget('sandbox:lab-2')).toMatchObject({ kind: 'sandbox', name: 'lab-2' });
-    expect(parseTarget('ssh://ubuntu@10.0.0.5:2222')).toMatchObject({ kind: 'ssh', user: 'ubuntu', host: '10.0.0.5', port: 2222 });
+    expect(parseTarget('ssh://ubuntu@10.0.0.5:2222')).toMatchObject({
+      kind: 'ssh',
+      user: 'ubuntu',
+      host: '10.0.0.5',
+      port: 2222,
+    });
     expect(parseTarget('ssh://ubuntu@[::1]')).toMatchObject({ kind: 'ssh', host: '::1', port: 22 });
     expect(parseTarget('local')).toMatchObject({ kind: 'local' });
   });
@@ -55,11 +63,16 @@ describe('report', () => {
   };
 
   it('bad input: error and hint lines, exit 2', () => {
-    expect(stderr(() => report(new UserError('no such lab', 'run ebpf-lab status')))).toEqual([2, 'error: no such lab\nhint: run ebpf-lab status\n']);
+    expect(stderr(() => report(new UserError('no such lab', 'run ebpf-lab status')))).toEqual([
+      2,
+      'error: no such lab\nhint: run ebpf-lab status\n',
+    ]);
   });
 
   it('a failed post-condition (e.g. a sandbox that never answered) is an error, not a bug: exit 1, no stack', () => {
-    const [code, out] = stderr(() => report(new VerifyError('sandbox x: sshd did not answer on 127.0.0.1:1 within 90 s')));
+    const [code, out] = stderr(() =>
+      report(new VerifyError('sandbox x: sshd did not answer on 127.0.0.1:1 within 90 s')),
+    );
     expect(code).toBe(1);
     expect(out).toBe('error: sandbox x: sshd did not answer on 127.0.0.1:1 within 90 s\n');
   });
@@ -72,7 +85,7 @@ describe('report', () => {
 });
 
 describe('version', () => {
-  it('ebpf-lab version, --version and -V print package.json\'s version and nothing else', async () => {
+  it("ebpf-lab version, --version and -V print package.json's version and nothing else", async () => {
     const want = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
     expect(want).toMatch(/^\d+\.\d+\.\d+/);
     for (const argv of [['version'], ['--version'], ['-V'], ['up', '--version']]) {

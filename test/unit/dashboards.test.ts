@@ -12,7 +12,9 @@ import { GRAFANA_DATASOURCE_UID, queryableMetricNames } from '../../src/render/m
 // against the metric contract in src/render/metrics.ts).
 
 const dir = join(packageRoot(), 'dashboards');
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const tmp = mkdtempSync(join(tmpdir(), 'ebpf-lab-dash-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -52,7 +54,12 @@ function queries(file: string, d: { [k: string]: Json }): Query[] {
 }
 
 /** Grafana's variables replaced by values promtool accepts; anything else left over fails. */
-const GRAFANA_VARS: Record<string, string> = { $sapi: '.+', $__range: '30m', $__rate_interval: '1m', $__interval: '15s' };
+const GRAFANA_VARS: Record<string, string> = {
+  $sapi: '.+',
+  $__range: '30m',
+  $__rate_interval: '1m',
+  $__interval: '15s',
+};
 function substitute(expr: string): string {
   let out = expr;
   for (const [k, v] of Object.entries(GRAFANA_VARS)) out = out.split(k).join(v);
@@ -60,7 +67,21 @@ function substitute(expr: string): string {
   return out;
 }
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /** Series names a PromQL expression selects (strings, label sets, groupings and durations removed). */
 function metricNames(expr: string): string[] {
@@ -129,7 +150,9 @@ describe('dashboards/', () => {
   it('has the workshop panels and the health panels', () => {
     const exprs = allQueries.map((q) => q.expr).join('\n');
     for (const p of ['0.5', '0.9', '0.95', '0.99']) {
-      expect(exprs).toContain(`histogram_quantile(${p}, sum by (le) (rate(ebpf_exporter_php_request_duration_seconds_bucket`);
+      expect(exprs).toContain(
+        `histogram_quantile(${p}, sum by (le) (rate(ebpf_exporter_php_request_duration_seconds_bucket`,
+      );
     }
     expect(exprs).toContain('sum by (le, uri, sapi)');
     expect(exprs).toContain('sum by (dir) (increase(ebpf_exporter_php_compile_file_total');
@@ -145,7 +168,9 @@ describe('dashboards/', () => {
 
   it('metricNames() finds series names and nothing else', () => {
     expect(
-      metricNames('histogram_quantile(0.95, sum by (le, uri) (rate(a_bucket{sapi=~"x|y", le!="1"}[5m]))) / on (id) group_left (config) b_info or vector(0)'),
+      metricNames(
+        'histogram_quantile(0.95, sum by (le, uri) (rate(a_bucket{sapi=~"x|y", le!="1"}[5m]))) / on (id) group_left (config) b_info or vector(0)',
+      ),
     ).toEqual(['a_bucket', 'b_info']);
     expect(metricNames('count(up{job="ebpf"} == 0)')).toEqual(['up']);
   });
@@ -169,7 +194,10 @@ describe('dashboards/', () => {
   });
 
   it('promtool does reject a broken expression (the check can fail)', () => {
-    const r = promtoolCheckRules([{ dashboard: 'x', where: 'y', expr: 'sum by (le) (rate(foo[5m])' }], 'broken.rules.yml');
+    const r = promtoolCheckRules(
+      [{ dashboard: 'x', where: 'y', expr: 'sum by (le) (rate(foo[5m])' }],
+      'broken.rules.yml',
+    );
     expect(r.status).not.toBe(0);
   });
 });

@@ -4,13 +4,24 @@ import { join } from 'node:path';
 import { doctorChecks, parseDoctorFacts, parseNetem, type DoctorCheck } from '../../src/facts/doctor.js';
 import { doctorLines } from '../../src/commands/doctor.js';
 
-const fixture = (name: string) => parseDoctorFacts(readFileSync(join(__dirname, '..', 'fixtures', 'doctor', `${name}.txt`), 'utf8'));
+const fixture = (name: string) =>
+  parseDoctorFacts(readFileSync(join(__dirname, '..', 'fixtures', 'doctor', `${name}.txt`), 'utf8'));
 const byId = (checks: DoctorCheck[]) => Object.fromEntries(checks.map((c) => [c.id, c]));
 
 describe('doctor on recorded facts', () => {
   it('the real Debian 12 sandbox passes everything but netem (its kernel has no netem/prio qdisc)', () => {
     const f = fixture('debian-12-sandbox');
-    expect(f).toMatchObject({ kernel: '6.18.44-fc-v657', btf: true, uid: 0, uprobe: true, bpftrace: '0.17.0', bpftool: '7.1.0', bpftoolLibbpf: '1.1', usdtHeader: true, php: '8.2.36' });
+    expect(f).toMatchObject({
+      kernel: '6.18.44-fc-v657',
+      btf: true,
+      uid: 0,
+      uprobe: true,
+      bpftrace: '0.17.0',
+      bpftool: '7.1.0',
+      bpftoolLibbpf: '1.1',
+      usdtHeader: true,
+      php: '8.2.36',
+    });
     expect(f.usdt).toEqual([
       { what: 'mod_php', path: '/usr/lib/apache2/modules/libphp8.2.so', notes: 15 },
       { what: 'php-fpm', path: '/usr/sbin/php-fpm8.2', notes: 15 },
@@ -18,7 +29,12 @@ describe('doctor on recorded facts', () => {
     const checks = doctorChecks(f);
     const c = byId(checks);
     expect(checks.filter((x) => x.status !== 'ok').map((x) => x.id)).toEqual(['netem']);
-    expect(c['netem']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/unavailable: Error: Specified qdisc kind is unknown.*CONFIG_NET_SCH_NETEM is not set/) });
+    expect(c['netem']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(
+        /unavailable: Error: Specified qdisc kind is unknown.*CONFIG_NET_SCH_NETEM is not set/,
+      ),
+    });
     expect(c['netem']!.fix).toMatch(/CONFIG_NET_SCH_NETEM/);
     expect(c['caps']!.detail).toMatch(/CAP_SYS_ADMIN/);
     expect(checks.filter((x) => x.status === 'ok').every((x) => x.fix === undefined)).toBe(true);
@@ -27,9 +43,17 @@ describe('doctor on recorded facts', () => {
 
   it('Ubuntu 22.04 (edited): stripped bpftrace 0.14 without BEGIN, libbpf 0.5 without usdt.bpf.h', () => {
     const c = byId(doctorChecks(fixture('edited-ubuntu-22.04-stripped-bpftrace')));
-    expect(c['bpftrace']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/v0\.14\.0: BEGIN\/END do not work \(ERROR: Could not resolve symbol: \/proc\/self\/exe:BEGIN_trigger\)/) });
+    expect(c['bpftrace']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(
+        /v0\.14\.0: BEGIN\/END do not work \(ERROR: Could not resolve symbol: \/proc\/self\/exe:BEGIN_trigger\)/,
+      ),
+    });
     expect(c['bpftrace']!.fix).toMatch(/bpftrace-dbgsym/);
-    expect(c['bpftool']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/libbpf-dev 1:0\.5\.0.*no bpf\/usdt\.bpf\.h/) });
+    expect(c['bpftool']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/libbpf-dev 1:0\.5\.0.*no bpf\/usdt\.bpf\.h/),
+    });
     expect(c['bpftool']!.fix).toMatch(/lab_usdt\.bpf\.h/);
     expect(c['netem']!.status).toBe('ok');
     expect(c['kernel']!.status).toBe('ok');
@@ -42,7 +66,11 @@ describe('doctor on recorded facts', () => {
     expect(c['kernel']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^5\.4\.0/) });
     expect(c['btf']).toMatchObject({ status: 'fail', fix: expect.stringMatching(/CONFIG_DEBUG_INFO_BTF/) });
     expect(c['caps']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/00000000a80425fb: neither/) });
-    expect(c['syscalls']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/Operation not permitted/), fix: expect.stringMatching(/system-call-filter/) });
+    expect(c['syscalls']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/Operation not permitted/),
+      fix: expect.stringMatching(/system-call-filter/),
+    });
     expect(c['tracefs']).toMatchObject({ status: 'fail', fix: 'sudo mount -t tracefs nodev /sys/kernel/tracing' });
     expect(c['uprobe']).toMatchObject({ status: 'fail', fix: expect.stringMatching(/CONFIG_UPROBE_EVENTS/) });
     expect(doctorLines(checks).at(-1)).toMatch(/^NOT READY: .* 5 failed$/);
@@ -50,15 +78,23 @@ describe('doctor on recorded facts', () => {
 
   it('a PHP without DTrace (edited): no DTrace line, no USDT notes', () => {
     const c = byId(doctorChecks(fixture('edited-php-without-dtrace')));
-    expect(c['php-dtrace']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/no "DTrace Support" line/), fix: expect.stringMatching(/--enable-dtrace/) });
-    expect(c['usdt-mod_php']).toMatchObject({ status: 'fail', detail: '/usr/lib/apache2/modules/libphp8.2.so: 0 stapsdt notes' });
+    expect(c['php-dtrace']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/no "DTrace Support" line/),
+      fix: expect.stringMatching(/--enable-dtrace/),
+    });
+    expect(c['usdt-mod_php']).toMatchObject({
+      status: 'fail',
+      detail: '/usr/lib/apache2/modules/libphp8.2.so: 0 stapsdt notes',
+    });
     expect(c['usdt-php-fpm']!.status).toBe('fail');
   });
 
   it('a fresh host (edited): what `up` installs is a warning, not a failure', () => {
     const checks = doctorChecks(fixture('edited-fresh-host'));
     const c = byId(checks);
-    for (const id of ['syscalls', 'php-dtrace', 'usdt-mod_php', 'usdt-php-fpm', 'bpftrace', 'bpftool']) expect(c[id]!.status, id).toBe('warn');
+    for (const id of ['syscalls', 'php-dtrace', 'usdt-mod_php', 'usdt-php-fpm', 'bpftrace', 'bpftool'])
+      expect(c[id]!.status, id).toBe('warn');
     expect(c['syscalls']!.detail).toMatch(/not tested: bpftrace is not installed/);
     expect(checks.some((x) => x.status === 'fail')).toBe(false);
   });
@@ -66,6 +102,9 @@ describe('doctor on recorded facts', () => {
   it('parses the netem test: success, and the kernel message with its config lines', () => {
     expect(parseNetem('rc=0').available).toBe(true);
     const no = parseNetem('rc=2\nError: Specified qdisc kind is unknown.\n# CONFIG_NET_SCH_NETEM is not set');
-    expect(no).toEqual({ available: false, reason: 'Error: Specified qdisc kind is unknown.; # CONFIG_NET_SCH_NETEM is not set' });
+    expect(no).toEqual({
+      available: false,
+      reason: 'Error: Specified qdisc kind is unknown.; # CONFIG_NET_SCH_NETEM is not set',
+    });
   });
 });

@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LOAD_URLS, loadScript, parseDuration, parseRate } from '../../src/commands/load.js';
-import { benchTable, parseAb, standInProgram, switchEnvScript, DTRACE_OFF, type Measurement } from '../../src/commands/bench.js';
+import {
+  benchTable,
+  parseAb,
+  standInProgram,
+  switchEnvScript,
+  DTRACE_OFF,
+  type Measurement,
+} from '../../src/commands/bench.js';
 import { compiledProgram, deadcodeReport, parseSince } from '../../src/commands/deadcode.js';
 import { main } from '../../src/cli.js';
 import { UserError } from '../../src/errors.js';
@@ -27,8 +34,14 @@ describe('load', () => {
     const fpm = LOAD_URLS.filter((u) => u.startsWith('/fpm/'));
     expect(fpm.length).toBe(LOAD_URLS.length / 2);
     for (const page of ['mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php']) {
-      expect(LOAD_URLS.some((u) => u.startsWith(`/${page}`)), page).toBe(true);
-      expect(LOAD_URLS.some((u) => u.startsWith(`/fpm/${page}`)), page).toBe(true);
+      expect(
+        LOAD_URLS.some((u) => u.startsWith(`/${page}`)),
+        page,
+      ).toBe(true);
+      expect(
+        LOAD_URLS.some((u) => u.startsWith(`/fpm/${page}`)),
+        page,
+      ).toBe(true);
     }
     const s = loadScript(50, 10);
     expect(s).toMatch(/R=50; D=10/);
@@ -42,7 +55,10 @@ describe('load', () => {
     const secs = (Date.now() - t0) / 1000;
     const p = [...out.matchAll(/^P (\d+) (\d+) (\d+) (\d+) (\d+)$/gm)].map((m) => m.slice(1).map(Number));
     expect(p.map((x) => x[0])).toEqual([1, 2, 3]);
-    expect(p.every((x, i) => i === 0 || x[1]! >= p[i - 1]![1]!), 'running totals never go back').toBe(true);
+    expect(
+      p.every((x, i) => i === 0 || x[1]! >= p[i - 1]![1]!),
+      'running totals never go back',
+    ).toBe(true);
     expect(out).toMatch(/^F 120 0 0 120$/m);
     expect(out).toMatch(/^S mod_php=60 php-fpm=60$/m);
     // three paced seconds after waiting for a second boundary: 3 to 4.5 s
@@ -63,16 +79,29 @@ describe('load', () => {
 });
 
 describe('bench', () => {
-  it('reads ab\'s summary and percentile CSV (recorded on the sandbox)', () => {
+  it("reads ab's summary and percentile CSV (recorded on the sandbox)", () => {
     const m = parseAb(fx('ab-summary.txt'), fx('ab-percentiles.csv'));
     expect(m).toMatchObject({ requests: 2445, failed: 0, rps: 1222.08, p50: 1.335 });
     expect(m.p95).toBeGreaterThan(m.p50);
     expect(m.p99).toBeGreaterThanOrEqual(m.p95);
-    expect(parseAb('Complete requests: 10\nFailed requests: 2\nNon-2xx responses: 3\nRequests per second: 5 [#/sec]', '').failed).toBe(5);
+    expect(
+      parseAb('Complete requests: 10\nFailed requests: 2\nNon-2xx responses: 3\nRequests per second: 5 [#/sec]', '')
+        .failed,
+    ).toBe(5);
   });
 
   it('prints ratios against the off state', () => {
-    const m = (state: Measurement['state'], rps: number, p50: number): Measurement => ({ state, label: state, requests: 100, failed: 0, rps, p50, p95: p50 * 2, p99: p50 * 3, apacheEnv: '1' });
+    const m = (state: Measurement['state'], rps: number, p50: number): Measurement => ({
+      state,
+      label: state,
+      requests: 100,
+      failed: 0,
+      rps,
+      p50,
+      p95: p50 * 2,
+      p99: p50 * 3,
+      apacheEnv: '1',
+    });
     const t = benchTable([m('off', 1000, 1), m('on', 900, 1.1), m('attached', 500, 2)]);
     expect(t[0]).toMatch(/state +req\/s +p50 ms +p95 ms +p99 ms +req\/s vs off +p50 vs off/);
     expect(t[1]).toMatch(/^off +1000\.0 +1\.00 +2\.00 +3\.00 +1\.00x +1\.00x$/);
@@ -81,15 +110,24 @@ describe('bench', () => {
 
   it('switches the environment through a runtime drop-in that is gone after the restart', () => {
     const s = switchEnvScript(['apache2.service', 'php8.2-fpm.service'], DTRACE_OFF);
-    expect(s).toContain("UnsetEnvironment=USE_ZEND_DTRACE");
+    expect(s).toContain('UnsetEnvironment=USE_ZEND_DTRACE');
     expect(s).toMatch(/\/run\/systemd\/system\/\$u\.d\/zz-ebpf-lab-bench\.conf/);
-    expect(s.indexOf('systemctl restart apache2.service php8.2-fpm.service')).toBeLessThan(s.indexOf('rm -f /run/systemd/system/apache2.service.d/zz-ebpf-lab-bench.conf'));
+    expect(s.indexOf('systemctl restart apache2.service php8.2-fpm.service')).toBeLessThan(
+      s.indexOf('rm -f /run/systemd/system/apache2.service.d/zz-ebpf-lab-bench.conf'),
+    );
     expect(s).not.toMatch(/\/etc\/systemd/);
   });
 
-  it('the bpftrace stand-in attaches to the lab programs\' probes in both SAPIs and libmemcached', () => {
+  it("the bpftrace stand-in attaches to the lab programs' probes in both SAPIs and libmemcached", () => {
     const p = standInProgram(factsFixture('debian-12-sandbox'));
-    for (const probe of ['request__startup', 'request__shutdown', 'compile__file__entry', 'exception__thrown', 'exception__caught', 'function__entry']) {
+    for (const probe of [
+      'request__startup',
+      'request__shutdown',
+      'compile__file__entry',
+      'exception__thrown',
+      'exception__caught',
+      'function__entry',
+    ]) {
       expect(p).toContain(`usdt:/usr/lib/apache2/modules/libphp8.2.so:php:${probe}`);
       expect(p).toContain(`usdt:/usr/sbin/php-fpm8.2:php:${probe}`);
     }
@@ -100,11 +138,15 @@ describe('bench', () => {
 
 describe('deadcode', () => {
   const files = ['/var/www/html/index.php', '/var/www/html/old/legacy.php', '/var/www/html/path1/a.php'];
-  const log = 'Attaching 3 probes...\nC 5 /var/www/html/index.php\nC 1500 /var/www/html/index.php\nC 90000 /var/www/html/path1/a.php\nC 100 /usr/share/php/elsewhere.php\n';
+  const log =
+    'Attaching 3 probes...\nC 5 /var/www/html/index.php\nC 1500 /var/www/html/index.php\nC 90000 /var/www/html/path1/a.php\nC 100 /usr/share/php/elsewhere.php\n';
 
   it('splits the document root into compiled and never compiled, within the --since window', () => {
     const r = deadcodeReport(log, 1_700_000_000, files, 0, 'off');
-    expect(r.compiled.map((c) => [c.file, c.seen])).toEqual([['/var/www/html/index.php', 2], ['/var/www/html/path1/a.php', 1]]);
+    expect(r.compiled.map((c) => [c.file, c.seen])).toEqual([
+      ['/var/www/html/index.php', 2],
+      ['/var/www/html/path1/a.php', 1],
+    ]);
     expect(r.notCompiled).toEqual(['/var/www/html/old/legacy.php']);
     expect(r.tracingSince).toBe('2023-11-14T22:13:20Z');
     const late = deadcodeReport(log, 1_700_000_000, files, 1_700_000_060, 'off');
@@ -121,7 +163,8 @@ describe('deadcode', () => {
 
   it('traces compile__file__return of mod_php, php-fpm and the CLI', () => {
     const p = compiledProgram(factsFixture('debian-12-sandbox'));
-    for (const t of ['/usr/lib/apache2/modules/libphp8.2.so', '/usr/sbin/php-fpm8.2', '/usr/bin/php8.2']) expect(p).toContain(`usdt:${t}:php:compile__file__return`);
+    for (const t of ['/usr/lib/apache2/modules/libphp8.2.so', '/usr/sbin/php-fpm8.2', '/usr/bin/php8.2'])
+      expect(p).toContain(`usdt:${t}:php:compile__file__return`);
   });
 });
 

@@ -7,10 +7,20 @@ describe('host facts parser', () => {
   it('reads the real Debian 12 sandbox (recorded)', () => {
     const f = factsFixture('debian-12-sandbox');
     expect(supportedOs(f)).toBe('Debian 12');
-    expect(f).toMatchObject({ arch: 'x86_64', multiarch: 'x86_64-linux-gnu', btf: true, virt: 'systemd-nspawn', cloudInit: false });
+    expect(f).toMatchObject({
+      arch: 'x86_64',
+      multiarch: 'x86_64-linux-gnu',
+      btf: true,
+      virt: 'systemd-nspawn',
+      cloudInit: false,
+    });
     expect(f.php).toEqual({
-      version: '8.2', libphp: '/usr/lib/apache2/modules/libphp8.2.so', fpmBinary: '/usr/sbin/php-fpm8.2',
-      fpmUnit: 'php8.2-fpm.service', cli: '/usr/bin/php8.2', confDir: '/etc/php/8.2',
+      version: '8.2',
+      libphp: '/usr/lib/apache2/modules/libphp8.2.so',
+      fpmBinary: '/usr/sbin/php-fpm8.2',
+      fpmUnit: 'php8.2-fpm.service',
+      cli: '/usr/bin/php8.2',
+      confDir: '/etc/php/8.2',
     });
     expect(f.libmemcached).toBe('/usr/lib/x86_64-linux-gnu/libmemcached.so.11');
     expect(f.apcuSo).toBe('/usr/lib/php/20220829/apcu.so');
@@ -42,11 +52,20 @@ describe('host facts parser', () => {
   });
 
   it('picks bpftool packaging from the OS: linux-tools on Ubuntu, bpftool on Debian', () => {
-    expect(bpftoolPackages(factsFixture('ubuntu-22.04-lab'))).toEqual(['linux-tools-common', 'linux-tools-5.15.0-126-generic']);
-    expect(bpftoolPackages(factsFixture('ubuntu-22.04-fresh'))).toEqual(['linux-tools-common', 'linux-tools-6.8.0-1021-aws']);
+    expect(bpftoolPackages(factsFixture('ubuntu-22.04-lab'))).toEqual([
+      'linux-tools-common',
+      'linux-tools-5.15.0-126-generic',
+    ]);
+    expect(bpftoolPackages(factsFixture('ubuntu-22.04-fresh'))).toEqual([
+      'linux-tools-common',
+      'linux-tools-6.8.0-1021-aws',
+    ]);
     expect(bpftoolPackages(factsFixture('debian-12-sandbox'))).toEqual(['bpftool']);
     // a container on a foreign kernel has no linux-tools-<kernel> package
-    expect(bpftoolPackages({ ...factsFixture('ubuntu-22.04-lab'), kernel: '6.18.44-fc-v657' })).toEqual(['linux-tools-common', 'linux-tools-generic']);
+    expect(bpftoolPackages({ ...factsFixture('ubuntu-22.04-lab'), kernel: '6.18.44-fc-v657' })).toEqual([
+      'linux-tools-common',
+      'linux-tools-generic',
+    ]);
     expect(labPackages(factsFixture('debian-12-sandbox'))).toContain('php-fpm');
   });
 });

@@ -1,17 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { FakeTransport, type FakeRule } from '../../src/transports/fake.js';
-import { addCommands, clearLatency, CLEAR_COMMAND, injectLatency, parseDelay, parsePort, rootQdisc } from '../../src/commands/latency.js';
+import {
+  addCommands,
+  clearLatency,
+  CLEAR_COMMAND,
+  injectLatency,
+  parseDelay,
+  parsePort,
+  rootQdisc,
+} from '../../src/commands/latency.js';
 import { NETEM_TEST } from '../../src/facts/doctor.js';
 import { UserError } from '../../src/errors.js';
 
 /** `tc qdisc show dev lo` / `tc filter show dev lo` as tc prints them with the lab's delay in place. */
-const OURS_QDISC = 'qdisc prio eb00: root refcnt 2 bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1\nqdisc netem eb04: parent eb00:4 limit 1000 delay 2ms';
-const OURS_FILTER = 'filter parent eb00: protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 flowid eb00:4 not_in_hw\n  match 00002bcb/0000ffff at 20';
+const OURS_QDISC =
+  'qdisc prio eb00: root refcnt 2 bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1\nqdisc netem eb04: parent eb00:4 limit 1000 delay 2ms';
+const OURS_FILTER =
+  'filter parent eb00: protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 flowid eb00:4 not_in_hw\n  match 00002bcb/0000ffff at 20';
 const NONE = 'qdisc noqueue 0: root refcnt 2';
 
 function host(netemOk: boolean, qdiscs: string, filters = ''): FakeTransport {
   const rules: FakeRule[] = [
-    { match: /^out=\$\(unshare -n/, result: netemOk ? { stdout: 'rc=0\n' } : { stdout: 'rc=2\nError: Specified qdisc kind is unknown.\n# CONFIG_NET_SCH_NETEM is not set\n' } },
+    {
+      match: /^out=\$\(unshare -n/,
+      result: netemOk
+        ? { stdout: 'rc=0\n' }
+        : { stdout: 'rc=2\nError: Specified qdisc kind is unknown.\n# CONFIG_NET_SCH_NETEM is not set\n' },
+    },
     { match: /^tc qdisc show dev lo; echo/, result: { stdout: `${qdiscs}\n--\n${filters}\n` } },
   ];
   return new FakeTransport(rules);
@@ -30,11 +45,13 @@ describe('inject-latency input', () => {
     for (const bad of ['2', '-1ms', '0ms', '11s', '2 ms', 'fast']) expect(() => parseDelay(bad)).toThrow(UserError);
   });
 
-  it('tells the lab\'s root qdisc from none and from someone else\'s', () => {
+  it("tells the lab's root qdisc from none and from someone else's", () => {
     expect(rootQdisc(NONE)).toBe('none');
     expect(rootQdisc('')).toBe('none');
     expect(rootQdisc(OURS_QDISC)).toBe('ours');
-    expect(rootQdisc('qdisc fq_codel 8001: root refcnt 2 limit 10240p')).toBe('qdisc fq_codel 8001: root refcnt 2 limit 10240p');
+    expect(rootQdisc('qdisc fq_codel 8001: root refcnt 2 limit 10240p')).toBe(
+      'qdisc fq_codel 8001: root refcnt 2 limit 10240p',
+    );
   });
 });
 
@@ -58,14 +75,19 @@ describe('inject-latency against the fake transport', () => {
     const h = host(true, OURS_QDISC, OURS_FILTER);
     const msg = await injectLatency(h, 5432, '1.6ms');
     expect(msg).toMatch(/replacing 2ms to port 11211/);
-    expect(tcCalls(h)).toEqual(['tc qdisc del dev lo root handle eb00:', ...addCommands(5432, '1.6ms').map((a) => a.join(' '))]);
+    expect(tcCalls(h)).toEqual([
+      'tc qdisc del dev lo root handle eb00:',
+      ...addCommands(5432, '1.6ms').map((a) => a.join(' ')),
+    ]);
   });
 
-  it('refuses, changing nothing, where netem is missing (exit 2 with the kernel\'s reason)', async () => {
+  it("refuses, changing nothing, where netem is missing (exit 2 with the kernel's reason)", async () => {
     const h = host(false, NONE);
     const err = await injectLatency(h, 11211, '2ms').catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toMatch(/tc netem is not available on fake-host: Error: Specified qdisc kind is unknown.*nothing was changed/);
+    expect(err.message).toMatch(
+      /tc netem is not available on fake-host: Error: Specified qdisc kind is unknown.*nothing was changed/,
+    );
     expect(err.hint).toMatch(/doctor/);
     expect(tcCalls(h)).toEqual([]);
     expect(h.log()).toEqual([NETEM_TEST]);
@@ -87,9 +109,11 @@ describe('inject-latency against the fake transport', () => {
     expect(tcCalls(h).at(-1)).toBe(CLEAR_COMMAND.join(' '));
   });
 
-  it('--clear removes exactly the lab\'s qdisc, and nothing when there is none', async () => {
+  it("--clear removes exactly the lab's qdisc, and nothing when there is none", async () => {
     const h = host(true, OURS_QDISC, OURS_FILTER);
-    expect(await clearLatency(h)).toMatch(/removed the injected latency \(2ms to port 11211\).*tc qdisc del dev lo root handle eb00:/);
+    expect(await clearLatency(h)).toMatch(
+      /removed the injected latency \(2ms to port 11211\).*tc qdisc del dev lo root handle eb00:/,
+    );
     expect(tcCalls(h)).toEqual(['tc qdisc del dev lo root handle eb00:']);
     const none = host(true, NONE);
     expect(await clearLatency(none)).toBe('no injected latency on fake-host');

@@ -27,7 +27,9 @@ beforeEach(() => lightsail.reset());
 
 describe('modelled errors become messages with a fix', () => {
   it('AccountSetupInProgress and RegionSetupInProgress say to wait a few minutes', async () => {
-    lightsail.on(GetInstancesCommand).rejectsOnce(new AccountSetupInProgressException({ message: 'setting up', $metadata: {} }));
+    lightsail
+      .on(GetInstancesCommand)
+      .rejectsOnce(new AccountSetupInProgressException({ message: 'setting up', $metadata: {} }));
     const err = await listLabs(client).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toMatch(/account is still being set up/);
@@ -37,7 +39,10 @@ describe('modelled errors become messages with a fix', () => {
   });
 
   it('InvalidInput is a UserError carrying the API message; NotFound outside a lookup is not', () => {
-    const bad = translateAwsError(new InvalidInputException({ message: 'bundle xl_9 is not available', $metadata: {} }), ctx);
+    const bad = translateAwsError(
+      new InvalidInputException({ message: 'bundle xl_9 is not available', $metadata: {} }),
+      ctx,
+    );
     expect(bad).toBeInstanceOf(UserError);
     expect(bad.message).toMatch(/in region eu-central-1: Lightsail refused the input \(bundle xl_9 is not available\)/);
     const nf = translateAwsError(new NotFoundException({ message: 'gone', $metadata: {} }), ctx);
@@ -46,18 +51,34 @@ describe('modelled errors become messages with a fix', () => {
   });
 
   it('missing credentials name the env vars, profile and aws sso login', () => {
-    const e = translateAwsError(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), ctx) as UserError;
+    const e = translateAwsError(
+      Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+      ctx,
+    ) as UserError;
     expect(e).toBeInstanceOf(UserError);
     expect(e.message).toMatch(/no AWS credentials were found/);
-    for (const word of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'aws sso login']) expect(e.hint).toContain(word);
-    const sso = translateAwsError(Object.assign(new Error('The SSO session associated with this profile has expired'), { name: 'TokenProviderError' }), ctx) as UserError;
+    for (const word of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'aws sso login'])
+      expect(e.hint).toContain(word);
+    const sso = translateAwsError(
+      Object.assign(new Error('The SSO session associated with this profile has expired'), {
+        name: 'TokenProviderError',
+      }),
+      ctx,
+    ) as UserError;
     expect(sso.hint).toMatch(/aws sso login/);
   });
 
   it('rejected credentials and unknown regions are user errors', () => {
-    expect(translateAwsError(new UnauthenticatedException({ message: 'x', $metadata: {} }), ctx).message).toMatch(/rejected the credentials/);
-    expect(translateAwsError(Object.assign(new Error('token invalid'), { name: 'UnrecognizedClientException' }), ctx)).toBeInstanceOf(UserError);
-    const dns = translateAwsError(Object.assign(new Error('getaddrinfo ENOTFOUND lightsail.xx-east-9.amazonaws.com'), { code: 'ENOTFOUND' }), ctx);
+    expect(translateAwsError(new UnauthenticatedException({ message: 'x', $metadata: {} }), ctx).message).toMatch(
+      /rejected the credentials/,
+    );
+    expect(
+      translateAwsError(Object.assign(new Error('token invalid'), { name: 'UnrecognizedClientException' }), ctx),
+    ).toBeInstanceOf(UserError);
+    const dns = translateAwsError(
+      Object.assign(new Error('getaddrinfo ENOTFOUND lightsail.xx-east-9.amazonaws.com'), { code: 'ENOTFOUND' }),
+      ctx,
+    );
     expect(dns).toBeInstanceOf(UserError);
     expect(dns.message).toMatch(/not a region where Lightsail is available/);
     expect(translateAwsError(new Error('Region is missing'), ctx)).toBeInstanceOf(UserError);
@@ -74,9 +95,17 @@ describe('modelled errors become messages with a fix', () => {
 
 describe('throttling inside API calls', () => {
   it('backs off exponentially then succeeds', async () => {
-    lightsail.on(GetInstanceCommand).rejectsOnce(throttle()).rejectsOnce(throttle()).rejectsOnce(throttle()).resolves({ instance: { name: 'lab-01', state: { name: 'running' } } });
+    lightsail
+      .on(GetInstanceCommand)
+      .rejectsOnce(throttle())
+      .rejectsOnce(throttle())
+      .rejectsOnce(throttle())
+      .resolves({ instance: { name: 'lab-01', state: { name: 'running' } } });
     const slept: number[] = [];
-    const inst = await getInstance(client, 'lab-01', { sleep: async (ms) => void slept.push(ms), retry: { random: () => 0 } });
+    const inst = await getInstance(client, 'lab-01', {
+      sleep: async (ms) => void slept.push(ms),
+      retry: { random: () => 0 },
+    });
     expect(inst?.state).toBe('running');
     expect(slept).toEqual([500, 1000, 2000]);
   });
@@ -84,7 +113,10 @@ describe('throttling inside API calls', () => {
   it('gives up after the retry budget with a message about throttling', async () => {
     lightsail.on(GetInstancesCommand).rejects(throttle());
     const slept: number[] = [];
-    const err = await listLabs(client, { sleep: async (ms) => void slept.push(ms), retry: { retries: 2, random: () => 0 } }).catch((e) => e);
+    const err = await listLabs(client, {
+      sleep: async (ms) => void slept.push(ms),
+      retry: { retries: 2, random: () => 0 },
+    }).catch((e) => e);
     expect(err.message).toMatch(/kept throttling/);
     expect(slept).toHaveLength(2);
     expect(lightsail.commandCalls(GetInstancesCommand)).toHaveLength(3);
@@ -95,10 +127,23 @@ describe('validateBundle', () => {
   it('lists the valid Linux IPv4 bundles when the bundle is unknown', async () => {
     lightsail.on(GetBundlesCommand).resolves({
       bundles: [
-        { bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 },
+        {
+          bundleId: 'small_3_0',
+          price: 12,
+          ramSizeInGb: 2,
+          isActive: true,
+          supportedPlatforms: ['LINUX_UNIX'],
+          publicIpv4AddressCount: 1,
+        },
         { bundleId: 'nano_3_0', price: 5, ramSizeInGb: 0.5, isActive: true, supportedPlatforms: ['LINUX_UNIX'] },
         { bundleId: 'small_win_3_0', price: 20, isActive: true, supportedPlatforms: ['WINDOWS'] },
-        { bundleId: 'nano_ipv6_3_0', price: 3.5, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 0 },
+        {
+          bundleId: 'nano_ipv6_3_0',
+          price: 3.5,
+          isActive: true,
+          supportedPlatforms: ['LINUX_UNIX'],
+          publicIpv4AddressCount: 0,
+        },
       ],
     });
     const err = await validateBundle(client, 'huge_9').catch((e) => e);
@@ -120,15 +165,22 @@ describe('resolveRegion', () => {
 
   it('is a UserError when missing or malformed', () => {
     expect(() => resolveRegion({ env: {}, profileRegion: none })).toThrow(UserError);
-    expect(() => resolveRegion({ flag: 'Frankfurt', env: {}, profileRegion: none })).toThrow(/"Frankfurt" \(from --region\) is not an AWS region/);
+    expect(() => resolveRegion({ flag: 'Frankfurt', env: {}, profileRegion: none })).toThrow(
+      /"Frankfurt" \(from --region\) is not an AWS region/,
+    );
   });
 
   it('reads the active profile region from the shared config file', () => {
-    const file = '[default]\nregion = us-east-1\n\n[profile  work]\n# comment\nregion=eu-north-1\n[profile other]\nregion = sa-east-1\n';
+    const file =
+      '[default]\nregion = us-east-1\n\n[profile  work]\n# comment\nregion=eu-north-1\n[profile other]\nregion = sa-east-1\n';
     const read = () => file;
     expect(profileRegion({ AWS_CONFIG_FILE: '/x' }, read)).toBe('us-east-1');
     expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'work' }, read)).toBe('eu-north-1');
     expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'nope' }, read)).toBeUndefined();
-    expect(profileRegion({ AWS_CONFIG_FILE: '/x' }, () => { throw new Error('ENOENT'); })).toBeUndefined();
+    expect(
+      profileRegion({ AWS_CONFIG_FILE: '/x' }, () => {
+        throw new Error('ENOENT');
+      }),
+    ).toBeUndefined();
   });
 });

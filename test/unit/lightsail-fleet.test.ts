@@ -1,5 +1,11 @@
 // Substitute: the Lightsail API is aws-sdk-client-mock.
-import { GetBundlesCommand, GetInstanceCommand, GetInstancesCommand, LightsailClient, NotFoundException } from '@aws-sdk/client-lightsail';
+import {
+  GetBundlesCommand,
+  GetInstanceCommand,
+  GetInstancesCommand,
+  LightsailClient,
+  NotFoundException,
+} from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
@@ -21,7 +27,8 @@ describe('labNames', () => {
   });
 
   it('refuses bad prefixes and counts outside 1..limit', () => {
-    for (const p of ['Lab', '1lab', 'lab_1', '', 'a'.repeat(42), 'lab 1']) expect(() => labNames(p, 2), p).toThrow(UserError);
+    for (const p of ['Lab', '1lab', 'lab_1', '', 'a'.repeat(42), 'lab 1'])
+      expect(() => labNames(p, 2), p).toThrow(UserError);
     expect(() => labNames('lab', 0)).toThrow(/between 1 and 20, got 0/);
     expect(() => labNames('lab', 2.5)).toThrow(UserError);
     expect(() => labNames('lab', 21)).toThrow(/between 1 and 20, got 21/);
@@ -37,7 +44,9 @@ describe('planFleet', () => {
         { name: 'lab-03', state: { name: 'running' }, tags: labTags('someone-else') },
       ],
     });
-    lightsail.on(GetInstanceCommand, { instanceName: 'lab-02' }).rejects(new NotFoundException({ message: 'x', $metadata: {} }));
+    lightsail
+      .on(GetInstanceCommand, { instanceName: 'lab-02' })
+      .rejects(new NotFoundException({ message: 'x', $metadata: {} }));
     lightsail.on(GetInstanceCommand, { instanceName: 'lab-04' }).resolves({ instance: { name: 'lab-04', tags: [] } });
     const plan = await planFleet(client, ['lab-01', 'lab-02', 'lab-03', 'lab-04']);
     expect(plan.existing.map((l) => l.name)).toEqual(['lab-01']);
@@ -53,7 +62,9 @@ describe('cost', () => {
     expect(c.perHour).toBeCloseTo(0.49315068, 6);
     expect(c.perDay).toBeCloseTo(11.8356164, 6);
     expect(c.perMonth).toBe(360);
-    expect(formatCost(c)).toBe('30 × small_3_0 ($12.00/month each): $0.49/hour, $11.84/day for the fleet (USD, before data transfer)');
+    expect(formatCost(c)).toBe(
+      '30 × small_3_0 ($12.00/month each): $0.49/hour, $11.84/day for the fleet (USD, before data transfer)',
+    );
   });
 
   it('prices from GetBundles across pages; unknown bundle is a UserError', async () => {
@@ -70,11 +81,29 @@ describe('cost', () => {
 });
 
 describe('roster', () => {
-  const lab = (name: string, ip?: string): LabInstance => ({ name, lab: name, state: 'running', publicIp: ip, username: 'ubuntu', ours: true, tags: {} });
-  const rows = rosterRows([lab('lab-02', '203.0.113.2'), lab('lab-01', '203.0.113.1'), lab('lab-03')], { 'lab-01': 'p,w"1', 'lab-02': 'a|b`c' }, { keyPath: 'keys/ws' });
+  const lab = (name: string, ip?: string): LabInstance => ({
+    name,
+    lab: name,
+    state: 'running',
+    publicIp: ip,
+    username: 'ubuntu',
+    ours: true,
+    tags: {},
+  });
+  const rows = rosterRows(
+    [lab('lab-02', '203.0.113.2'), lab('lab-01', '203.0.113.1'), lab('lab-03')],
+    { 'lab-01': 'p,w"1', 'lab-02': 'a|b`c' },
+    { keyPath: 'keys/ws' },
+  );
 
   it('builds one sorted row per lab; a lab without IP has empty cells', () => {
-    expect(rows[0]).toEqual({ lab: 'lab-01', ip: '203.0.113.1', grafanaUrl: 'http://203.0.113.1:3000/', grafanaPassword: 'p,w"1', ssh: 'ssh -i keys/ws ubuntu@203.0.113.1' });
+    expect(rows[0]).toEqual({
+      lab: 'lab-01',
+      ip: '203.0.113.1',
+      grafanaUrl: 'http://203.0.113.1:3000/',
+      grafanaPassword: 'p,w"1',
+      ssh: 'ssh -i keys/ws ubuntu@203.0.113.1',
+    });
     expect(rows[2]).toEqual({ lab: 'lab-03', ip: '', grafanaUrl: '', grafanaPassword: '', ssh: '' });
   });
 
@@ -85,15 +114,21 @@ describe('roster', () => {
         'lab-02,203.0.113.2,http://203.0.113.2:3000/,a|b`c,ssh -i keys/ws ubuntu@203.0.113.2\r\n' +
         'lab-03,,,,\r\n',
     );
-    expect(rosterCsv([{ lab: 'x', ip: '', grafanaUrl: '', grafanaPassword: 'two\nlines', ssh: '' }])).toContain('x,,,"two\nlines",\r\n');
+    expect(rosterCsv([{ lab: 'x', ip: '', grafanaUrl: '', grafanaPassword: 'two\nlines', ssh: '' }])).toContain(
+      'x,,,"two\nlines",\r\n',
+    );
   });
 
   it('writes a Markdown table whose cells cannot break the table', () => {
     const md = rosterMarkdown(rows).split('\n');
     expect(md[0]).toBe('| Lab | IP | Grafana | Grafana password | SSH |');
     expect(md[1]).toBe('| --- | --- | --- | --- | --- |');
-    expect(md[2]).toBe('| lab-01 | 203.0.113.1 | http://203.0.113.1:3000/ | `p,w"1` | `ssh -i keys/ws ubuntu@203.0.113.1` |');
-    expect(md[3]).toBe('| lab-02 | 203.0.113.2 | http://203.0.113.2:3000/ | ``a\\|b`c`` | `ssh -i keys/ws ubuntu@203.0.113.2` |');
+    expect(md[2]).toBe(
+      '| lab-01 | 203.0.113.1 | http://203.0.113.1:3000/ | `p,w"1` | `ssh -i keys/ws ubuntu@203.0.113.1` |',
+    );
+    expect(md[3]).toBe(
+      '| lab-02 | 203.0.113.2 | http://203.0.113.2:3000/ | ``a\\|b`c`` | `ssh -i keys/ws ubuntu@203.0.113.2` |',
+    );
     expect(md[4]).toBe('| lab-03 |  |  |  |  |');
   });
 });

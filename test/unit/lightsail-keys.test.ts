@@ -46,12 +46,18 @@ describe('ensureKeyPair', () => {
     expect((await readFile(`${r.privateKeyPath}.pub`, 'utf8')).trim()).toBe(r.publicKey);
     expect(lightsail.commandCalls(TagResourceCommand)[0]!.args[0].input).toEqual({
       resourceName: 'ebpf-lab-lab-01',
-      tags: [{ key: 'managed-by', value: 'ebpf-lab' }, { key: 'ebpf-lab:lab', value: 'lab-01' }],
+      tags: [
+        { key: 'managed-by', value: 'ebpf-lab' },
+        { key: 'ebpf-lab:lab', value: 'lab-01' },
+      ],
     });
   });
 
   it('reuses the local key and the existing pair on a second run: nothing generated or imported', async () => {
-    lightsail.on(GetKeyPairCommand).rejectsOnce(new NotFoundException({ message: 'x', $metadata: {} })).resolves({ keyPair: { name: 'k' } });
+    lightsail
+      .on(GetKeyPairCommand)
+      .rejectsOnce(new NotFoundException({ message: 'x', $metadata: {} }))
+      .resolves({ keyPair: { name: 'k' } });
     lightsail.on(ImportKeyPairCommand).resolves({});
     lightsail.on(TagResourceCommand).resolves({});
     const first = await ensureKeyPair(client, { name: 'k', keyDir });
@@ -86,7 +92,9 @@ describe('ensureKeyPair', () => {
 
   it('treats "already exists" on import (a concurrent run) as success without tagging', async () => {
     lightsail.on(GetKeyPairCommand).rejects(new NotFoundException({ message: 'x', $metadata: {} }));
-    lightsail.on(ImportKeyPairCommand).rejects(Object.assign(new Error('Key pair k already exists'), { name: 'InvalidInputException' }));
+    lightsail
+      .on(ImportKeyPairCommand)
+      .rejects(Object.assign(new Error('Key pair k already exists'), { name: 'InvalidInputException' }));
     await mkdir(keyDir, { recursive: true });
     await writeFile(join(keyDir, 'k'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 }); // fast, unlike RSA
     const r = await ensureKeyPair(client, { name: 'k', keyDir });

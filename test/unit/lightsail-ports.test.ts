@@ -1,5 +1,9 @@
 // Substitute: the Lightsail API is aws-sdk-client-mock.
-import { GetInstancePortStatesCommand, LightsailClient, PutInstancePublicPortsCommand } from '@aws-sdk/client-lightsail';
+import {
+  GetInstancePortStatesCommand,
+  LightsailClient,
+  PutInstancePublicPortsCommand,
+} from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
@@ -26,7 +30,11 @@ beforeEach(() => {
 describe('ensurePorts', () => {
   it('does nothing when the rules already match (order and cidr order ignored), but notes open-to-all', async () => {
     lightsail.on(GetInstancePortStatesCommand).resolves({
-      portStates: [rule(3000, ['0.0.0.0/0'], ['::/0']), rule(22, ['0.0.0.0/0'], ['::/0']), rule(80, ['0.0.0.0/0'], ['::/0'])],
+      portStates: [
+        rule(3000, ['0.0.0.0/0'], ['::/0']),
+        rule(22, ['0.0.0.0/0'], ['::/0']),
+        rule(80, ['0.0.0.0/0'], ['::/0']),
+      ],
     });
     const r = await ensurePorts(client, 'lab-01');
     expect(r.changed).toBe(false);
@@ -36,14 +44,25 @@ describe('ensurePorts', () => {
 
   it('replaces Lightsail defaults (22/80 + browser SSH alias) with exactly 22, 80, 3000', async () => {
     lightsail.on(GetInstancePortStatesCommand).resolves({
-      portStates: [rule(22, ['0.0.0.0/0'], ['::/0'], { cidrListAliases: ['lightsail-connect'] }), rule(80, ['0.0.0.0/0'], ['::/0'])],
+      portStates: [
+        rule(22, ['0.0.0.0/0'], ['::/0'], { cidrListAliases: ['lightsail-connect'] }),
+        rule(80, ['0.0.0.0/0'], ['::/0']),
+      ],
     });
     const r = await ensurePorts(client, 'lab-01');
     expect(r.changed).toBe(true);
     expect(r.change).toMatchObject({ resource: 'lightsail:lab-01', action: 'update' });
     const input = lightsail.commandCalls(PutInstancePublicPortsCommand)[0]!.args[0].input;
     expect(input.instanceName).toBe('lab-01');
-    expect(input.portInfos).toEqual([22, 80, 3000].map((p) => ({ fromPort: p, toPort: p, protocol: 'tcp', cidrs: ['0.0.0.0/0'], ipv6Cidrs: ['::/0'] })));
+    expect(input.portInfos).toEqual(
+      [22, 80, 3000].map((p) => ({
+        fromPort: p,
+        toPort: p,
+        protocol: 'tcp',
+        cidrs: ['0.0.0.0/0'],
+        ipv6Cidrs: ['::/0'],
+      })),
+    );
   });
 
   it('restricts to --allow-from CIDRs split by family, no note, and converges on the next run', async () => {
@@ -52,7 +71,13 @@ describe('ensurePorts', () => {
     const r = await ensurePorts(client, 'lab-01', { allowFrom });
     expect(r).toMatchObject({ changed: true, note: undefined });
     const put = lightsail.commandCalls(PutInstancePublicPortsCommand)[0]!.args[0].input.portInfos!;
-    expect(put[0]).toEqual({ fromPort: 22, toPort: 22, protocol: 'tcp', cidrs: ['203.0.113.7/32', '198.51.100.0/24'], ipv6Cidrs: ['2001:db8::/32'] });
+    expect(put[0]).toEqual({
+      fromPort: 22,
+      toPort: 22,
+      protocol: 'tcp',
+      cidrs: ['203.0.113.7/32', '198.51.100.0/24'],
+      ipv6Cidrs: ['2001:db8::/32'],
+    });
     // second run: Lightsail now reports what was put (in another order)
     lightsail.on(GetInstancePortStatesCommand).resolves({
       portStates: put.map((p) => ({ ...p, state: 'open' as const, cidrs: [...(p.cidrs ?? [])].reverse() })),
@@ -76,6 +101,12 @@ describe('parseCidr / desiredPorts', () => {
     expect(parseCidr('0.0.0.0/0')).toEqual({ family: 4, cidr: '0.0.0.0/0' });
     expect(parseCidr('255.255.255.255')).toEqual({ family: 4, cidr: '255.255.255.255/32' });
     expect(parseCidr('::1')).toEqual({ family: 6, cidr: '::1/128' });
-    expect(desiredPorts(['192.0.2.0/24'])[2]).toEqual({ fromPort: 3000, toPort: 3000, protocol: 'tcp', cidrs: ['192.0.2.0/24'], ipv6Cidrs: [] });
+    expect(desiredPorts(['192.0.2.0/24'])[2]).toEqual({
+      fromPort: 3000,
+      toPort: 3000,
+      protocol: 'tcp',
+      cidrs: ['192.0.2.0/24'],
+      ipv6Cidrs: [],
+    });
   });
 });

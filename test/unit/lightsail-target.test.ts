@@ -31,7 +31,13 @@ import { labTags } from '../../src/cloud/tags.js';
 import { inputDeps, readConfigFile, setLightsailFlags } from '../../src/commands/lightsail-inputs.js';
 import { downCommand, statusCommand } from '../../src/commands/lab.js';
 import { openTarget, parseTarget } from '../../src/targets/resolve.js';
-import { lightsailDeps, lightsailStatus, refreshLightsailLab, resetLightsailDeps, type LabEndpoint } from '../../src/targets/lightsail.js';
+import {
+  lightsailDeps,
+  lightsailStatus,
+  refreshLightsailLab,
+  resetLightsailDeps,
+  type LabEndpoint,
+} from '../../src/targets/lightsail.js';
 import { readRegistry, saveLab } from '../../src/state.js';
 import type { Transport } from '../../src/transports/transport.js';
 
@@ -68,16 +74,31 @@ beforeEach(async () => {
   connected = [];
   logs = [];
   lightsail.reset();
-  lightsail.on(GetRegionsCommand).resolves({ regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }] });
+  lightsail.on(GetRegionsCommand).resolves({
+    regions: [{ name: 'eu-central-1', availabilityZones: [{ zoneName: 'eu-central-1a', state: 'available' }] }],
+  });
   lightsail.on(GetBundlesCommand).resolves({
-    bundles: [{ bundleId: 'small_3_0', price: 12, ramSizeInGb: 2, isActive: true, supportedPlatforms: ['LINUX_UNIX'], publicIpv4AddressCount: 1 }],
+    bundles: [
+      {
+        bundleId: 'small_3_0',
+        price: 12,
+        ramSizeInGb: 2,
+        isActive: true,
+        supportedPlatforms: ['LINUX_UNIX'],
+        publicIpv4AddressCount: 1,
+      },
+    ],
   });
   lightsail.on(GetKeyPairCommand).rejects(new NotFoundException({ message: 'no key pair', $metadata: {} }));
   lightsail.on(ImportKeyPairCommand).resolves({});
   lightsail.on(TagResourceCommand).resolves({});
-  lightsail.on(GetInstancePortStatesCommand).resolves({ portStates: [{ fromPort: 22, toPort: 22, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] }] });
+  lightsail
+    .on(GetInstancePortStatesCommand)
+    .resolves({ portStates: [{ fromPort: 22, toPort: 22, protocol: 'tcp', state: 'open', cidrs: ['0.0.0.0/0'] }] });
   lightsail.on(PutInstancePublicPortsCommand).resolves({});
-  lightsail.on(GetInstanceAccessDetailsCommand).resolves({ accessDetails: { hostKeys: [{ algorithm: hostKey[0], publicKey: hostKey[1] }] } });
+  lightsail
+    .on(GetInstanceAccessDetailsCommand)
+    .resolves({ accessDetails: { hostKeys: [{ algorithm: hostKey[0], publicKey: hostKey[1] }] } });
   lightsail.on(CreateInstancesCommand).resolves({ operations: [{ status: 'Started' }] });
   Object.assign(lightsailDeps, {
     makeClient: () => client,
@@ -115,7 +136,13 @@ describe('up --target lightsail', () => {
 
     const create = lightsail.commandCalls(CreateInstancesCommand);
     expect(create).toHaveLength(1);
-    expect(create[0]!.args[0].input).toMatchObject({ instanceNames: ['lab-01'], blueprintId: 'ubuntu_22_04', bundleId: 'small_3_0', keyPairName: 'ebpf-lab-lab-01', availabilityZone: 'eu-central-1a' });
+    expect(create[0]!.args[0].input).toMatchObject({
+      instanceNames: ['lab-01'],
+      blueprintId: 'ubuntu_22_04',
+      bundleId: 'small_3_0',
+      keyPairName: 'ebpf-lab-lab-01',
+      availabilityZone: 'eu-central-1a',
+    });
     expect(lightsail.commandCalls(ImportKeyPairCommand)[0]!.args[0].input.keyPairName).toBe('ebpf-lab-lab-01');
     expect(lightsail.commandCalls(TagResourceCommand)[0]!.args[0].input.tags).toEqual(labTags('lab-01'));
     const keyPath = join(home, 'keys', 'ebpf-lab-lab-01');
@@ -123,18 +150,44 @@ describe('up --target lightsail', () => {
     // running without an IP was waited out: the connection went to the IP
     expect(logs).toContain('lab-01: running without a public IP yet');
     expect(lightsail.commandCalls(GetInstanceCommand).length).toBe(5);
-    expect(connected).toEqual([expect.objectContaining({ host: IP, port: 22, user: 'ubuntu', keyPath, hostKeys: [hostKey.slice(0, 2).join(' ')], action: 'created' })]);
+    expect(connected).toEqual([
+      expect.objectContaining({
+        host: IP,
+        port: 22,
+        user: 'ubuntu',
+        keyPath,
+        hostKeys: [hostKey.slice(0, 2).join(' ')],
+        action: 'created',
+      }),
+    ]);
     const ports = lightsail.commandCalls(PutInstancePublicPortsCommand)[0]!.args[0].input.portInfos!;
     expect(ports.map((p) => p.fromPort)).toEqual([22, 80, 3000]);
     expect(logs.some((l) => /open to everyone/.test(l))).toBe(true);
-    expect(record).toEqual({ name: 'lightsail:lab-01', kind: 'lightsail', target: 'lightsail:lab-01', host: IP, port: 22, user: 'ubuntu', keyPath, region: 'eu-central-1', createdByUs: true });
+    expect(record).toEqual({
+      name: 'lightsail:lab-01',
+      kind: 'lightsail',
+      target: 'lightsail:lab-01',
+      host: IP,
+      port: 22,
+      user: 'ubuntu',
+      keyPath,
+      region: 'eu-central-1',
+      createdByUs: true,
+    });
   });
 
   it('adopts an instance tagged as ours: no create, no firewall change when it matches, --allow-from honoured', async () => {
     setLightsailFlags({ region: 'eu-central-1', allowFrom: ['203.0.113.7'] });
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
     lightsail.on(GetInstancePortStatesCommand).resolves({
-      portStates: [22, 80, 3000].map((p) => ({ fromPort: p, toPort: p, protocol: 'tcp', state: 'open', cidrs: ['203.0.113.7/32'], ipv6Cidrs: [] })),
+      portStates: [22, 80, 3000].map((p) => ({
+        fromPort: p,
+        toPort: p,
+        protocol: 'tcp',
+        state: 'open',
+        cidrs: ['203.0.113.7/32'],
+        ipv6Cidrs: [],
+      })),
     });
     await up();
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
@@ -175,7 +228,9 @@ describe('up --target lightsail', () => {
 
   it('plan/verify never create: an absent lab is a UserError', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
-    const err = await openTarget(parseTarget('lightsail:lab-09'), { create: false, packages: () => [], log }).catch((e) => e);
+    const err = await openTarget(parseTarget('lightsail:lab-09'), { create: false, packages: () => [], log }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
     expect(err.hint).toMatch(/ebpf-lab up --target lightsail:lab-09/);
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
@@ -192,7 +247,10 @@ describe('up --target lightsail', () => {
       // on a terminal the region is chosen from the list the API returns
       const offered: string[] = [];
       inputDeps.isTTY = () => true;
-      inputDeps.prompter = { ...saved2, select: async (o) => (offered.push(...o.choices.map((c) => c.value)), 'eu-central-1' as never) };
+      inputDeps.prompter = {
+        ...saved2,
+        select: async (o) => (offered.push(...o.choices.map((c) => c.value)), 'eu-central-1' as never),
+      };
       lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
       expect((await up()).record.region).toBe('eu-central-1');
       expect(offered).toEqual(['eu-central-1']);
@@ -205,7 +263,18 @@ describe('up --target lightsail', () => {
 });
 
 describe('status, ssh and down for lightsail labs', () => {
-  const rec = () => ({ name: 'lightsail:lab-01', kind: 'lightsail' as const, target: 'lightsail:lab-01', host: '192.0.2.1', port: 22, user: 'ubuntu', keyPath: join(home, 'keys', 'ebpf-lab-lab-01'), region: 'eu-central-1', createdByUs: true, createdAt: 'x' });
+  const rec = () => ({
+    name: 'lightsail:lab-01',
+    kind: 'lightsail' as const,
+    target: 'lightsail:lab-01',
+    host: '192.0.2.1',
+    port: 22,
+    user: 'ubuntu',
+    keyPath: join(home, 'keys', 'ebpf-lab-lab-01'),
+    region: 'eu-central-1',
+    createdByUs: true,
+    createdAt: 'x',
+  });
 
   it('status shows state, IP, Grafana URL and the password from secrets/<lab>.grafana', async () => {
     await saveLab(rec());
@@ -214,7 +283,9 @@ describe('status, ssh and down for lightsail labs', () => {
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
     const out: string[] = [];
     expect(await statusCommand(undefined, (s) => out.push(s))).toBe(0);
-    expect(out.join('\n')).toMatch(/lightsail:lab-01\s+lightsail\s+running\s+ubuntu@198\.51\.100\.10 \(eu-central-1\)\s+grafana http:\/\/198\.51\.100\.10:3000\/ password s3cret/);
+    expect(out.join('\n')).toMatch(
+      /lightsail:lab-01\s+lightsail\s+running\s+ubuntu@198\.51\.100\.10 \(eu-central-1\)\s+grafana http:\/\/198\.51\.100\.10:3000\/ password s3cret/,
+    );
     // the new IP was recorded, with the pinned key, for `ebpf-lab ssh`
     expect((await readRegistry()).labs['lightsail:lab-01']!.host).toBe(IP);
     expect(await readFile(join(home, 'known_hosts'), 'utf8')).toContain(`${IP} ${hostKey[0]} ${hostKey[1]}`);
@@ -244,7 +315,9 @@ describe('status, ssh and down for lightsail labs', () => {
     const out: string[] = [];
     expect(await downCommand('lightsail:lab-01', (s) => out.push(s))).toBe(0);
     expect(lightsail.commandCalls(DeleteInstanceCommand).map((c) => c.args[0].input.instanceName)).toEqual(['lab-01']);
-    expect(lightsail.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.keyPairName)).toEqual(['ebpf-lab-lab-01']);
+    expect(lightsail.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.keyPairName)).toEqual([
+      'ebpf-lab-lab-01',
+    ]);
     expect((await readRegistry()).labs['lightsail:lab-01']).toBeUndefined();
     expect(out.at(-1)).toBe('lightsail:lab-01: removed from eu-central-1');
   });
@@ -261,7 +334,13 @@ describe('config file', () => {
   it('reads YAML and JSON, rejects unknown keys and wrong types', async () => {
     const y = join(home, 'ws.yaml');
     await writeFile(y, 'region: eu-central-1\nbundle: medium_3_0\ncount: 12\nprefix: php\nallowFrom: 203.0.113.0/24\n');
-    expect(await readConfigFile(y)).toEqual({ region: 'eu-central-1', bundle: 'medium_3_0', count: 12, prefix: 'php', allowFrom: ['203.0.113.0/24'] });
+    expect(await readConfigFile(y)).toEqual({
+      region: 'eu-central-1',
+      bundle: 'medium_3_0',
+      count: 12,
+      prefix: 'php',
+      allowFrom: ['203.0.113.0/24'],
+    });
     const j = join(home, 'ws.json');
     await writeFile(j, JSON.stringify({ region: 'us-east-1', count: 3 }));
     expect(await readConfigFile(j)).toEqual({ region: 'us-east-1', count: 3 });

@@ -31,7 +31,13 @@ describe('waitForPort', () => {
 
   it('times out with the last connection error', async () => {
     const t = fakeTime();
-    const err = await waitForPort('203.0.113.9', 22, { ...t, timeoutMs: 10_000, connect: async () => { throw refused(); } }).catch((e) => e);
+    const err = await waitForPort('203.0.113.9', 22, {
+      ...t,
+      timeoutMs: 10_000,
+      connect: async () => {
+        throw refused();
+      },
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(WaitTimeoutError);
     expect(err.message).toBe('203.0.113.9:22 did not accept connections within 10 s (last error: ECONNREFUSED)');
     expect(t.now()).toBeLessThanOrEqual(10_000);

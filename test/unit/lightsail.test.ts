@@ -18,13 +18,21 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { destroyLab, ensureInstance, expiredLabs, getInstance, hostKeysFor, listLabs } from '../../src/cloud/lightsail.js';
+import {
+  destroyLab,
+  ensureInstance,
+  expiredLabs,
+  getInstance,
+  hostKeysFor,
+  listLabs,
+} from '../../src/cloud/lightsail.js';
 import { labTags } from '../../src/cloud/tags.js';
 import { WaitTimeoutError, waitForInstance } from '../../src/cloud/wait.js';
 
 const lightsail = mockClient(LightsailClient);
 const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-const notFound = (): NotFoundException => new NotFoundException({ message: 'The Instance does not exist', $metadata: {} });
+const notFound = (): NotFoundException =>
+  new NotFoundException({ message: 'The Instance does not exist', $metadata: {} });
 
 function instance(name: string, over: Partial<Instance> = {}): Instance {
   return {
@@ -78,7 +86,13 @@ describe('ensureInstance', () => {
     expect(r.action).toBe('created');
     expect(r.change).toMatchObject({ resource: 'lightsail:lab-01', action: 'create' });
     const input = lightsail.commandCalls(CreateInstancesCommand)[0]!.args[0].input;
-    expect(input).toMatchObject({ instanceNames: ['lab-01'], availabilityZone: 'eu-central-1b', blueprintId: 'ubuntu_22_04', bundleId: 'small_3_0', keyPairName: 'ebpf-lab-lab-01' });
+    expect(input).toMatchObject({
+      instanceNames: ['lab-01'],
+      availabilityZone: 'eu-central-1b',
+      blueprintId: 'ubuntu_22_04',
+      bundleId: 'small_3_0',
+      keyPairName: 'ebpf-lab-lab-01',
+    });
     expect(input.tags).toEqual([
       { key: 'managed-by', value: 'ebpf-lab' },
       { key: 'ebpf-lab:lab', value: 'lab-01' },
@@ -97,7 +111,9 @@ describe('ensureInstance', () => {
   });
 
   it('refuses a same-named instance without our tags: UserError, nothing created', async () => {
-    lightsail.on(GetInstanceCommand).resolves({ instance: instance('lab-01', { tags: [{ key: 'team', value: 'web' }] }) });
+    lightsail
+      .on(GetInstanceCommand)
+      .resolves({ instance: instance('lab-01', { tags: [{ key: 'team', value: 'web' }] }) });
     const err = await ensureInstance(client, spec).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toMatch(/already exists .* not ebpf-lab; nothing was created/);
@@ -110,8 +126,13 @@ describe('ensureInstance', () => {
   });
 
   it('adopts after a create whose response was lost ("already in use") when the instance is ours', async () => {
-    lightsail.on(GetInstanceCommand).rejectsOnce(notFound()).resolves({ instance: instance('lab-01') });
-    lightsail.on(CreateInstancesCommand).rejects(new InvalidInputException({ message: 'Some names are already in use: lab-01', $metadata: {} }));
+    lightsail
+      .on(GetInstanceCommand)
+      .rejectsOnce(notFound())
+      .resolves({ instance: instance('lab-01') });
+    lightsail
+      .on(CreateInstancesCommand)
+      .rejects(new InvalidInputException({ message: 'Some names are already in use: lab-01', $metadata: {} }));
     const r = await ensureInstance(client, spec);
     expect(r.action).toBe('adopted');
     expect(lightsail.commandCalls(GetInstanceCommand)).toHaveLength(2);
@@ -122,7 +143,12 @@ describe('ensureInstance', () => {
     lightsail.on(CreateInstancesCommand).resolves({ operations: [] });
     await expect(ensureInstance(client, { ...spec, bundleId: 'nano_3_0' })).rejects.toBeInstanceOf(UserError);
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
-    await ensureInstance(client, { ...spec, bundleId: 'nano_3_0', allowNano: true, userData: '#!/bin/sh\ntouch /tmp/x\n' });
+    await ensureInstance(client, {
+      ...spec,
+      bundleId: 'nano_3_0',
+      allowNano: true,
+      userData: '#!/bin/sh\ntouch /tmp/x\n',
+    });
     const ud = lightsail.commandCalls(CreateInstancesCommand)[0]!.args[0].input.userData ?? '';
     expect(ud).toMatch(/^#!\/bin\/bash\n/);
     expect(ud).toMatch(/fallocate -l 2G \/swapfile/);
@@ -142,7 +168,12 @@ describe('ensureInstance', () => {
 
   it('reports the instance-limit message as a UserError with what to do', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
-    lightsail.on(CreateInstancesCommand).rejects(new InvalidInputException({ message: "Sorry, you've reached the maximum number of instances for your account", $metadata: {} }));
+    lightsail.on(CreateInstancesCommand).rejects(
+      new InvalidInputException({
+        message: "Sorry, you've reached the maximum number of instances for your account",
+        $metadata: {},
+      }),
+    );
     const err = await ensureInstance(client, spec).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toMatch(/maximum number of instances/);
@@ -212,10 +243,19 @@ describe('waitForInstance', () => {
 describe('host keys, listing, modelled errors', () => {
   it('turns GetInstanceAccessDetails host keys into OpenSSH lines, [] when unavailable', async () => {
     lightsail.on(GetInstanceAccessDetailsCommand).resolvesOnce({
-      accessDetails: { hostKeys: [{ algorithm: 'ssh-ed25519', publicKey: 'AAAAC3Nza' }, { algorithm: 'ssh-rsa' }, { algorithm: 'ecdsa-sha2-nistp256', publicKey: 'AAAAE2Vj' }] },
+      accessDetails: {
+        hostKeys: [
+          { algorithm: 'ssh-ed25519', publicKey: 'AAAAC3Nza' },
+          { algorithm: 'ssh-rsa' },
+          { algorithm: 'ecdsa-sha2-nistp256', publicKey: 'AAAAE2Vj' },
+        ],
+      },
     });
     expect(await hostKeysFor(client, 'lab-01')).toEqual(['ssh-ed25519 AAAAC3Nza', 'ecdsa-sha2-nistp256 AAAAE2Vj']);
-    expect(lightsail.commandCalls(GetInstanceAccessDetailsCommand)[0]!.args[0].input).toEqual({ instanceName: 'lab-01', protocol: 'ssh' });
+    expect(lightsail.commandCalls(GetInstanceAccessDetailsCommand)[0]!.args[0].input).toEqual({
+      instanceName: 'lab-01',
+      protocol: 'ssh',
+    });
     lightsail.on(GetInstanceAccessDetailsCommand).rejects(notFound());
     expect(await hostKeysFor(client, 'lab-01')).toEqual([]);
   });
@@ -223,7 +263,13 @@ describe('host keys, listing, modelled errors', () => {
   it('lists only our instances across pages, with expiry', async () => {
     lightsail
       .on(GetInstancesCommand)
-      .resolvesOnce({ instances: [instance('lab-02', { tags: labTags('lab-02', { expiresAt: new Date(0) }) }), instance('web', { tags: [] })], nextPageToken: 'p2' })
+      .resolvesOnce({
+        instances: [
+          instance('lab-02', { tags: labTags('lab-02', { expiresAt: new Date(0) }) }),
+          instance('web', { tags: [] }),
+        ],
+        nextPageToken: 'p2',
+      })
       .resolvesOnce({ instances: [instance('lab-01', { publicIpAddress: undefined, state: { name: 'pending' } })] });
     const labs = await listLabs(client);
     expect(labs.map((l) => [l.name, l.lab, l.state, l.publicIp ?? null])).toEqual([
@@ -235,7 +281,12 @@ describe('host keys, listing, modelled errors', () => {
   });
 
   it('getInstance: NotFound is undefined, AccessDenied is a UserError naming the permission', async () => {
-    lightsail.on(GetInstanceCommand).rejectsOnce(notFound()).rejects(new AccessDeniedException({ message: 'not authorized to perform lightsail:GetInstance', $metadata: {} }));
+    lightsail
+      .on(GetInstanceCommand)
+      .rejectsOnce(notFound())
+      .rejects(
+        new AccessDeniedException({ message: 'not authorized to perform lightsail:GetInstance', $metadata: {} }),
+      );
     expect(await getInstance(client, 'lab-01')).toBeUndefined();
     const err = await getInstance(client, 'lab-01').catch((e) => e);
     expect(err).toBeInstanceOf(UserError);

@@ -34,11 +34,20 @@ describe('runPool', () => {
     expect(results.map((r) => (r.ok ? r.value : (r.error as Error).message))).toEqual(['A', 'b broke', 'C', 'D']);
     expect(events.filter((e) => e.type === 'start')).toHaveLength(4);
     expect(events.find((e) => e.type === 'fail')).toMatchObject({ index: 1, item: 'b' });
-    expect(events.filter((e) => e.type === 'done').map((e) => e.index).sort()).toEqual([0, 2, 3]);
+    expect(
+      events
+        .filter((e) => e.type === 'done')
+        .map((e) => e.index)
+        .sort(),
+    ).toEqual([0, 2, 3]);
   });
 
   it('survives a throwing event handler, an empty list, and refuses a zero limit', async () => {
-    const r = await runPool([1], 4, async (n) => n, { onEvent: () => { throw new Error('renderer'); } });
+    const r = await runPool([1], 4, async (n) => n, {
+      onEvent: () => {
+        throw new Error('renderer');
+      },
+    });
     expect(r).toEqual([{ ok: true, value: 1 }]);
     expect(await runPool([], 4, async (n: number) => n)).toEqual([]);
     await expect(runPool([1], 0, async (n) => n)).rejects.toThrow(RangeError);
@@ -49,7 +58,11 @@ describe('withThrottleRetry', () => {
   const named = (name: string): Error => Object.assign(new Error(name), { name });
 
   it('retries ThrottlingException, TooManyRequests and HTTP 429 with growing delays', async () => {
-    const failures = [named('ThrottlingException'), named('TooManyRequestsException'), Object.assign(new Error('slow'), { $metadata: { httpStatusCode: 429 } })];
+    const failures = [
+      named('ThrottlingException'),
+      named('TooManyRequestsException'),
+      Object.assign(new Error('slow'), { $metadata: { httpStatusCode: 429 } }),
+    ];
     const slept: number[] = [];
     let calls = 0;
     const v = await withThrottleRetry(
@@ -68,12 +81,26 @@ describe('withThrottleRetry', () => {
     const slept: number[] = [];
     let calls = 0;
     await expect(
-      withThrottleRetry(async () => { calls++; throw named('ThrottlingException'); }, { sleep: async (ms) => void slept.push(ms), retries: 5, baseMs: 1000, maxMs: 3000, random: () => 1 }),
+      withThrottleRetry(
+        async () => {
+          calls++;
+          throw named('ThrottlingException');
+        },
+        { sleep: async (ms) => void slept.push(ms), retries: 5, baseMs: 1000, maxMs: 3000, random: () => 1 },
+      ),
     ).rejects.toThrow('ThrottlingException');
     expect(slept).toEqual([1000, 2000, 3000, 3000, 3000]);
     expect(calls).toBe(6);
     calls = 0;
-    await expect(withThrottleRetry(async () => { calls++; throw named('InvalidInputException'); }, { sleep: async () => {} })).rejects.toThrow('InvalidInputException');
+    await expect(
+      withThrottleRetry(
+        async () => {
+          calls++;
+          throw named('InvalidInputException');
+        },
+        { sleep: async () => {} },
+      ),
+    ).rejects.toThrow('InvalidInputException');
     expect(calls).toBe(1);
   });
 });

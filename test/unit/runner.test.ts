@@ -15,7 +15,9 @@ function counterStep(id: string, state: { n: number }, want: number, opts: { bro
     id,
     title: `${id} reaches ${want}`,
     async check() {
-      return state.n === want ? { changes: [], notes: [`${id} is ${want}`] } : { changes: [{ resource: `counter:${id}`, action: 'set', detail: `${state.n} -> ${want}` }], notes: [] };
+      return state.n === want
+        ? { changes: [], notes: [`${id} is ${want}`] }
+        : { changes: [{ resource: `counter:${id}`, action: 'set', detail: `${state.n} -> ${want}` }], notes: [] };
     },
     async apply() {
       if (!opts.broken) state.n = want;
@@ -29,7 +31,10 @@ function counterStep(id: string, state: { n: number }, want: number, opts: { bro
 const run = (steps: Step[], mode: 'up' | 'plan' | 'verify' = 'up') => {
   const events: RunEvent[] = [];
   const host = new FakeTransport();
-  return runSteps({ host, steps, options: DEFAULT_OPTIONS, mode, emit: (e) => events.push(e) }).then((results) => ({ results, events }));
+  return runSteps({ host, steps, options: DEFAULT_OPTIONS, mode, emit: (e) => events.push(e) }).then((results) => ({
+    results,
+    events,
+  }));
 };
 
 describe('runner', () => {
@@ -37,7 +42,10 @@ describe('runner', () => {
     const a = { n: 0 };
     const b = { n: 5 };
     const first = await run([counterStep('a', a, 1), counterStep('b', b, 5)]);
-    expect(first.results.map((r) => [r.id, r.status, r.changes.length])).toEqual([['a', 'changed', 1], ['b', 'unchanged', 0]]);
+    expect(first.results.map((r) => [r.id, r.status, r.changes.length])).toEqual([
+      ['a', 'changed', 1],
+      ['b', 'unchanged', 0],
+    ]);
     const second = await run([counterStep('a', a, 1), counterStep('b', b, 5)]);
     expect(second.results.map((r) => r.status)).toEqual(['unchanged', 'unchanged']);
     expect(second.results[0]!.notes).toEqual(['a is 1']);
@@ -66,7 +74,10 @@ describe('runner', () => {
   });
 
   it('a step whose apply leaves a change pending fails (does not converge) and later steps are skipped', async () => {
-    const { results, events } = await run([counterStep('a', { n: 0 }, 1, { broken: true }), counterStep('b', { n: 0 }, 1)]);
+    const { results, events } = await run([
+      counterStep('a', { n: 0 }, 1, { broken: true }),
+      counterStep('b', { n: 0 }, 1),
+    ]);
     expect(results[0]!.status).toBe('failed');
     expect(results[0]!.error).toMatch(/does not converge: still pending after apply: set counter:a/);
     expect(results[1]!.status).toBe('skipped');
@@ -75,21 +86,32 @@ describe('runner', () => {
   });
 
   it('a failed verify fails the step with its evidence', async () => {
-    const bad: Step = { ...counterStep('v', { n: 1 }, 1), verify: async () => [{ ok: false, what: 'port 80 answers', detail: 'connection refused' }] };
+    const bad: Step = {
+      ...counterStep('v', { n: 1 }, 1),
+      verify: async () => [{ ok: false, what: 'port 80 answers', detail: 'connection refused' }],
+    };
     const { results } = await run([bad], 'verify');
     expect(results[0]!.status).toBe('failed');
     expect(results[0]!.evidence).toEqual([{ ok: false, what: 'port 80 answers', detail: 'connection refused' }]);
   });
 
   it('a skipped evidence item is reported but never counted as passing or failing', async () => {
-    const s: Step = { ...counterStep('s', { n: 1 }, 1), verify: async () => [{ ok: false, skipped: true, what: 'Grafana not installed' }] };
+    const s: Step = {
+      ...counterStep('s', { n: 1 }, 1),
+      verify: async () => [{ ok: false, skipped: true, what: 'Grafana not installed' }],
+    };
     const { results } = await run([s], 'verify');
     expect(results[0]!.status).toBe('unchanged');
     expect(results[0]!.evidence[0]!.skipped).toBe(true);
   });
 
   it('a user error in check stops the run (exit 2 path), not a step failure', async () => {
-    const s: Step = { ...counterStep('x', { n: 0 }, 1), check: async () => { throw new UserError('unsupported OS'); } };
+    const s: Step = {
+      ...counterStep('x', { n: 0 }, 1),
+      check: async () => {
+        throw new UserError('unsupported OS');
+      },
+    };
     await expect(run([s])).rejects.toThrow(UserError);
   });
 
@@ -106,18 +128,37 @@ describe('renderers', () => {
     const out: string[] = [];
     const r = jsonRenderer((s) => out.push(s));
     const events: RunEvent[] = [];
-    await runSteps({ host: new FakeTransport(), steps: [counterStep('a', { n: 0 }, 2)], options: DEFAULT_OPTIONS, mode: 'up', emit: (e) => { events.push(e); r(e); } });
+    await runSteps({
+      host: new FakeTransport(),
+      steps: [counterStep('a', { n: 0 }, 2)],
+      options: DEFAULT_OPTIONS,
+      mode: 'up',
+      emit: (e) => {
+        events.push(e);
+        r(e);
+      },
+    });
     r.finish();
     expect(out).toHaveLength(1);
     const obj = JSON.parse(out[0]!);
     expect(obj.ok).toBe(true);
-    expect(obj.runs[0].steps[0]).toMatchObject({ id: 'a', status: 'changed', changes: [{ resource: 'counter:a', action: 'set', detail: '0 -> 2' }] });
+    expect(obj.runs[0].steps[0]).toMatchObject({
+      id: 'a',
+      status: 'changed',
+      changes: [{ resource: 'counter:a', action: 'set', detail: '0 -> 2' }],
+    });
     expect(typeof obj.runs[0].steps[0].durationMs).toBe('number');
   });
   it('plain renders a line per step and a summary', async () => {
     const out: string[] = [];
     const r = plainRenderer((s) => out.push(s));
-    await runSteps({ host: new FakeTransport(), steps: [counterStep('a', { n: 0 }, 2)], options: DEFAULT_OPTIONS, mode: 'up', emit: r });
+    await runSteps({
+      host: new FakeTransport(),
+      steps: [counterStep('a', { n: 0 }, 2)],
+      options: DEFAULT_OPTIONS,
+      mode: 'up',
+      emit: r,
+    });
     expect(out.some((l) => /^✎ a +changed/.test(l))).toBe(true);
     expect(out.at(-1)).toMatch(/^ok: 1 changed, 0 unchanged/);
   });
@@ -127,7 +168,17 @@ describe('batched probes (real sh through the local transport)', () => {
   it('runs every probe in one exec and keeps their outputs and exit codes apart', async () => {
     const local = await connectLocal();
     let execs = 0;
-    const counting = { ...local, name: local.name, exec: (...a: Parameters<typeof local.exec>) => { execs++; return local.exec(...a); }, put: local.put.bind(local), get: local.get.bind(local), close: local.close.bind(local) };
+    const counting = {
+      ...local,
+      name: local.name,
+      exec: (...a: Parameters<typeof local.exec>) => {
+        execs++;
+        return local.exec(...a);
+      },
+      put: local.put.bind(local),
+      get: local.get.bind(local),
+      close: local.close.bind(local),
+    };
     const r = await runProbes(counting, {
       a: probe('echo one; echo two', (o) => o.split('\n')),
       b: probe('echo "@@ fake marker"; exit 3', (o, code) => ({ o, code })),

@@ -80,7 +80,11 @@ describe('container and forwarder argv', () => {
     expect(isOurForwarder(forwarderArgv(1, 2), 1, 3)).toBe(false);
     expect(isOurForwarder(['sleep', '1'], 1, 2)).toBe(false);
     // a forwarder from before nodelay: stopped (legacy), but not taken as the current one
-    const old = ['socat', 'TCP-LISTEN:1,bind=127.0.0.1,reuseaddr,fork', 'EXEC:nsenter --net=/proc/2/ns/net socat STDIO TCP\\:127.0.0.1\\:22'];
+    const old = [
+      'socat',
+      'TCP-LISTEN:1,bind=127.0.0.1,reuseaddr,fork',
+      'EXEC:nsenter --net=/proc/2/ns/net socat STDIO TCP\\:127.0.0.1\\:22',
+    ];
     expect(isOurForwarder(old, 1, 2)).toBe(false);
     expect(isOurForwarder(old, 1, 2, true)).toBe(true);
     expect(isOurForwarder(old, 1, 3, true)).toBe(false);

@@ -30,7 +30,10 @@ describe('preflight', () => {
     });
     const { changes } = await preflight.check(ctx);
     expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
-      'wait cloud-init', 'wait dpkg-lock', 'create file:/etc/apt/apt.conf.d/90ebpf-lab', 'create file:/etc/needrestart/conf.d/90-ebpf-lab.conf',
+      'wait cloud-init',
+      'wait dpkg-lock',
+      'create file:/etc/apt/apt.conf.d/90ebpf-lab',
+      'create file:/etc/needrestart/conf.d/90-ebpf-lab.conf',
     ]);
   });
   it('is unchanged, with a reason, on a ready host', async () => {
@@ -50,18 +53,36 @@ describe('packages', () => {
     const want = labPackages(deb);
     const { ctx, host } = fakeContext(
       { facts: deb, installed: want.filter((p) => p !== 'clang' && p !== 'php-fpm') },
-      { rules: [{ match: /^apt-cache policy/, result: { stdout: want.map((p) => `${p}:\n  Installed: (none)\n  Candidate: 1.0\n`).join('') } }] },
+      {
+        rules: [
+          {
+            match: /^apt-cache policy/,
+            result: { stdout: want.map((p) => `${p}:\n  Installed: (none)\n  Candidate: 1.0\n`).join('') },
+          },
+        ],
+      },
     );
     const { changes } = await packages.check(ctx);
-    expect(changes).toEqual([{ resource: 'apt:clang', action: 'install' }, { resource: 'apt:php-fpm', action: 'install' }]);
+    expect(changes).toEqual([
+      { resource: 'apt:clang', action: 'install' },
+      { resource: 'apt:php-fpm', action: 'install' },
+    ]);
     await packages.apply(ctx, changes);
     const install = host.calls.find((c) => c.kind === 'exec' && / install /.test(c.command));
-    expect(install?.kind === 'exec' && install.command).toMatch(/apt-get .*DPkg::Lock::Timeout=300.* install -y -q --no-install-recommends clang php-fpm$/);
-    expect(install?.kind === 'exec' && install.env).toMatchObject({ DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' });
+    expect(install?.kind === 'exec' && install.command).toMatch(
+      /apt-get .*DPkg::Lock::Timeout=300.* install -y -q --no-install-recommends clang php-fpm$/,
+    );
+    expect(install?.kind === 'exec' && install.env).toMatchObject({
+      DEBIAN_FRONTEND: 'noninteractive',
+      NEEDRESTART_MODE: 'a',
+    });
     expect(host.log().some((c) => / update/.test(c))).toBe(false); // apt knew both packages
   });
   it('runs apt-get update first when apt does not know a package (fresh image, empty lists)', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, installed: [] }, { rules: [{ match: /^apt-cache policy/, result: { stdout: '' } }] });
+    const { ctx, host } = fakeContext(
+      { facts: deb, installed: [] },
+      { rules: [{ match: /^apt-cache policy/, result: { stdout: '' } }] },
+    );
     const { changes } = await packages.check(ctx);
     await packages.apply(ctx, changes);
     const log = host.log();
@@ -94,37 +115,76 @@ describe('dtrace', () => {
     ]);
     await dtrace.apply(ctx, changes);
     const log = host.log();
-    const mark = log.findIndex((c) => c.includes('touch /var/lib/ebpf-lab/pending/restart@apache2.service /var/lib/ebpf-lab/pending/restart@php8.2-fpm.service'));
+    const mark = log.findIndex((c) =>
+      c.includes(
+        'touch /var/lib/ebpf-lab/pending/restart@apache2.service /var/lib/ebpf-lab/pending/restart@php8.2-fpm.service',
+      ),
+    );
     const put = log.indexOf('put /etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf');
     const reload = log.indexOf('systemctl daemon-reload');
     const restart = log.indexOf('systemctl restart apache2.service');
     const clear = log.indexOf('rm -f /var/lib/ebpf-lab/pending/restart@apache2.service');
     expect([mark, put, reload, restart, clear].every((i) => i >= 0)).toBe(true);
     expect(mark < put && put < reload && reload < restart && restart < clear).toBe(true);
-    expect(host.files.get('/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf')?.content).toContain('Environment=USE_ZEND_DTRACE=1');
+    expect(host.files.get('/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf')?.content).toContain(
+      'Environment=USE_ZEND_DTRACE=1',
+    );
   });
 
   it('restarts after an interrupted run left a pending marker, though the drop-in is already right', async () => {
-    const { ctx } = fakeContext({ facts: deb, files: dropins, pending: ['restart@php8.2-fpm.service'], units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv }, other: mtimes });
+    const { ctx } = fakeContext({
+      facts: deb,
+      files: dropins,
+      pending: ['restart@php8.2-fpm.service'],
+      units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv },
+      other: mtimes,
+    });
     const { changes } = await dtrace.check(ctx);
-    expect(changes).toEqual([{ resource: 'unit:php8.2-fpm.service', action: 'restart', detail: 'pending from an earlier run that was interrupted' }]);
+    expect(changes).toEqual([
+      {
+        resource: 'unit:php8.2-fpm.service',
+        action: 'restart',
+        detail: 'pending from an earlier run that was interrupted',
+      },
+    ]);
   });
 
   it('restarts a master that runs without the variable (started outside systemd, say)', async () => {
-    const { ctx } = fakeContext({ facts: deb, files: dropins, units: { 'php8.2-fpm.service': dtraceEnv }, other: mtimes });
+    const { ctx } = fakeContext({
+      facts: deb,
+      files: dropins,
+      units: { 'php8.2-fpm.service': dtraceEnv },
+      other: mtimes,
+    });
     const { changes } = await dtrace.check(ctx);
-    expect(changes).toEqual([{ resource: 'unit:apache2.service', action: 'restart', detail: 'running main process (pid 100) lacks USE_ZEND_DTRACE=1' }]);
+    expect(changes).toEqual([
+      {
+        resource: 'unit:apache2.service',
+        action: 'restart',
+        detail: 'running main process (pid 100) lacks USE_ZEND_DTRACE=1',
+      },
+    ]);
   });
 
   it('does not trust systemd Environment= for a php-fpm master older than its drop-in', async () => {
     const old = { env: { USE_ZEND_DTRACE: '1' }, envSource: 'systemd' as const, startedAt: 500 };
-    const { ctx } = fakeContext({ facts: deb, files: dropins, units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': old }, other: mtimes });
+    const { ctx } = fakeContext({
+      facts: deb,
+      files: dropins,
+      units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': old },
+      other: mtimes,
+    });
     const { changes } = await dtrace.check(ctx);
     expect(changes.map((c) => c.resource)).toEqual(['unit:php8.2-fpm.service']);
   });
 
   it('is unchanged when drop-ins are right and masters carry the variable', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, files: dropins, units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv }, other: mtimes });
+    const { ctx, host } = fakeContext({
+      facts: deb,
+      files: dropins,
+      units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv },
+      other: mtimes,
+    });
     const r = await dtrace.check(ctx);
     expect(r.changes).toEqual([]);
     expect(r.notes[0]).toMatch(/carry USE_ZEND_DTRACE=1/);
@@ -132,7 +192,15 @@ describe('dtrace', () => {
   });
 
   it('with --dtrace off removes the drop-ins and restarts', async () => {
-    const { ctx } = fakeContext({ facts: deb, files: dropins, units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv }, other: mtimes }, { options: { dtrace: false } });
+    const { ctx } = fakeContext(
+      {
+        facts: deb,
+        files: dropins,
+        units: { 'apache2.service': dtraceEnv, 'php8.2-fpm.service': dtraceEnv },
+        other: mtimes,
+      },
+      { options: { dtrace: false } },
+    );
     const { changes } = await dtrace.check(ctx);
     expect(changes.map((c) => `${c.action} ${c.resource}`).sort()).toEqual([
       'delete file:/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf',
@@ -146,9 +214,14 @@ describe('dtrace', () => {
 describe('sample-app', () => {
   it('shows a unified diff for a page edited by hand and rewrites only that page', async () => {
     const pages = Object.fromEntries(
-      ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [`/var/www/html/${p}`, { content: render(`var/www/html/${p}`, {}) }]),
+      ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
+        `/var/www/html/${p}`,
+        { content: render(`var/www/html/${p}`, {}) },
+      ]),
     );
-    pages['/var/www/html/error.php'] = { content: pages['/var/www/html/error.php']!.content.replace('EBPF_LAB_UNDEFINED_CONSTANT', 'HAND_EDIT') };
+    pages['/var/www/html/error.php'] = {
+      content: pages['/var/www/html/error.php']!.content.replace('EBPF_LAB_UNDEFINED_CONSTANT', 'HAND_EDIT'),
+    };
     const { ctx, host } = fakeContext({ facts: deb, files: pages });
     const { changes } = await sampleApp.check(ctx);
     expect(changes).toHaveLength(1);
@@ -160,10 +233,20 @@ describe('sample-app', () => {
     expect(host.log()).toEqual(['put /var/www/html/error.php']);
   });
   it('fixes a wrong mode without rewriting the file', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, files: { '/var/www/html/index.php': { content: render('var/www/html/index.php', {}), mode: 0o666 } } });
+    const { ctx, host } = fakeContext({
+      facts: deb,
+      files: { '/var/www/html/index.php': { content: render('var/www/html/index.php', {}), mode: 0o666 } },
+    });
     const { changes } = await sampleApp.check(ctx);
-    expect(changes.find((c) => c.resource === 'file:/var/www/html/index.php')).toEqual({ resource: 'file:/var/www/html/index.php', action: 'chmod', detail: '666 -> 644' });
-    await sampleApp.apply(ctx, changes.filter((c) => c.action === 'chmod'));
+    expect(changes.find((c) => c.resource === 'file:/var/www/html/index.php')).toEqual({
+      resource: 'file:/var/www/html/index.php',
+      action: 'chmod',
+      detail: '666 -> 644',
+    });
+    await sampleApp.apply(
+      ctx,
+      changes.filter((c) => c.action === 'chmod'),
+    );
     expect(host.log()).toEqual(['chmod 644 /var/www/html/index.php', 'chown root:root /var/www/html/index.php']);
   });
 });
@@ -171,7 +254,9 @@ describe('sample-app', () => {
 describe('php', () => {
   it('before PHP is installed (a plan on a fresh host) reports a deferred change instead of failing', async () => {
     const r = await php.check(fakeContext({ facts: factsFixture('ubuntu-22.04-fresh') }).ctx);
-    expect(r.changes).toEqual([{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }]);
+    expect(r.changes).toEqual([
+      { resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
+    ]);
   });
   it('renders the fpm location with the host PHP version and enables proxy_fcgi, restarting apache once', async () => {
     const { ctx } = fakeContext({
@@ -182,13 +267,23 @@ describe('php', () => {
     const conf = changes.find((c) => c.resource === 'file:/etc/apache2/conf-available/ebpf-lab.conf');
     expect(conf?.detail).toContain('proxy:unix:/run/php/php8.1-fpm.sock|fcgi://localhost');
     expect(changes.filter((c) => c.resource === 'unit:apache2.service').map((c) => c.action)).toEqual(['restart']);
-    expect(changes.map((c) => c.resource)).toEqual(expect.arrayContaining(['apache-mod:proxy_fcgi', 'apache-conf:ebpf-lab', 'file:/etc/php/8.1/fpm/conf.d/99-ebpf-lab.ini']));
+    expect(changes.map((c) => c.resource)).toEqual(
+      expect.arrayContaining([
+        'apache-mod:proxy_fcgi',
+        'apache-conf:ebpf-lab',
+        'file:/etc/php/8.1/fpm/conf.d/99-ebpf-lab.ini',
+      ]),
+    );
   });
   it('turns opcache on only when asked', async () => {
-    const fx = { facts: deb, other: { apache: { mods: ['php8.2', 'mpm_prefork', 'proxy', 'proxy_fcgi'], confs: ['ebpf-lab'] } } };
+    const fx = {
+      facts: deb,
+      other: { apache: { mods: ['php8.2', 'mpm_prefork', 'proxy', 'proxy_fcgi'], confs: ['ebpf-lab'] } },
+    };
     const off = await php.check(fakeContext(fx).ctx);
     const on = await php.check(fakeContext(fx, { options: { opcache: true } }).ctx);
-    const ini = (r: typeof off) => r.changes.find((c) => c.resource === 'file:/etc/php/8.2/apache2/conf.d/99-ebpf-lab.ini')?.detail ?? '';
+    const ini = (r: typeof off) =>
+      r.changes.find((c) => c.resource === 'file:/etc/php/8.2/apache2/conf.d/99-ebpf-lab.ini')?.detail ?? '';
     expect(ini(off)).toContain('+opcache.enable=0');
     expect(ini(on)).toContain('+opcache.enable=1');
   });

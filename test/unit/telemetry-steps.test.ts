@@ -24,7 +24,11 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
   const programs = { 'exporter-programs': { now: 'abc', loaded: 'abc' } };
 
   it('installs the binary per version and a hardened unit, checks the config with --config.strict before restarting', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, units: { 'ebpf_exporter.service': { enabled: 'not-found', active: 'inactive' } }, other: programs });
+    const { ctx, host } = fakeContext({
+      facts: deb,
+      units: { 'ebpf_exporter.service': { enabled: 'not-found', active: 'inactive' } },
+      other: programs,
+    });
     ctx.artifacts.set('ebpf_exporter', standInArtifact());
     const { changes } = await exporter.check(ctx);
     expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
@@ -43,7 +47,9 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     await exporter.apply(ctx, changes);
     const log = host.log();
     const put = log.indexOf('put /opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter');
-    const strict = log.findIndex((c) => /ebpf_exporter --config.dir=\/opt\/ebpf-lab\/bpf .*--config.check --config.strict$/.test(c));
+    const strict = log.findIndex((c) =>
+      /ebpf_exporter --config.dir=\/opt\/ebpf-lab\/bpf .*--config.check --config.strict$/.test(c),
+    );
     const restart = log.indexOf('systemctl restart ebpf_exporter.service');
     expect(put).toBeGreaterThanOrEqual(0);
     expect(strict).toBeGreaterThan(put);
@@ -55,7 +61,11 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
   it('does not restart when the config check fails: the old exporter keeps running', async () => {
     const { ctx, host } = fakeContext(
       { facts: deb, other: programs },
-      { rules: [{ match: /--config.check --config.strict$/, result: { exitCode: 1, stderr: 'failed to attach php_request' } }] },
+      {
+        rules: [
+          { match: /--config.check --config.strict$/, result: { exitCode: 1, stderr: 'failed to attach php_request' } },
+        ],
+      },
     );
     ctx.artifacts.set('ebpf_exporter', standInArtifact());
     const { changes } = await exporter.check(ctx);
@@ -66,7 +76,10 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
   it('restarts when the BPF programs changed since the exporter loaded them (and only then)', async () => {
     const art = standInArtifact();
     const unit = render('etc/systemd/system/ebpf_exporter.service', {
-      binary: '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter', configDir: '/opt/ebpf-lab/bpf', configNames: programNames(), listenAddress: '127.0.0.1:9435',
+      binary: '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter',
+      configDir: '/opt/ebpf-lab/bpf',
+      configNames: programNames(),
+      listenAddress: '127.0.0.1:9435',
     });
     const files = {
       '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter': { content: readFileSync(art.path, 'utf8'), mode: 0o755 },
@@ -75,7 +88,11 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     const changed = fakeContext({ facts: deb, files, other: { 'exporter-programs': { now: 'new', loaded: 'old' } } });
     changed.ctx.artifacts.set('ebpf_exporter', art);
     expect((await exporter.check(changed.ctx)).changes).toEqual([
-      { resource: 'unit:ebpf_exporter.service', action: 'restart', detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them' },
+      {
+        resource: 'unit:ebpf_exporter.service',
+        action: 'restart',
+        detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
+      },
     ]);
     const same = fakeContext({ facts: deb, files, other: programs });
     same.ctx.artifacts.set('ebpf_exporter', art);
@@ -87,7 +104,10 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
 
 describe('prometheus step', () => {
   it('package mode (the sandbox): installs the package, sets loopback ARGS, validates prometheus.yml with promtool', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, units: { 'prometheus.service': { enabled: 'enabled', active: 'active' } } }, { options: { prometheusSource: 'package' } });
+    const { ctx, host } = fakeContext(
+      { facts: deb, units: { 'prometheus.service': { enabled: 'enabled', active: 'active' } } },
+      { options: { prometheusSource: 'package' } },
+    );
     const { changes } = await prometheus.check(ctx);
     expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
       'install apt:prometheus',
@@ -103,16 +123,28 @@ describe('prometheus step', () => {
   });
 
   it('release mode: creates the user, unpacks the verified tarball per version, restarts on a new binary', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, other: { 'prometheus-release': ['', ''] } }, { options: { prometheusSource: 'release' } });
+    const { ctx, host } = fakeContext(
+      { facts: deb, other: { 'prometheus-release': ['', ''] } },
+      { options: { prometheusSource: 'release' } },
+    );
     ctx.artifacts.set('prometheus', standInArtifact());
     const { changes } = await prometheus.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual(expect.arrayContaining([
-      'create user:prometheus', 'install artifact:prometheus@3.5.0', 'restart unit:prometheus.service', 'create file:/etc/systemd/system/prometheus.service',
-    ]));
+    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual(
+      expect.arrayContaining([
+        'create user:prometheus',
+        'install artifact:prometheus@3.5.0',
+        'restart unit:prometheus.service',
+        'create file:/etc/systemd/system/prometheus.service',
+      ]),
+    );
     await prometheus.apply(ctx, changes);
     const log = host.log();
-    expect(log.findIndex((c) => c.startsWith('useradd --system'))).toBeLessThan(log.findIndex((c) => c.includes('tar -xzf')));
-    expect(log.some((c) => c.includes('--strip-components=1') && c.includes('/opt/ebpf-lab/prometheus/3.5.0'))).toBe(true);
+    expect(log.findIndex((c) => c.startsWith('useradd --system'))).toBeLessThan(
+      log.findIndex((c) => c.includes('tar -xzf')),
+    );
+    expect(log.some((c) => c.includes('--strip-components=1') && c.includes('/opt/ebpf-lab/prometheus/3.5.0'))).toBe(
+      true,
+    );
     const yml = host.calls.find((c) => c.kind === 'put' && c.path === '/etc/prometheus/prometheus.yml');
     expect(yml?.kind === 'put' && yml.opts.validate?.[0]).toBe('/opt/ebpf-lab/prometheus/3.5.0/promtool');
   });
@@ -130,7 +162,16 @@ describe('prometheus step', () => {
 
 describe('bpf-programs step', () => {
   it('uploads sources, builds with probe targets from facts, and is a no-op when the stamp matches', async () => {
-    const { ctx, host } = fakeContext({ facts: deb, other: { 'bpf-build': '\n' + programNames().map((n) => `missing ${n}`).join('\n') } });
+    const { ctx, host } = fakeContext({
+      facts: deb,
+      other: {
+        'bpf-build':
+          '\n' +
+          programNames()
+            .map((n) => `missing ${n}`)
+            .join('\n'),
+      },
+    });
     const { changes } = await bpfPrograms.check(ctx);
     expect(changes.at(-1)).toMatchObject({ action: 'build', detail: expect.stringMatching(/^objects missing: /) });
     await bpfPrograms.apply(ctx, changes);
@@ -141,15 +182,29 @@ describe('bpf-programs step', () => {
     expect(make).toContain('MULTIARCH=x86_64-linux-gnu');
     const stamp = host.files.get('/opt/ebpf-lab/bpf/.ebpf-lab-build')!.content.trim();
     // converged: sources uploaded, stamp written, objects present
-    const files = Object.fromEntries([...bpfSources()].map(([rel, content]) => [`/opt/ebpf-lab/bpf-src/${rel}`, { content }]));
+    const files = Object.fromEntries(
+      [...bpfSources()].map(([rel, content]) => [`/opt/ebpf-lab/bpf-src/${rel}`, { content }]),
+    );
     for (const n of programNames()) files[`/opt/ebpf-lab/bpf/${n}.yaml`] = { content: bpfSources().get(`${n}.yaml`)! };
     const again = await bpfPrograms.check(fakeContext({ facts: deb, files, other: { 'bpf-build': stamp } }).ctx);
     expect(again.changes).toEqual([]);
     // a changed mode is fixed without rebuilding anything; a changed source rebuilds
     const src = '/opt/ebpf-lab/bpf-src/php_compile.bpf.c';
-    const chmodded = await bpfPrograms.check(fakeContext({ facts: deb, files: { ...files, [src]: { ...files[src]!, mode: 0o600 } }, other: { 'bpf-build': stamp } }).ctx);
+    const chmodded = await bpfPrograms.check(
+      fakeContext({
+        facts: deb,
+        files: { ...files, [src]: { ...files[src]!, mode: 0o600 } },
+        other: { 'bpf-build': stamp },
+      }).ctx,
+    );
     expect(chmodded.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`chmod file:${src}`]);
-    const edited = await bpfPrograms.check(fakeContext({ facts: deb, files: { ...files, [src]: { content: files[src]!.content + '\n' } }, other: { 'bpf-build': stamp } }).ctx);
+    const edited = await bpfPrograms.check(
+      fakeContext({
+        facts: deb,
+        files: { ...files, [src]: { content: files[src]!.content + '\n' } },
+        other: { 'bpf-build': stamp },
+      }).ctx,
+    );
     expect(edited.changes.map((c) => c.action)).toEqual(['update', 'build']);
   });
 });

@@ -157,7 +157,10 @@ describe('service and config templates', () => {
 
   it('the systemd check can fail: a unit with a bad key is reported', () => {
     const out = render(T.exporterUnit, SAMPLES[T.exporterUnit] as Record<string, unknown>);
-    const r = run('systemd-analyze', ['verify', write('bad.service', out.replace('DynamicUser=yes', 'DynamicUsr=yes'))]);
+    const r = run('systemd-analyze', [
+      'verify',
+      write('bad.service', out.replace('DynamicUser=yes', 'DynamicUsr=yes')),
+    ]);
     expect(r.stderr).toMatch(/Unknown key/);
   });
 
@@ -184,7 +187,11 @@ describe('service and config templates', () => {
     expect(r.out).toContain('SUCCESS');
     const y = parse(out) as {
       global: Record<string, string>;
-      scrape_configs: { job_name: string; static_configs: { targets: string[] }[]; metric_relabel_configs?: unknown[] }[];
+      scrape_configs: {
+        job_name: string;
+        static_configs: { targets: string[] }[];
+        metric_relabel_configs?: unknown[];
+      }[];
     };
     expect(y.global.scrape_interval).toBe('15s');
     const jobs = y.scrape_configs.map((j) => j.job_name);
@@ -196,7 +203,10 @@ describe('service and config templates', () => {
   });
 
   it('promtool check config can fail (a broken config is rejected)', () => {
-    const out = render(T.promYml, SAMPLES[T.promYml] as Record<string, unknown>).replace('action: keep', 'action: keeep');
+    const out = render(T.promYml, SAMPLES[T.promYml] as Record<string, unknown>).replace(
+      'action: keep',
+      'action: keeep',
+    );
     expect(run('promtool', ['check', 'config', write('broken.yml', out)]).status).not.toBe(0);
   });
 

@@ -25,7 +25,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // sudo path is executed for real by /bin/sh without needing sudo on this machine.
 const bin = join(dir, 'bin');
 mkdirSync(bin);
-writeFileSync(join(bin, 'sudo'), '#!/bin/sh\n[ "$1" = -n ] && shift\n[ "$1" = -- ] && shift\nexec "$@"\n', { mode: 0o755 });
+writeFileSync(join(bin, 'sudo'), '#!/bin/sh\n[ "$1" = -n ] && shift\n[ "$1" = -- ] && shift\nexec "$@"\n', {
+  mode: 0o755,
+});
 
 const marker = join(dir, 'pwned');
 const hostile = [
@@ -42,7 +44,12 @@ const hostile = [
 ];
 
 function sh(cmd: string, input = ''): string {
-  return execFileSync('/bin/sh', ['-c', cmd], { input, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  return execFileSync('/bin/sh', ['-c', cmd], {
+    input,
+    encoding: 'utf8',
+    stdio: 'pipe',
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
 }
 
 describe('command building', () => {
@@ -71,7 +78,9 @@ describe('command building', () => {
   it('puts a host-side timeout inside sudo, so the command dies with root rights', () => {
     const who = { user: 'u', isRoot: false, canSudo: true };
     expect(wireCommand(['sleep', '9'], { timeoutMs: 1500 }, who)).toBe('timeout -k 5 1.500 sleep 9');
-    expect(wireCommand(['sleep', '9'], { sudo: true, timeoutMs: 250 }, who)).toBe("sudo -n -- sh -c 'timeout -k 5 0.250 sleep 9'");
+    expect(wireCommand(['sleep', '9'], { sudo: true, timeoutMs: 250 }, who)).toBe(
+      "sudo -n -- sh -c 'timeout -k 5 0.250 sleep 9'",
+    );
     expect(() => wireCommand(['true'], { timeoutMs: 0 }, who)).toThrow(/invalid timeout/);
   });
 
@@ -147,7 +156,12 @@ class Recorder extends ShellTransport {
 
 describe('ShellTransport', () => {
   it('parses the identity probe', () => {
-    expect(parseIdentity('uid=0\nuser=root\nsudo=root\n')).toEqual({ user: 'root', isRoot: true, canSudo: true, why: undefined });
+    expect(parseIdentity('uid=0\nuser=root\nsudo=root\n')).toEqual({
+      user: 'root',
+      isRoot: true,
+      canSudo: true,
+      why: undefined,
+    });
     expect(parseIdentity('uid=1000\nuser=ubuntu\nsudo=no\nwhy=sudo: a password is required\n')).toMatchObject({
       isRoot: false,
       canSudo: false,
@@ -159,7 +173,9 @@ describe('ShellTransport', () => {
   it('refuses {sudo:true} for a user without password-less sudo, with a hint', async () => {
     const t = await new Recorder('uid=1000\nuser=bob\nsudo=no\nwhy=sudo: a password is required\n').init();
     await expect(t.exec(['apt-get', 'update'], { sudo: true })).rejects.toThrow(UserError);
-    await expect(t.exec(['apt-get', 'update'], { sudo: true })).rejects.toThrow(/bob .*not root.*password-less sudo.*a password is required/);
+    await expect(t.exec(['apt-get', 'update'], { sudo: true })).rejects.toThrow(
+      /bob .*not root.*password-less sudo.*a password is required/,
+    );
     expect(t.wires).toHaveLength(1);
     expect((await t.exec(['true'])).stdout).toBe('ok');
   });
@@ -220,7 +236,11 @@ describe('connection errors', () => {
     [{ code: 'EAI_AGAIN' }, /cannot resolve host name/, /IP address/],
     [{ code: 'EHOSTUNREACH' }, /cannot reach lab\.example:2222/, /firewall/],
     [{ level: 'client-timeout' }, /cannot reach lab\.example:2222: boom/, /firewall/],
-    [{ level: 'client-authentication' }, /authentication as ubuntu on lab\.example:2222 failed: .*\/k\/id/, /authorized_keys/],
+    [
+      { level: 'client-authentication' },
+      /authentication as ubuntu on lab\.example:2222 failed: .*\/k\/id/,
+      /authorized_keys/,
+    ],
   ])('%j becomes a UserError with a hint', (extra, message, hint) => {
     const e = describeConnectError(err('boom', extra), t, false);
     expect(e).toBeInstanceOf(UserError);

@@ -36,7 +36,11 @@ let out: string[];
 let provisioned: string[];
 let account: ReturnType<typeof fakeAccount>;
 const write = (s: string) => out.push(s);
-const run = (sub: string, flags: LightsailFlags) => workshopCommand({ sub, flags: { region: 'eu-central-1', ...flags }, options: DEFAULT_OPTIONS, output: 'plain' }, write);
+const run = (sub: string, flags: LightsailFlags) =>
+  workshopCommand(
+    { sub, flags: { region: 'eu-central-1', ...flags }, options: DEFAULT_OPTIONS, output: 'plain' },
+    write,
+  );
 const creates = () => lightsail.commandCalls(CreateInstancesCommand).map((c) => c.args[0].input.instanceNames![0]);
 
 beforeEach(async () => {
@@ -46,7 +50,11 @@ beforeEach(async () => {
   provisioned = [];
   lightsail.reset();
   account = fakeAccount();
-  Object.assign(lightsailDeps, { makeClient: () => client, cloud: { sleep: async () => {} }, portWait: { connect: async () => {} } });
+  Object.assign(lightsailDeps, {
+    makeClient: () => client,
+    cloud: { sleep: async () => {} },
+    portWait: { connect: async () => {} },
+  });
   workshopDeps.provision = async (ep, r) => {
     provisioned.push(ep.name);
     r.emit({ kind: 'step:start', id: 'preflight', title: 'Preflight' });
@@ -80,7 +88,9 @@ describe('workshop up: inputs are validated before anything is created', () => {
   });
 
   it('refuses an unknown region naming the valid ones', async () => {
-    await expect(run('up', { count: '2', region: 'xx-north-9', yes: true })).rejects.toThrow(/"xx-north-9" is not a Lightsail region/);
+    await expect(run('up', { count: '2', region: 'xx-north-9', yes: true })).rejects.toThrow(
+      /"xx-north-9" is not a Lightsail region/,
+    );
     expect(creates()).toEqual([]);
   });
 
@@ -88,7 +98,9 @@ describe('workshop up: inputs are validated before anything is created', () => {
     const err = await run('up', { count: '2' }).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.hint).toMatch(/--yes/);
-    expect(out).toContain('estimated cost: 2 × small_3_0 ($12.00/month each): $0.03/hour, $0.79/day for the fleet (USD, before data transfer)');
+    expect(out).toContain(
+      'estimated cost: 2 × small_3_0 ($12.00/month each): $0.03/hour, $0.79/day for the fleet (USD, before data transfer)',
+    );
     expect(creates()).toEqual([]);
     expect(lightsail.commandCalls(ImportKeyPairCommand)).toHaveLength(0);
   });
@@ -97,7 +109,11 @@ describe('workshop up: inputs are validated before anything is created', () => {
     inputDeps.isTTY = () => true;
     const asked: string[] = [];
     const saved = inputDeps.prompter;
-    inputDeps.prompter = { ...saved, confirm: async (o) => (asked.push(o.message), false), select: async () => 'small_3_0' as never };
+    inputDeps.prompter = {
+      ...saved,
+      confirm: async (o) => (asked.push(o.message), false),
+      select: async () => 'small_3_0' as never,
+    };
     try {
       expect(await run('up', { count: '30', prefix: 'php' }).catch((e) => e)).toBeInstanceOf(UserError); // 30 > 20
       inputDeps.prompter = { ...inputDeps.prompter, confirm: async (o) => (asked.push(o.message), false) };
@@ -105,14 +121,18 @@ describe('workshop up: inputs are validated before anything is created', () => {
     } finally {
       inputDeps.prompter = saved;
     }
-    expect(asked).toEqual(['Create 20 Lightsail instance(s) at 20 × small_3_0 ($12.00/month each): $0.33/hour, $7.89/day for the fleet (USD, before data transfer)?']);
+    expect(asked).toEqual([
+      'Create 20 Lightsail instance(s) at 20 × small_3_0 ($12.00/month each): $0.33/hour, $7.89/day for the fleet (USD, before data transfer)?',
+    ]);
     expect(out).toContain('cancelled: nothing was created');
     expect(creates()).toEqual([]);
   });
 
   it('refuses when a wanted name is taken by something else', async () => {
     account.instances.set('lab-02', { name: 'lab-02', state: { name: 'running' }, tags: [] });
-    await expect(run('up', { count: '3', yes: true })).rejects.toThrow(/lab-02 already exist\(s\) in eu-central-1 and not as this workshop's labs/);
+    await expect(run('up', { count: '3', yes: true })).rejects.toThrow(
+      /lab-02 already exist\(s\) in eu-central-1 and not as this workshop's labs/,
+    );
     expect(creates()).toEqual([]);
   });
 });
@@ -166,8 +186,18 @@ describe('workshop up: parallel labs, per-lab logs, failures isolated, re-run fi
 describe('workshop roster and down', () => {
   beforeEach(async () => {
     expect(await run('up', { count: '2', yes: true })).toBe(0);
-    account.instances.set('other-01', { name: 'other-01', state: { name: 'running' }, publicIpAddress: '192.0.2.9', tags: labTags('other-01') });
-    account.instances.set('lab-99', { name: 'lab-99', state: { name: 'running' }, publicIpAddress: '192.0.2.8', tags: [] });
+    account.instances.set('other-01', {
+      name: 'other-01',
+      state: { name: 'running' },
+      publicIpAddress: '192.0.2.9',
+      tags: labTags('other-01'),
+    });
+    account.instances.set('lab-99', {
+      name: 'lab-99',
+      state: { name: 'running' },
+      publicIpAddress: '192.0.2.8',
+      tags: [],
+    });
     out = [];
   });
 
@@ -180,7 +210,9 @@ describe('workshop roster and down', () => {
     expect(csv[0]).toBe('lab,ip,grafana_url,grafana_password,ssh');
     expect(csv).toHaveLength(3);
     const ip1 = account.instances.get('lab-01')!.publicIpAddress!;
-    expect(csv[1]).toBe(`lab-01,${ip1},http://${ip1}:3000/,pw-one,ssh -i ${join(home, 'keys', 'ebpf-lab-lab-01')} ubuntu@${ip1}`);
+    expect(csv[1]).toBe(
+      `lab-01,${ip1},http://${ip1}:3000/,pw-one,ssh -i ${join(home, 'keys', 'ebpf-lab-lab-01')} ubuntu@${ip1}`,
+    );
     expect(csv[2]).toMatch(/^lab-02,198\.51\.100\.\d+,http:\/\/198\.51\.100\.\d+:3000\/,,ssh -i /);
     const md = await readFile(join(dir, 'roster.md'), 'utf8');
     expect(md.split('\n').filter((l) => l.startsWith('| lab-'))).toHaveLength(2);
@@ -199,8 +231,18 @@ describe('workshop roster and down', () => {
 
   it('down deletes every lab of the prefix and its key pair, nothing else, and forgets them', async () => {
     expect(await run('down', {})).toBe(0);
-    expect(lightsail.commandCalls(DeleteInstanceCommand).map((c) => c.args[0].input.instanceName).sort()).toEqual(['lab-01', 'lab-02']);
-    expect(lightsail.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.keyPairName).sort()).toEqual(['ebpf-lab-lab-01', 'ebpf-lab-lab-02']);
+    expect(
+      lightsail
+        .commandCalls(DeleteInstanceCommand)
+        .map((c) => c.args[0].input.instanceName)
+        .sort(),
+    ).toEqual(['lab-01', 'lab-02']);
+    expect(
+      lightsail
+        .commandCalls(DeleteKeyPairCommand)
+        .map((c) => c.args[0].input.keyPairName)
+        .sort(),
+    ).toEqual(['ebpf-lab-lab-01', 'ebpf-lab-lab-02']);
     expect([...account.instances.keys()].sort()).toEqual(['lab-99', 'other-01']);
     expect(Object.keys((await readRegistry()).labs)).toEqual([]);
     expect(await run('down', {})).toBe(0);
@@ -215,13 +257,17 @@ describe('workshop roster and down', () => {
 describe('FleetProgress', () => {
   it('on a terminal redraws one row per lab in place; otherwise prints one line per phase change', () => {
     const drawn: string[] = [];
-    const p = new FleetProgress(['lab-01', 'lab-02'], { tty: true, stream: { write: (s: string) => drawn.push(s), columns: 80 }, write: () => {} });
+    const p = new FleetProgress(['lab-01', 'lab-02'], {
+      tty: true,
+      stream: { write: (s: string) => drawn.push(s), columns: 80 },
+      write: () => {},
+    });
     p.set('lab-01', 'cloud');
     p.event('lab-01', { kind: 'step:start', id: 'packages', title: 'Packages' });
     p.event('lab-01', { kind: 'step:progress', id: 'packages', line: 'unpacking   clang' });
     p.finish();
     p.finish();
-    expect(drawn[0]).toMatch(/^\x1b\[2Klab-01\s+packages\s+\d+s  unpacking clang\n\x1b\[2Klab-02\s+queued\s+\n$/);
+    expect(drawn[0]).toMatch(/^\x1b\[2Klab-01\s+packages\s+\d+s {2}unpacking clang\n\x1b\[2Klab-02\s+queued\s+\n$/);
     expect(drawn[1]!.startsWith('\x1b[2A')).toBe(true);
 
     const lines: string[] = [];
@@ -229,7 +275,10 @@ describe('FleetProgress', () => {
     q.set('lab-01', 'cloud');
     q.event('lab-01', { kind: 'note', line: 'lab-01: pending' });
     q.event('lab-01', { kind: 'step:start', id: 'php', title: 'PHP' });
-    q.event('lab-01', { kind: 'step:end', result: { id: 'php', title: 'PHP', status: 'failed', changes: [], notes: [], evidence: [], durationMs: 1 } });
+    q.event('lab-01', {
+      kind: 'step:end',
+      result: { id: 'php', title: 'PHP', status: 'failed', changes: [], notes: [], evidence: [], durationMs: 1 },
+    });
     q.finish();
     expect(lines).toEqual(['lab-01: cloud', 'lab-01: php', 'lab-01: php FAILED']);
   });
