@@ -26,8 +26,10 @@ usage:
   ebpf-lab workshop roster [--prefix lab]                 roster.csv / roster.md of a workshop
   ebpf-lab workshop down [--prefix lab] [--expired]       delete a workshop's labs
 
-targets: sandbox (default; a local Debian 12 systemd container), sandbox:NAME,
+targets: sandbox (default; a local Ubuntu 22.04 systemd container), sandbox:NAME,
          ssh://user@host[:port], local, lightsail[:NAME]
+sandbox: --os ubuntu-22.04 (default) | ubuntu-24.04 | ubuntu-26.04 | debian-12 | debian-13 (a new sandbox's OS;
+         an existing one keeps its own); EBPF_LAB_APT_MIRROR=URL builds it from a mirror of that OS's archive
 options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace on|off (default on)
          --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|URL
 lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|ubuntu_24_04|debian_12
@@ -71,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
       options: {
         target: { type: 'string', short: 't' },
+        os: { type: 'string' },
         only: { type: 'string' },
         skip: { type: 'string' },
         output: { type: 'string', short: 'o' },
@@ -209,6 +212,7 @@ export async function main(argv: string[]): Promise<number> {
         output: v.output,
         diff: Boolean(v.diff),
         keyPath: v.key,
+        os: v.os,
         options,
       });
   }

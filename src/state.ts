@@ -26,6 +26,8 @@ export interface LabRecord {
   user?: string;
   keyPath?: string;
   region?: string;
+  /** A sandbox's OS id (e.g. ubuntu-22.04). */
+  os?: string;
   createdByUs: boolean;
   createdAt: string;
   lastRun?: { command: string; at: string; ok: boolean };

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { readSecret } from '../secrets.js';
 import { parseTarget } from '../targets/resolve.js';
-import { sandboxDown, sandboxState } from '../targets/sandbox.js';
+import { sandboxDown, sandboxOsOf, sandboxState } from '../targets/sandbox.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
 
 // The lightsail module (and the AWS SDK) is loaded only when a lightsail lab is involved.
@@ -37,10 +37,9 @@ export async function statusCommand(output: string | undefined, write: (s: strin
       rows.push(await (await lightsail()).lightsailStatus(lab));
       continue;
     }
-    const state =
-      lab.kind === 'sandbox'
-        ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() })
-        : 'unknown';
+    const ref = { name: lab.target.split(':')[1] ?? 'default', home: labHome() };
+    const state = lab.kind === 'sandbox' ? await sandboxState(ref) : 'unknown';
+    const os = lab.kind === 'sandbox' ? ((await sandboxOsOf(ref)) ?? lab.os) : lab.os;
     const grafanaPassword = await readSecret(lab.name, 'grafana');
     // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
     const grafanaUrl =
@@ -49,7 +48,7 @@ export async function statusCommand(output: string | undefined, write: (s: strin
         : lab.host
           ? `http://${lab.host}:3000`
           : undefined;
-    rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
+    rows.push({ ...lab, state, ...(os ? { os } : {}), ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
   }
   if (output === 'json') {
     write(JSON.stringify({ labs: rows }, null, 2));
@@ -64,7 +63,7 @@ export async function statusCommand(output: string | undefined, write: (s: strin
       write((await lightsail()).formatLightsailStatus(r as LightsailStatus));
       continue;
     }
-    const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
+    const where = (r.host ? `${r.user}@${r.host}:${r.port}` : r.target) + (r.os ? ` (${r.os})` : '');
     const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
     const g =
       'grafanaPassword' in r && r.grafanaPassword

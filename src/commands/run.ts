@@ -15,6 +15,8 @@ export interface RunCommandInput {
   output?: string;
   diff: boolean;
   keyPath?: string;
+  /** --os of a sandbox target. */
+  os?: string;
   /** prometheusSource left undefined: `package` on the sandbox (no internet there), `release` elsewhere. */
   options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>>;
 }
@@ -41,6 +43,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
       create: input.mode === 'up',
       keyPath: input.keyPath,
       packages: sandboxPackages,
+      os: input.os,
       log,
     });
     let lock: HostLock | undefined;

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { connectSsh } from '../transports/ssh.js';
 import { connectLocal } from '../transports/local.js';
-import { ensureHostTools, sandboxState, sandboxUp } from './sandbox.js';
+import { sandboxState, sandboxUp } from './sandbox.js';
 import { cacheDir, knownHostsPath, labHome, readRegistry, type LabRecord } from '../state.js';
 import type { Transport } from '../transports/transport.js';
+import { MIRROR_ENV, parseMirror, parseSandboxOs, type SandboxOs } from './sandbox-os.js';
 
 export type TargetSpec =
   | { kind: 'sandbox'; name: string; label: string }
@@ -73,8 +74,21 @@ export interface OpenedTarget {
  */
 export async function openTarget(
   spec: TargetSpec,
-  o: { create: boolean; keyPath?: string; packages: () => string[]; log: (l: string) => void },
+  o: {
+    create: boolean;
+    keyPath?: string;
+    /** Packages the sandbox's local repository serves, for its OS. */
+    packages: (os: SandboxOs) => string[];
+    /** --os of a sandbox (bad input for any other target). */
+    os?: string;
+    log: (l: string) => void;
+  },
 ): Promise<OpenedTarget> {
+  if (o.os !== undefined && spec.kind !== 'sandbox')
+    throw new UserError(
+      `--os applies to a sandbox only; ${spec.label} runs whatever OS it has`,
+      'leave --os out, or use it with --target sandbox[:NAME]',
+    );
   if (spec.kind === 'local') {
     return {
       transport: await connectLocal(),
@@ -109,8 +123,10 @@ export async function openTarget(
         `there is no sandbox named "${spec.name}"`,
         `create it with: ebpf-lab up --target ${spec.label}`,
       );
-    await ensureHostTools(o.log);
-    const info = await sandboxUp({ ...ref, cacheDir: cacheDir(), packages: o.packages(), log: o.log });
+    // sandboxUp checks its inputs (an OS change, say) before it installs host tools.
+    const os = parseSandboxOs(o.os);
+    const mirror = parseMirror(process.env[MIRROR_ENV]);
+    const info = await sandboxUp({ ...ref, os, mirror, cacheDir: cacheDir(), packages: o.packages, log: o.log });
     const transport = await connectSsh(
       { host: info.host, port: info.port, user: info.user, keyPath: info.keyPath },
       { knownHostsPath: knownHostsPath(), pinned: info.hostKeys },
@@ -126,6 +142,7 @@ export async function openTarget(
         port: info.port,
         user: info.user,
         keyPath: info.keyPath,
+        os: info.os,
         createdByUs: true,
       },
     };

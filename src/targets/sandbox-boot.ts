@@ -30,6 +30,8 @@ export interface SandboxRecord {
   keyPath: string;
   hostKeys: string[];
   repoDir: string;
+  /** The OS id (SANDBOX_OSES), e.g. 'ubuntu-22.04'; records without it are Debian 12. */
+  os: string;
   createdAt: string;
   nspawnPid?: number;
   leaderPid?: number;

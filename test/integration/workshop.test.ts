@@ -82,7 +82,7 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
         name: `ws-${lab}`,
         home: sbHome,
         cacheDir,
-        packages: sandboxPackages(),
+        packages: sandboxPackages,
         log: (l) => console.log(`[sandbox ${stamp()}] ${l}`),
       });
       boxes.set(lab, info);

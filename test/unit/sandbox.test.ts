@@ -1,3 +1,4 @@
+import { sandboxOs } from '../../src/targets/sandbox-os.js';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import {
@@ -35,9 +36,12 @@ describe('sandbox names and packages', () => {
 });
 
 describe('cache keys', () => {
-  it('keys the base by architecture', () => {
-    expect(baseKey('x64')).toBe(baseKey('x64'));
-    expect(baseKey('x64')).not.toBe(baseKey('arm64'));
+  it('keys the base by OS, architecture and mirror', () => {
+    const jammy = sandboxOs('ubuntu-22.04');
+    expect(baseKey(jammy, undefined, 'x64')).toBe(baseKey(jammy, undefined, 'x64'));
+    expect(baseKey(jammy, undefined, 'x64')).not.toBe(baseKey(jammy, undefined, 'arm64'));
+    expect(baseKey(jammy, undefined, 'x64')).not.toBe(baseKey(sandboxOs('ubuntu-24.04'), undefined, 'x64'));
+    expect(baseKey(jammy, 'http://m/ubuntu', 'x64')).not.toBe(baseKey(jammy, undefined, 'x64'));
   });
   it('keys a repo by the set of packages and the base', () => {
     expect(repoKey('b1', ['curl', 'apache2'])).toBe(repoKey('b1', ['apache2', 'curl', 'curl']));
