@@ -7,6 +7,8 @@ import { assetPath } from '../src/paths.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
+import { bpftoolProbe, describeBpftool, type BpftoolFacts } from '../src/facts/bpftool.js';
+import { CommandError } from '../src/errors.js';
 import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
 
 /**
@@ -122,7 +124,8 @@ const step: Step = {
       changes.filter((c) => c.resource.startsWith('file:')),
     );
     if (!changes.some((c) => c.action === 'build')) return;
-    const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
+    const tool = await bpftool(ctx);
+    const vars = Object.entries({ ...makeVars(f), BPFTOOL: tool }).map(([k, v]) => `${k}=${v}`);
     ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
     await ctx.host.exec(
       { script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` },
@@ -135,34 +138,56 @@ const step: Step = {
     await ctx.host.put(STAMP, buildKey(f) + '\n', { mode: 0o644 });
   },
   async verify(ctx) {
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    const tool: Evidence = {
+      ok: Boolean(bt.chosen),
+      what: "a bpftool that reads this kernel's BTF",
+      detail: describeBpftool(bt),
+    };
     const r = await ctx.host.exec(
       {
         script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done`,
       },
       { sudo: true, nothrow: true },
     );
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l): Evidence => {
-        const [n, size, yaml] = l.split(' ');
-        return {
-          ok: Number(size) > 0 && yaml === 'yaml',
-          what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
-          detail: `${size} bytes`,
-        };
-      });
+    return [
+      tool,
+      ...r.stdout
+        .trim()
+        .split('\n')
+        .map((l): Evidence => {
+          const [n, size, yaml] = l.split(' ');
+          return {
+            ok: Number(size) > 0 && yaml === 'yaml',
+            what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
+            detail: `${size} bytes`,
+          };
+        }),
+    ];
   },
   /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
   async prove(ctx) {
     const names = programNames();
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    // A bpftool that cannot read this kernel's BTF fails on good objects: never report that
+    // as a verifier failure.
+    if (!bt.chosen)
+      return names.map((n) => ({
+        ok: false,
+        skipped: true,
+        what: `${n}.bpf.o passes the kernel verifier`,
+        detail: `not checked: ${describeBpftool(bt)}`,
+      }));
+    const tool = quote(bt.chosen.path);
     // bpftool creates the (single-level) pin directory itself.
     const script =
-      `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
+      // bpffs, not just a mount point: Ubuntu 22.04's systemd (249) leaves a container's
+      // bound /sys/fs/bpf a plain sysfs directory.
+      `[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
       names
         .map(
           (n) =>
-            `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
+            `if out=$(${tool} prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
         )
         .join('; ') +
       `; true`;
@@ -173,9 +198,32 @@ const step: Step = {
       return {
         ok: status === 'ok',
         what: `${n}.bpf.o passes the kernel verifier`,
-        detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' '),
+        detail:
+          status === 'ok'
+            ? `${rest[0]} programs loaded by ${bt.chosen!.path}`
+            : `${rest.join(' ')} (${bt.chosen!.path})`,
       };
     });
   },
 };
+/** The chosen bpftool's path; a clear failure when none can read this kernel's BTF. */
+async function bpftool(ctx: StepContext): Promise<string> {
+  const { bt } = await ctx.probe({ bt: bpftoolProbe });
+  if (bt.chosen) return bt.chosen.path;
+  throw noBpftool(ctx, bt);
+}
+
+function noBpftool(ctx: StepContext, bt: BpftoolFacts): CommandError {
+  return new CommandError(
+    {
+      command: 'bpftool btf dump file /sys/kernel/btf/vmlinux format c',
+      exitCode: 2,
+      stdout: '',
+      stderr: `${describeBpftool(bt)}: vmlinux.h cannot be generated. Install a newer linux-tools (e.g. linux-tools-generic-hwe-22.04 on Ubuntu 22.04) or the bpftool package.`,
+      durationMs: 0,
+    },
+    ctx.host.name,
+    ctx.stepId,
+  );
+}
 export default step;

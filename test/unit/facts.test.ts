@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { factsFixture } from '../support/fake-host.js';
 import { supportedOs } from '../../src/facts/host.js';
-import { bpftoolPackages, labPackages } from '../../steps/packages.js';
+import { bpftoolAlternatives, labPackages } from '../../steps/packages.js';
+import { describeBpftool, parseBpftoolFacts } from '../../src/facts/bpftool.js';
 
 describe('host facts parser', () => {
   it('reads the real Debian 12 sandbox (recorded)', () => {
@@ -51,21 +52,40 @@ describe('host facts parser', () => {
     expect(f.btf).toBe(false);
   });
 
-  it('picks bpftool packaging from the OS: linux-tools on Ubuntu, bpftool on Debian', () => {
-    expect(bpftoolPackages(factsFixture('ubuntu-22.04-lab'))).toEqual([
-      'linux-tools-common',
-      'linux-tools-5.15.0-126-generic',
-    ]);
-    expect(bpftoolPackages(factsFixture('ubuntu-22.04-fresh'))).toEqual([
-      'linux-tools-common',
-      'linux-tools-6.8.0-1021-aws',
-    ]);
-    expect(bpftoolPackages(factsFixture('debian-12-sandbox'))).toEqual(['bpftool']);
-    // a container on a foreign kernel has no linux-tools-<kernel> package
-    expect(bpftoolPackages({ ...factsFixture('ubuntu-22.04-lab'), kernel: '6.18.44-fc-v657' })).toEqual([
-      'linux-tools-common',
-      'linux-tools-generic',
-    ]);
+  it('picks bpftool packaging from the OS: linux-tools on Ubuntu (own kernel first), bpftool on Debian', () => {
+    expect(bpftoolAlternatives(factsFixture('ubuntu-22.04-lab'))).toBe(
+      'linux-tools-5.15.0-126-generic|bpftool|linux-tools-generic-hwe-22.04|linux-tools-generic',
+    );
+    expect(bpftoolAlternatives(factsFixture('debian-12-sandbox'))).toBe('bpftool');
+    // a container on a foreign kernel: its linux-tools-<kernel> is simply not in the archive
+    expect(bpftoolAlternatives({ ...factsFixture('ubuntu-22.04-lab'), kernel: 'weird kernel' })).toBe(
+      'bpftool|linux-tools-generic-hwe-22.04|linux-tools-generic',
+    );
     expect(labPackages(factsFixture('debian-12-sandbox'))).toContain('php-fpm');
+  });
+});
+
+describe('bpftool facts', () => {
+  it('skips the Ubuntu wrapper and picks the first binary that reads the kernel BTF (recorded on the Ubuntu 22.04 sandbox shape)', () => {
+    const out = [
+      'wrapper',
+      '/usr/lib/linux-tools-6.8.0-60/bpftool\tyes\tbpftool v7.4.0 using libbpf v1.4 ',
+      '/usr/lib/linux-tools-5.15.0-140/bpftool\tno\tbpftool v5.15.178 ',
+    ].join('\n');
+    const f = parseBpftoolFacts(out);
+    expect(f.wrapper).toBe(true);
+    expect(f.chosen).toEqual({
+      path: '/usr/lib/linux-tools-6.8.0-60/bpftool',
+      version: '7.4.0',
+      libbpf: '1.4',
+      readsBtf: true,
+    });
+    expect(describeBpftool(f)).toBe('/usr/lib/linux-tools-6.8.0-60/bpftool (bpftool v7.4.0, libbpf v1.4)');
+  });
+  it('says so when no bpftool can read the BTF, naming what it tried', () => {
+    const f = parseBpftoolFacts('wrapper\n/usr/lib/linux-tools-5.15.0-140/bpftool\tno\tbpftool v5.15.178 \n');
+    expect(f.chosen).toBeUndefined();
+    expect(describeBpftool(f)).toMatch(/no bpftool here can read this kernel's BTF \(tried .*v5\.15\.178\)/);
+    expect(describeBpftool(parseBpftoolFacts('wrapper\n'))).toMatch(/only the linux-tools wrapper/);
   });
 });
