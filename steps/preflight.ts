@@ -27,13 +27,28 @@ function desired(needrestart: boolean): Desired {
 
 const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
+/**
+ * Prints one line per apt/dpkg activity, nothing when apt is idle: a process holding one of
+ * apt's or dpkg's locks (POSIX locks in /proc/locks, matched by inode), apt/apt-get/dpkg
+ * themselves, or an unattended-upgrade run. Not a process named "unattended-upgr": that
+ * is also unattended-upgrade-shutdown, which waits for shutdown all day on every Ubuntu
+ * host (matching it made preflight wait 10 minutes and fail on a fresh Ubuntu 22.04).
+ */
+export const APT_BUSY_SCRIPT = [
+  `for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock; do`,
+  `  i=$(stat -c %i "$f" 2>/dev/null) || continue`,
+  `  awk -v i=":$i" -v f="$f" '$2 ~ /POSIX|OFDLCK/ && index($6 " ", i " ") { print "lock " f " held by pid " $5 }' /proc/locks`,
+  `done`,
+  `pgrep -a -x 'apt|apt-get|dpkg|aptitude'`,
+  `pgrep -a -f 'unattended-upgrade( |$)'`,
+  `true`,
+].join('\n');
+
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
     id: 'cloud-init-status',
   }),
-  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), {
-    id: 'apt-busy',
-  }),
+  apt: probe(`{ ${APT_BUSY_SCRIPT}\n} | head -3`, (o) => o.trim(), { id: 'apt-busy' }),
 };
 
 const step: Step = {
@@ -75,7 +90,7 @@ const step: Step = {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {
-          script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1`,
+          script: `busy() {\n${APT_BUSY_SCRIPT}\n}\nfor i in $(seq 600); do [ -z "$(busy)" ] && exit 0; sleep 1; done; busy; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );
