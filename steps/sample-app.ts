@@ -11,6 +11,8 @@ import type { Evidence, Step } from '../src/runner/types.js';
  * document root are left alone.
  */
 export const PAGES: { page: string; status: number; expect: RegExp }[] = [
+  // `/` and `/fpm/` themselves: the sample app, not the distribution's default page.
+  { page: '', status: 200, expect: /ebpf-lab sample app/ },
   { page: 'index.php', status: 200, expect: /ebpf-lab sample app/ },
   { page: 'mem.php?n=20', status: 200, expect: /stored=20 of 20/ },
   { page: 'exception.php', status: 500, expect: /caught RuntimeException/ },
