@@ -7,15 +7,18 @@ import { quoteArgv } from '../src/transports/quote.js';
 import { BPF_OUT, programNames } from './bpf-programs.js';
 import { prepareArtifact } from './artifact-skip.js';
 import type { Evidence, Step, StepContext } from '../src/runner/types.js';
+import type { HostFacts } from '../src/facts/host.js';
+import { asExporterService, exporterPrivileges, exporterServiceProperties } from '../src/render/exporter-service.js';
 import { waitLoop } from '../src/resources/wait.js';
 
 /**
  * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
  * for the host's architecture, sha256-checked, fetched once into the local cache and
- * uploaded) runs as a systemd service (Type=notify, only CAP_BPF and CAP_PERFMON,
+ * uploaded) runs as a systemd service (Type=notify, DynamicUser, CAP_BPF and CAP_PERFMON —
+ * plus CAP_SYS_ADMIN only on an Ubuntu kernel whose perf_event_paranoid demands it —
  * 127.0.0.1:9435) with the lab's programs from /opt/ebpf-lab/bpf. A new binary, unit or
  * program set is checked with `--config.check --config.strict` (every program must
- * attach) before the service restarts.
+ * attach), run with the unit's own user, capabilities and sandboxing, before the service restarts.
  */
 export const EXPORTER_LISTEN = '127.0.0.1:9435';
 const UNIT = 'ebpf_exporter.service';
@@ -23,8 +26,9 @@ const LOADED = '/var/lib/ebpf-lab/ebpf_exporter.loaded';
 
 const binaryPath = (version: string) => `/opt/ebpf-lab/ebpf_exporter/${version}/ebpf_exporter`;
 
-function desired(ctx: StepContext): Desired {
+function desired(ctx: StepContext, f: HostFacts): Desired {
   const v = ctx.options.exporterVersion;
+  const priv = exporterPrivileges(f);
   const art = ctx.artifacts.get('ebpf_exporter');
   if (!art) throw new Error('ebpf_exporter artifact was not prepared');
   return {
@@ -37,6 +41,8 @@ function desired(ctx: StepContext): Desired {
           configDir: BPF_OUT,
           configNames: programNames(),
           listenAddress: EXPORTER_LISTEN,
+          service: exporterServiceProperties(priv),
+          reasons: priv.reasons,
         }),
         notify: { unit: UNIT, action: 'restart' },
       },
@@ -56,7 +62,7 @@ const programSetProbe = probe(
 );
 
 async function check(ctx: StepContext) {
-  const d = desired(ctx);
+  const d = desired(ctx, await ctx.facts());
   const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
   const changes = desiredChanges(d, r);
   if (
@@ -94,19 +100,21 @@ const step: Step = {
       changes.filter((c) => !c.resource.startsWith('unit:')),
     );
     if (restart) {
-      // The exporter's own checker first: every program must attach, else the old one keeps running.
-      ctx.progress('ebpf_exporter --config.check --config.strict');
+      // The exporter's own checker first, as the service would run it (its user, capabilities
+      // and sandboxing): every program must attach, else the old one keeps running.
+      ctx.progress("ebpf_exporter --config.check --config.strict (with the unit's privileges)");
       const bin = binaryPath(ctx.options.exporterVersion);
-      await ctx.host.exec(
-        [
-          bin,
-          `--config.dir=${BPF_OUT}`,
-          `--config.names=${programNames().join(',')}`,
-          '--config.check',
-          '--config.strict',
-        ],
-        { sudo: true, timeoutMs: 180_000 },
-      );
+      const argv = [
+        bin,
+        `--config.dir=${BPF_OUT}`,
+        `--config.names=${programNames().join(',')}`,
+        '--config.check',
+        '--config.strict',
+      ];
+      await ctx.host.exec(asExporterService(exporterPrivileges(await ctx.facts()), argv), {
+        sudo: true,
+        timeoutMs: 180_000,
+      });
     }
     await applyDesired(
       ctx,

@@ -13,6 +13,10 @@ export interface HostFacts {
   /** Login user of cloud images (ubuntu, admin, debian) when present. */
   defaultUser?: string;
   php?: PhpFacts;
+  /** kernel.perf_event_paranoid (undefined when unreadable). */
+  perfEventParanoid?: number;
+  /** The running kernel is one of Ubuntu's (it has /proc/version_signature): its perf patch applies. */
+  ubuntuKernel: boolean;
   libmemcached?: string;
   apcuSo?: string;
 }
@@ -47,6 +51,8 @@ const SECTIONS = [
   'cli',
   'memc',
   'apcu',
+  'perf',
+  'vsig',
 ] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
@@ -62,6 +68,8 @@ export const HOST_FACTS_SCRIPT = [
   `echo '== cli'; ls -1 /usr/bin/php[0-9]* 2>/dev/null`,
   `echo '== memc'; ls -1 /usr/lib/*-linux-gnu/libmemcached.so.* 2>/dev/null`,
   `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
+  `echo '== perf'; cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null`,
+  `echo '== vsig'; cat /proc/version_signature 2>/dev/null`,
 ].join('\n');
 
 export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
@@ -131,6 +139,8 @@ export function parseHostFacts(out: string): HostFacts {
     cloudInit: s['cloudinit']!.length > 0,
     defaultUser: s['user']![0],
     php,
+    perfEventParanoid: /^-?\d+$/.test(s['perf']![0] ?? '') ? Number(s['perf']![0]) : undefined,
+    ubuntuKernel: /^Ubuntu /.test(s['vsig']![0] ?? ''),
     libmemcached: memc,
     apcuSo: s['apcu']!.sort().pop(),
   };
