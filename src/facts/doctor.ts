@@ -1,6 +1,7 @@
 import { sections } from './host.js';
 import { probe, type Probe } from '../resources/probe.js';
 import { mainPidScript } from '../resources/systemd.js';
+import { BPFTOOL_FACTS_SCRIPT, describeBpftool, parseBpftoolFacts, type BpftoolFacts } from './bpftool.js';
 
 /**
  * What `ebpf-lab doctor` reads on a host: raw facts (one script, `== name` sections,
@@ -20,8 +21,10 @@ export interface DoctorFacts {
   /** The tiny real test: bpftrace attaching an interval probe (bpf() + perf_event_open). */
   bpfTest: { rc: number; out: string };
   beginTest: { rc: number; out: string };
-  bpftool?: string;
-  bpftoolLibbpf?: string;
+  /** bpftrace can read kernel types (`bpftrace --info`: btf: yes); undefined when unknown. */
+  bpftraceBtf?: boolean;
+  /** Every bpftool binary, and the one that reads this kernel's BTF. */
+  bpftool: BpftoolFacts;
   libbpfDev?: string;
   usdtHeader: boolean;
   php?: string;
@@ -66,6 +69,7 @@ const SECTIONS = [
   'uprobe',
   'bpftrace',
   'bpftest',
+  'btinfo',
   'begintest',
   'bpftool',
   'libbpf',
@@ -88,7 +92,8 @@ export const DOCTOR_SCRIPT = [
   `echo '== bpftrace'; command -v bpftrace >/dev/null && bpftrace --version`,
   `echo '== bpftest'; command -v bpftrace >/dev/null && { ${BT_TEST('interval:ms:100 { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
   `echo '== begintest'; command -v bpftrace >/dev/null && { ${BT_TEST('BEGIN { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
-  `echo '== bpftool'; command -v bpftool >/dev/null && bpftool version 2>&1 | head -2`,
+  `echo '== btinfo'; command -v bpftrace >/dev/null && bpftrace --info 2>&1 | grep -E '^[[:space:]]*btf( [(][^)]*[)])?:'`,
+  `echo '== bpftool'; ${BPFTOOL_FACTS_SCRIPT}`,
   `echo '== libbpf'; dpkg-query -W -f='\${Version}\\n' libbpf-dev 2>/dev/null; test -f /usr/include/bpf/usdt.bpf.h && echo usdt.bpf.h`,
   `echo '== php'; command -v php >/dev/null && { php -r 'echo PHP_VERSION, "\\n";'; php -i 2>/dev/null | grep 'DTrace Support'; }`,
   // The module the running apache2 master mapped and the running php-fpm master's binary;
@@ -110,7 +115,6 @@ export function parseDoctorFacts(out: string): DoctorFacts {
   const s = sections(out, SECTIONS);
   const capHex = /CapEff:\s*([0-9a-f]+)/i.exec(s['caps']!.join(' '))?.[1] ?? '0';
   const bt = /v?(\d+\.\d+\.\d+)/.exec(s['bpftrace']![0] ?? '')?.[1];
-  const tool = s['bpftool']!;
   const [libbpfDev, ...libRest] = s['libbpf']!;
   const phpLines = s['php']!;
   return {
@@ -124,8 +128,8 @@ export function parseDoctorFacts(out: string): DoctorFacts {
     bpftrace: bt,
     bpfTest: btTest(s['bpftest']!),
     beginTest: btTest(s['begintest']!),
-    bpftool: /bpftool v?(\S+)/.exec(tool[0] ?? '')?.[1],
-    bpftoolLibbpf: /libbpf v?(\S+)/.exec(tool[1] ?? '')?.[1],
+    bpftraceBtf: s['btinfo']!.length ? /btf[^:]*:\s*yes/.test(s['btinfo']!.join(' ')) : undefined,
+    bpftool: parseBpftoolFacts(s['bpftool']!.join('\n')),
     libbpfDev: libbpfDev === 'usdt.bpf.h' ? undefined : libbpfDev,
     usdtHeader: [libbpfDev, ...libRest].includes('usdt.bpf.h'),
     php: phpLines.find((l) => /^\d+\.\d+/.test(l)),
@@ -290,22 +294,50 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       fix,
     );
   }
-  if (!f.bpftool)
+  if (f.bpftraceBtf === false)
+    add(
+      'bpftrace-btf',
+      'warn',
+      'bpftrace reads kernel types (BTF)',
+      `bpftrace v${f.bpftrace ?? '?'} has no BTF on kernel ${f.kernel}: curtask->… and struct casts fail (bt/php-batch-jobs.bt, ebpf-lab load --job)`,
+      "a bpftrace built against a libbpf that parses this kernel's BTF: Ubuntu 24.04 (0.20) or newer, or the kernel the release ships with (22.04 + 5.15)",
+    );
+  const bt = f.bpftool;
+  if (!bt.candidates.length)
     add(
       'bpftool',
       'warn',
       'bpftool and libbpf',
-      'bpftool not installed',
-      'ebpf-lab up installs it (bpftool on Debian, linux-tools-$(uname -r) on Ubuntu)',
+      describeBpftool(bt),
+      'ebpf-lab up installs it (bpftool on Debian, linux-tools on Ubuntu)',
+    );
+  else if (!bt.chosen)
+    add(
+      'bpftool',
+      'fail',
+      "a bpftool that reads this kernel's BTF",
+      describeBpftool(bt),
+      'install newer linux-tools (Ubuntu 22.04: apt-get install linux-tools-generic-hwe-22.04) or the bpftool package',
     );
   else {
     const old = !f.usdtHeader;
+    const detail = `${describeBpftool(bt)}, libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`;
+    const notOnPath = bt.wrapper && !bt.chosen.path.startsWith(`/usr/lib/linux-tools/${f.kernel}/`);
     add(
       'bpftool',
-      old ? 'warn' : 'ok',
+      old || notOnPath ? 'warn' : 'ok',
       'bpftool and libbpf',
-      `bpftool ${f.bpftool} (libbpf ${f.bpftoolLibbpf ?? '?'}), libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`,
-      "libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab's programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+",
+      notOnPath
+        ? `${detail}; \`bpftool\` on PATH is the linux-tools wrapper, which has no binary for kernel ${f.kernel}`
+        : detail,
+      [
+        notOnPath ? `run ${bt.chosen.path} instead of bpftool (the workshop's \`bpftool map …\` commands too)` : '',
+        old
+          ? "libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab's programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+"
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     );
   }
   add(
