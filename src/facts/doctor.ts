@@ -282,7 +282,7 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       fix =
         "stripped bpftrace (Ubuntu 22.04): install bpftrace-dbgsym from ddebs.ubuntu.com for BEGIN/END; the lab's bt tools avoid BEGIN/END";
     }
-    if (versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
+    if (f.bpftraceBtf === undefined && versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
       issues.push(`bpftrace ${f.bpftrace} may fail to parse a 6.x kernel's BTF (ENUM64)`);
       fix ||= 'use bpftrace 0.16 or later (Ubuntu 24.04 ships 0.20) for kernel-type access on 6.x kernels';
     }
@@ -299,8 +299,8 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       'bpftrace-btf',
       'warn',
       'bpftrace reads kernel types (BTF)',
-      `bpftrace v${f.bpftrace ?? '?'} has no BTF on kernel ${f.kernel}: curtask->… and struct casts fail (bt/php-batch-jobs.bt, ebpf-lab load --job)`,
-      "a bpftrace built against a libbpf that parses this kernel's BTF: Ubuntu 24.04 (0.20) or newer, or the kernel the release ships with (22.04 + 5.15)",
+      `bpftrace v${f.bpftrace ?? '?'} cannot read kernel ${f.kernel}'s BTF: your own tools using curtask->…, kernel struct casts or kfuncs fail here (the lab's bt tools use none of them)`,
+      "stick to tracepoint/USDT/uprobe arguments, or use a bpftrace whose libbpf parses this kernel's BTF (Ubuntu 24.04's 0.20 or newer, or Ubuntu 22.04 on its own 5.15 kernel)",
     );
   const bt = f.bpftool;
   if (!bt.candidates.length)
