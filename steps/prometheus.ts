@@ -7,6 +7,15 @@ import { EXPORTER_LISTEN } from './ebpf-exporter.js';
 import { prepareArtifact } from './artifact-skip.js';
 import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { WORKSHOP_RULE_GROUP } from '../src/render/metrics.js';
+import {
+  parseRules,
+  recordNames,
+  rulesEvidence,
+  workshopSeriesEvidence,
+  WORKSHOP_SERIES_QUERIES,
+  WORKSHOP_SERIES_WHAT,
+} from './prometheus-rules.js';
 
 /**
  * prometheus — Prometheus scrapes the exporter every 15 s and listens on 127.0.0.1:9090
@@ -15,9 +24,14 @@ import { waitLoop } from '../src/resources/wait.js';
  * /opt/ebpf-lab/prometheus/<version>. Source `package` (default on the sandbox, which
  * has no internet): the distribution's package. prometheus.yml is checked by promtool
  * before it replaces the old one; a config change reloads, a binary or unit change restarts.
+ * The workshop's recording rules (templates/etc/prometheus/ebpf-lab-workshop.rules.yml:
+ * the workshop's series names and labels derived from the lab's) are a file of their own,
+ * checked with `promtool check rules` before they go live, and written before the config
+ * that names them; verify checks that Prometheus loaded them and that they evaluate.
  */
 export const PROMETHEUS_LISTEN = '127.0.0.1:9090';
 const CONFIG = '/etc/prometheus/prometheus.yml';
+export const WORKSHOP_RULES = '/etc/prometheus/ebpf-lab-workshop.rules.yml';
 const UNIT = 'prometheus.service';
 const dir = (v: string) => `/opt/ebpf-lab/prometheus/${v}`;
 
@@ -25,13 +39,25 @@ function promtool(ctx: StepContext): string {
   return ctx.options.prometheusSource === 'release' ? `${dir(PROMETHEUS_VERSION)}/promtool` : '/usr/bin/promtool';
 }
 
+export function workshopRules(): string {
+  return render('etc/prometheus/ebpf-lab-workshop.rules.yml', { group: WORKSHOP_RULE_GROUP, interval: '15s' });
+}
+
 function desired(ctx: StepContext): Desired {
+  // The rules first: promtool's config check reads the rule files the config names.
+  const rules = {
+    path: WORKSHOP_RULES,
+    content: workshopRules(),
+    validate: [promtool(ctx), 'check', 'rules', '{}'],
+    notify: { unit: UNIT, action: 'reload' as const },
+  };
   const config = {
     path: CONFIG,
     content: render('etc/prometheus/prometheus.yml', {
       exporterTarget: EXPORTER_LISTEN,
       selfScrape: true,
       selfTarget: PROMETHEUS_LISTEN,
+      ruleFiles: [WORKSHOP_RULES],
     }),
     validate: [promtool(ctx), 'check', 'config', '{}'],
     notify: { unit: UNIT, action: 'reload' as const },
@@ -45,6 +71,7 @@ function desired(ctx: StepContext): Desired {
           content: render('etc/default/prometheus', { listenAddress: PROMETHEUS_LISTEN, retention: '15d' }),
           notify: { unit: UNIT, action: 'restart' },
         },
+        rules,
         config,
       ],
       services: [{ unit: UNIT }],
@@ -64,6 +91,7 @@ function desired(ctx: StepContext): Desired {
         }),
         notify: { unit: UNIT, action: 'restart' },
       },
+      rules,
       config,
     ],
     services: [{ unit: UNIT }],
@@ -156,11 +184,16 @@ const step: Step = {
     // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
     const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
     const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
+    // The rule group is there after a (re)load, and each rule's health is "unknown" until its
+    // first evaluation (every 15 s): wait up to 40 s for both before reading the answer.
+    const rulesUrl = `http://${PROMETHEUS_LISTEN}/api/v1/rules`;
+    const rulesPoll = `r=$(curl -s -m 5 ${rulesUrl}); case "$r" in *'"name":"${WORKSHOP_RULE_GROUP}"'*) case "$r" in *'"health":"unknown"'*) false ;; esac ;; *) false ;; esac`;
+    const rules = `r=''; ${waitLoop(rulesPoll, { tries: 40, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; printf '%s' "$r" | tr -d '\\n'`;
     const r = await ctx.host.exec(
-      { script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` },
-      { sudo: true, nothrow: true, timeoutMs: 150_000 },
+      { script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '; echo; ${rules}` },
+      { sudo: true, nothrow: true, timeoutMs: 200_000 },
     );
-    const [code = '', listen = ''] = r.stdout.split('\n');
+    const [code = '', listen = '', rulesAnswer = ''] = r.stdout.split('\n');
     return [
       { ok: code === '200', what: 'Prometheus is ready', detail: `GET /-/ready -> ${code || 'no answer'}` },
       {
@@ -173,28 +206,45 @@ const step: Step = {
         what: 'Prometheus listens on loopback only',
         detail: listen.trim(),
       },
+      ...rulesEvidence(parseRules(rulesAnswer), {
+        group: WORKSHOP_RULE_GROUP,
+        file: WORKSHOP_RULES,
+        records: recordNames(workshopRules()),
+      }),
     ];
   },
   async prove(ctx) {
     const q = (expr: string) =>
       `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
+    const derived = WORKSHOP_SERIES_QUERIES.flatMap((p) => [p.from, p.to])
+      .map((e) => `${q(e)}; echo`)
+      .join('; ');
     const r = await ctx.host.exec(
       {
-        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter`,
+        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; { test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter || echo none; }; ${derived}`,
       },
       { sudo: true, nothrow: true },
     );
-    const [up = '', php = '', exporter = ''] = r.stdout.split('\n');
+    const [up = '', php = '', exporter = '', ...rest] = r.stdout.split('\n');
+    const pairs = WORKSHOP_SERIES_QUERIES.map((_, i): [string, string] => [rest[2 * i] ?? '', rest[2 * i + 1] ?? '']);
     const upVal = /"value":\[[^,]+,"(\d)"\]/.exec(up)?.[1];
     const phpCount = Number(/"value":\[[^,]+,"(\d+)"\]/.exec(php)?.[1] ?? 0);
     const ev: Evidence[] = [];
     if (exporter !== 'exporter')
-      ev.push({
-        ok: false,
-        skipped: true,
-        what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)',
-        detail: 'ebpf_exporter is not installed on this host, so there is nothing to scrape',
-      });
+      ev.push(
+        {
+          ok: false,
+          skipped: true,
+          what: 'Prometheus scrapes the exporter (up{job="ebpf"} == 1)',
+          detail: 'ebpf_exporter is not installed on this host, so there is nothing to scrape',
+        },
+        {
+          ok: false,
+          skipped: true,
+          what: WORKSHOP_SERIES_WHAT,
+          detail: 'ebpf_exporter is not installed on this host, so there are no lab series to derive them from',
+        },
+      );
     else if (upVal !== '1')
       ev.push({
         ok: false,
@@ -209,6 +259,7 @@ const step: Step = {
           what: 'PHP series are queryable in Prometheus',
           detail: `${phpCount} ebpf_exporter_php_* series`,
         },
+        workshopSeriesEvidence(pairs),
       );
     return ev;
   },

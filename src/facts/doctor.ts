@@ -32,6 +32,24 @@ export interface DoctorFacts {
   /** USDT notes (stapsdt) in the loaded mod_php module and the running php-fpm binary. */
   usdt: { what: 'mod_php' | 'php-fpm'; path: string; notes: number }[];
   netem: NetemFacts;
+  memc: MemcFacts;
+}
+
+/**
+ * The workshop's bt/memc.bt attaches a uprobe to memcached_set in libmemcached at a fixed
+ * x86_64 path. Debian 12/13 and Ubuntu 22.04/24.04/26.04 all ship libmemcached.so.11 in the
+ * multiarch directory (libmemcached11, or libmemcached11t64 after the time_t transition), so
+ * the path holds on x86_64; on arm64 it is /usr/lib/aarch64-linux-gnu/.
+ */
+export const WORKSHOP_MEMC_LIB = '/usr/lib/x86_64-linux-gnu/libmemcached.so.11';
+
+export interface MemcFacts {
+  /** The file memc.bt names exists. */
+  atWorkshopPath: boolean;
+  /** libmemcached.so.11 files in multiarch directories. */
+  found: string[];
+  /** bpftrace listed uprobe:<WORKSHOP_MEMC_LIB>:memcached_set. */
+  probeListed: boolean;
 }
 
 export interface NetemFacts {
@@ -76,6 +94,7 @@ const SECTIONS = [
   'php',
   'usdt',
   'netem',
+  'memc',
 ] as const;
 
 const BT_TEST = (prog: string) =>
@@ -104,6 +123,9 @@ export const DOCTOR_SCRIPT = [
     `for x in "mod_php $lib" "php-fpm $bin"; do set -- $x; [ -n "$2" ] || continue; ` +
     `if command -v readelf >/dev/null; then n=$(readelf -n "$2" 2>/dev/null | grep -c 'stapsdt'); else n=$(bpftrace -l "usdt:$2:*" 2>/dev/null | wc -l); fi; echo "$1 $2 $n"; done`,
   `echo '== netem'; ${NETEM_TEST}`,
+  `echo '== memc'; w=${WORKSHOP_MEMC_LIB}; test -e $w && echo "workshop $w"; ` +
+    `for f in /usr/lib/*-linux-gnu/libmemcached.so.11; do test -e "$f" && echo "found $f"; done; ` +
+    `test -e $w && command -v bpftrace >/dev/null && timeout 30 bpftrace -l "uprobe:$w:memcached_set" 2>/dev/null | grep -q memcached_set && echo "probe listed"`,
 ].join('\n');
 
 function btTest(lines: string[]): { rc: number; out: string } {
@@ -138,6 +160,11 @@ export function parseDoctorFacts(out: string): DoctorFacts {
       .filter((p) => p.length === 3)
       .map(([what, path, n]) => ({ what: what as 'mod_php' | 'php-fpm', path: path!, notes: Number(n) || 0 })),
     netem: parseNetem(s['netem']!.join('\n')),
+    memc: {
+      atWorkshopPath: s['memc']!.includes(`workshop ${WORKSHOP_MEMC_LIB}`),
+      found: s['memc']!.filter((l) => l.startsWith('found ')).map((l) => l.slice(6)),
+      probeListed: s['memc']!.includes('probe listed'),
+    },
   };
 }
 
@@ -340,6 +367,37 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
         .join('; '),
     );
   }
+  const m = f.memc;
+  const memcWhat = `the workshop's bt/memc.bt (uprobe:${WORKSHOP_MEMC_LIB}:memcached_set)`;
+  if (m.atWorkshopPath)
+    add(
+      'workshop-memc',
+      m.probeListed || !f.bpftrace ? 'ok' : 'warn',
+      memcWhat,
+      m.probeListed
+        ? 'the library is at that path and bpftrace lists memcached_set: memc.bt runs unchanged'
+        : f.bpftrace
+          ? 'the library is at that path but bpftrace does not list memcached_set in it'
+          : 'the library is at that path (bpftrace is not installed yet to list the probe)',
+      `run \`sudo bpftrace -l 'uprobe:${WORKSHOP_MEMC_LIB}:*'\` to see what the library exports`,
+    );
+  else if (m.found.length)
+    add(
+      'workshop-memc',
+      'warn',
+      memcWhat,
+      `not at that path: this host has ${m.found.join(', ')}`,
+      `change the path on memc.bt's uprobe line to ${m.found[0]} ` +
+        `(sed -i 's#${WORKSHOP_MEMC_LIB}#${m.found[0]}#' bt/memc.bt), or run /opt/ebpf-lab/bt/memcached-set.bt, which ebpf-lab installs with this host's path`,
+    );
+  else
+    add(
+      'workshop-memc',
+      'warn',
+      memcWhat,
+      'libmemcached is not installed',
+      'ebpf-lab up installs php-memcached, which brings libmemcached.so.11 (package libmemcached11, or libmemcached11t64 on Ubuntu 24.04+ and Debian 13)',
+    );
   add(
     'netem',
     f.netem.available ? 'ok' : 'warn',

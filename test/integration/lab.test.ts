@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, changeList, ROOT, type CliResult } from '../support/cli.js';
+import { parseRules, workshopSeriesEvidence, WORKSHOP_SERIES_QUERIES } from '../../steps/prometheus-rules.js';
 
 /**
  * The real thing: `ebpf-lab up` turns a fresh Debian 12 systemd-nspawn sandbox into a
@@ -112,10 +113,103 @@ describe('sandbox lab, end to end', () => {
     const notVerified = evidence.filter((e: any) => e.skipped);
     expect(notVerified.length).toBeGreaterThan(0);
     expect(notVerified.every((e: any) => e.ok === false && /not installed/.test(e.detail))).toBe(true);
+    // The workshop's recording rules: loaded by the real Prometheus and evaluating without error,
+    // their output NOT VERIFIED here (no exporter, so no lab series to derive from).
+    expect(evidence.find((e: any) => /loaded the workshop's recording rules/.test(e.what))).toMatchObject({
+      ok: true,
+      detail: '6 recording rules from /etc/prometheus/ebpf-lab-workshop.rules.yml',
+    });
+    expect(evidence.find((e: any) => /recording rules evaluate without error/.test(e.what))).toMatchObject({
+      ok: true,
+      detail: '6/6 rules: health ok, no lastError',
+    });
+    expect(evidence.find((e: any) => /workshop's series are derived/.test(e.what))).toMatchObject({
+      ok: false,
+      skipped: true,
+    });
     expect(r.stdout).toMatch(/"ok": true/);
   });
 
-  it('the programs built on the host attach for real and their maps grow with requests (lab-attach: a stand-in for ebpf_exporter)', async () => {
+  it("workshop mode: the workshop dashboard's queries answer on the lab's Prometheus (stand-in exporter)", async () => {
+    // Nothing listens on :9435 here (no exporter release offline): a stand-in serves series shaped
+    // like the lab's, so the real Prometheus scrapes them through the lab's config (relabel) and
+    // rules, and every panel query of the workshop's dashboard is run against it.
+    const panels = JSON.parse(
+      readFileSync(join(ROOT, 'test', 'fixtures', 'workshop', 'dashboard-panels.json'), 'utf8'),
+    ).panels.flatMap((p: any) => p.queries.map((q: any) => ({ title: p.title, ...q })));
+    execFileSync('scp', [
+      '-q',
+      ...sshBase.slice(0, -1).map((a) => (a === '-p' ? '-P' : a)),
+      join(ROOT, 'test', 'support', 'stand-in-exporter.php'),
+      'root@127.0.0.1:/root/stand-in-exporter.php',
+    ]);
+    const pid = onHost(
+      // `;`, not `&&`: only php goes to the background, so ssh returns at once
+      'cd /root; T0=$(date +%s.%N) setsid php -S 127.0.0.1:9435 stand-in-exporter.php > stand-in.log 2>&1 < /dev/null & echo $!',
+    ).trim();
+    const query = (expr: string) =>
+      JSON.parse(onHost(`curl -s -m 10 --data-urlencode 'query=${expr}' http://127.0.0.1:9090/api/v1/query`)) as any;
+    try {
+      const ready = panels.find((q: any) => /php_request_time_sec_bucket\[5m\]\)\) by \(le\)\)$/.test(q.expr)).expr;
+      let result: any[] = [];
+      for (let i = 0; i < 60 && !result.some((x) => Number.isFinite(Number(x.value[1]))); i++) {
+        await new Promise((res) => setTimeout(res, 2000));
+        result = query(ready).data.result;
+      }
+      const answers: Record<string, any[]> = {};
+      for (const q of panels) {
+        const a = query(q.expr);
+        expect(a.status, q.expr).toBe('success');
+        expect(a.data.result.length, `${q.title}: ${q.expr}`).toBeGreaterThan(0);
+        answers[`${q.title} ${q.refId}`] = a.data.result;
+      }
+      const value = (k: string) => Number(answers[k]![0].value[1]);
+      const close = (got: number, want: number) =>
+        expect(Math.abs(got / want - 1), `${got} vs ${want}`).toBeLessThan(1e-4);
+      // By hand, from the stand-in's rates (see test/fixtures/workshop/rules-test.yml for the same arithmetic):
+      close(value('memcached value length percentile A'), 4194304); // p99 is past the workshop's last bucket, 2^22
+      close(value('memcached value length percentile B'), 1022.72);
+      close(value('memcached value length percentile C'), 780.8);
+      close(value('PHP Request time from startup to shutdown A'), 65.4311424);
+      close(value('PHP Request time from startup to shutdown B'), 58.720256);
+      close(value('PHP Request time from startup to shutdown C'), 50.331648);
+      close(value('PHP Request time from startup to shutdown D'), 0.006144);
+      // the heatmap: the workshop's memcached layout, le 2^0..2^22 and +Inf
+      expect(answers['memcached value length distribution(set) A']!.map((x) => x.metric.le).sort()).toEqual(
+        [
+          ...Array.from({ length: 20 }, (_, i) => String(2 ** i)),
+          '1.048576e+06',
+          '2.097152e+06',
+          '4.194304e+06',
+          '+Inf',
+        ].sort(),
+      );
+      // the pie: the workshop's `filename` label (directory with its trailing slash)
+      expect(answers['PHP USDT Compile DIR Total A']!.map((x) => x.metric.filename).sort()).toEqual([
+        '/var/www/html/',
+        '/var/www/html/path1/',
+      ]);
+      expect(answers['PHP USDT Exception Count A']!.map((x) => x.metric.class)).toEqual(['RuntimeException']);
+      // what verify's prove would report with an exporter: the derived series exist
+      const pairs = WORKSHOP_SERIES_QUERIES.map(
+        (p): [string, string] =>
+          [p.from, p.to].map((e) =>
+            onHost(`curl -s -m 10 --data-urlencode 'query=${e}' http://127.0.0.1:9090/api/v1/query`),
+          ) as [string, string],
+      );
+      expect(workshopSeriesEvidence(pairs)).toMatchObject({ ok: true });
+      const rules = parseRules(onHost('curl -s -m 10 http://127.0.0.1:9090/api/v1/rules'));
+      expect(Array.isArray(rules) && rules.flatMap((g) => g.rules).every((x) => x.health === 'ok')).toBe(true);
+    } finally {
+      onHost(`kill ${pid}; rm -f /root/stand-in-exporter.php /root/stand-in.log`);
+    }
+  });
+
+  it("the programs built on the host attach for real and their maps grow with requests (lab-attach: a stand-in for ebpf_exporter); the workshop's bpftool map command finds the compile map", async () => {
+    // The workshop README's command as written (we are root: no sudo).
+    const workshopMapCommand = JSON.parse(
+      readFileSync(join(ROOT, 'test', 'fixtures', 'workshop', 'workshop-commands.json'), 'utf8'),
+    ).mapCommands[1].replace(/sudo /g, '');
     const out = mkdtempSync(join(tmpdir(), 'lab-attach-'));
     execFileSync('make', ['-s', '-C', join(ROOT, 'bpf'), `OUT=${out}`, 'loader']);
     execFileSync('scp', [
@@ -132,12 +226,17 @@ describe('sandbox lab, end to end', () => {
       for i in $(seq 3); do for u in index.php path1/a.php path2/a.php exception.php mem.php?n=40 'index.php?q=secret'; do
         curl -s -o /dev/null "http://127.0.0.1/$u"; curl -s -o /dev/null "http://127.0.0.1/fpm/$u"; done; done
       echo dump >&3; for i in $(seq 50); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
-      echo quit >&3; exec 3>&-; wait $pid; cat la.out`);
+      { ${workshopMapCommand}; } > bm.out 2>&1
+      echo quit >&3; exec 3>&-; wait $pid; cat la.out; echo ==bpftool; cat bm.out`);
     rmSync(out, { recursive: true, force: true });
-    const [attach, before, after] = report
+    const [json, bpftoolOut = ''] = report.split('==bpftool\n');
+    const [attach, before, after] = json!
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
+    // The workshop's own command found the lab's compile-counter map by name and dumped it.
+    expect(bpftoolOut).toMatch(/"sapi": "apache"/);
+    expect(bpftoolOut).toMatch(/"dir": "\/var\/www\/html\/path2"/);
     expect(attach.programs.length).toBeGreaterThanOrEqual(13);
     expect(attach.programs.filter((p: any) => !p.attached)).toEqual([]);
     const total = (d: any, map: string) =>
@@ -177,6 +276,25 @@ describe('sandbox lab, end to end', () => {
     expect(out).toMatch(/NEW .*\/var\/www\/html\/path2\/a\.php/);
     expect(out).toMatch(/THROWN RuntimeException/);
     expect(out).toMatch(/CAUGHT RuntimeException/);
+  });
+
+  it("workshop mode: the probe of the workshop's bt/memc.bt attaches unchanged here, and doctor says so", async () => {
+    // Our own one-line program on the workshop's exact probe, reading the same arguments as memc.bt.
+    const probe = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'workshop', 'workshop-commands.json'), 'utf8'))
+      .memcBt.probe;
+    const out =
+      onHost(`cd /root; timeout -k 5 -s INT 15 bpftrace -e '${probe} { printf("SET %s %d %d\\n", str(arg1, arg2), arg4, arg5); }' > memc.out 2>&1 &
+      for i in $(seq 100); do grep -q '^Attaching' memc.out && break; sleep 0.1; done; sleep 1
+      curl -s -o /dev/null 'http://127.0.0.1/mem.php?n=3'; curl -s -o /dev/null 'http://127.0.0.1/fpm/mem.php?n=3'; wait; cat memc.out`);
+    expect(out).toMatch(/Attaching 1 probe/);
+    expect(out).toMatch(/SET ebpf-lab:0 1 60/);
+    expect(out).toMatch(/SET ebpf-lab:2 4 60/);
+    const d = await cli(['doctor', '--target', TARGET, '--output', 'json'], env);
+    expectOk(d);
+    expect(d.json.checks.find((c: any) => c.id === 'workshop-memc')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/bpftrace lists memcached_set: memc.bt runs unchanged/),
+    });
   });
 
   it('a second up changes nothing', async () => {

@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { packageRoot } from '../../src/paths.js';
 import { GRAFANA_DATASOURCE_UID, queryableMetricNames } from '../../src/render/metrics.js';
+import { metricNames, promtoolCheckExprs } from '../support/promql.js';
 
 // Checks every dashboard in dashboards/: structure Grafana's file provisioning needs, the
 // fixed data source, and every PromQL expression (syntax by the real promtool, metric names
@@ -67,47 +66,11 @@ function substitute(expr: string): string {
   return out;
 }
 
-const KEYWORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'bool',
-  'and',
-  'or',
-  'unless',
-  'offset',
-  'inf',
-  'nan',
-]);
-
-/** Series names a PromQL expression selects (strings, label sets, groupings and durations removed). */
-function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ');
-  const names = new Set<string>();
-  for (const m of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
-    const word = m[0];
-    const after = stripped.slice((m.index ?? 0) + word.length).trimStart();
-    if (after.startsWith('(') || KEYWORDS.has(word.toLowerCase())) continue;
-    names.add(word);
-  }
-  return [...names];
-}
-
-function promtoolCheckRules(all: Query[], name: string): ReturnType<typeof spawnSync> {
-  const groups = all.map((q, i) => ({
-    name: `${q.dashboard} ${q.where} #${i}`,
-    rules: [{ record: `ebpf_lab:check:${i}`, expr: substitute(q.expr) }],
-  }));
-  const file = join(tmp, name);
-  writeFileSync(file, stringify({ groups }));
-  return spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+function promtoolCheckRules(all: Query[], name: string) {
+  return promtoolCheckExprs(
+    all.map((q) => ({ name: `${q.dashboard} ${q.where}`, expr: substitute(q.expr) })),
+    join(tmp, name),
+  );
 }
 
 const dashboards = files.map((f) => ({ file: f, raw: readFileSync(join(dir, f), 'utf8') }));
@@ -188,7 +151,7 @@ describe('dashboards/', () => {
   it('every query is valid PromQL (promtool check rules)', () => {
     const r = promtoolCheckRules(allQueries, 'all.rules.yml');
     expect(r.error).toBeUndefined();
-    const out = `${String(r.stdout)}${String(r.stderr)}`;
+    const out = r.out;
     expect(r.status, out).toBe(0);
     expect(out).toMatch(new RegExp(`SUCCESS: ${allQueries.length} rules found`));
   });

@@ -39,7 +39,31 @@ describe('doctor on recorded facts', () => {
     expect(c['netem']!.fix).toMatch(/CONFIG_NET_SCH_NETEM/);
     expect(c['caps']!.detail).toMatch(/CAP_SYS_ADMIN/);
     expect(checks.filter((x) => x.status === 'ok').every((x) => x.fix === undefined)).toBe(true);
-    expect(doctorLines(checks).at(-1)).toBe('ready: 11 ok, 1 warning(s), 0 failed');
+    expect(doctorLines(checks).at(-1)).toBe('ready: 12 ok, 1 warning(s), 0 failed');
+    expect(f.memc).toEqual({
+      atWorkshopPath: true,
+      found: ['/usr/lib/x86_64-linux-gnu/libmemcached.so.11'],
+      probeListed: true,
+    });
+    expect(c['workshop-memc']).toMatchObject({ status: 'ok', detail: expect.stringMatching(/runs unchanged/) });
+  });
+
+  it("the workshop's memc.bt: an arm64 host (edited) is told which path to put in it", () => {
+    const raw = readFileSync(join(__dirname, '..', 'fixtures', 'doctor', 'debian-12-sandbox.txt'), 'utf8');
+    const arm = raw.replace(/== memc\n[\s\S]*$/, '== memc\nfound /usr/lib/aarch64-linux-gnu/libmemcached.so.11\n');
+    expect(arm).not.toBe(raw);
+    const c = byId(doctorChecks(parseDoctorFacts(arm)));
+    expect(c['workshop-memc']).toMatchObject({
+      status: 'warn',
+      detail: 'not at that path: this host has /usr/lib/aarch64-linux-gnu/libmemcached.so.11',
+    });
+    expect(c['workshop-memc']!.fix).toContain(
+      "sed -i 's#/usr/lib/x86_64-linux-gnu/libmemcached.so.11#/usr/lib/aarch64-linux-gnu/libmemcached.so.11#' bt/memc.bt",
+    );
+    expect(c['workshop-memc']!.fix).toContain('/opt/ebpf-lab/bt/memcached-set.bt');
+    const none = byId(doctorChecks(parseDoctorFacts(raw.replace(/== memc\n[\s\S]*$/, '== memc\n'))));
+    expect(none['workshop-memc']).toMatchObject({ status: 'warn', detail: 'libmemcached is not installed' });
+    expect(none['workshop-memc']!.fix).toMatch(/libmemcached11t64/);
   });
 
   it('the real Ubuntu 22.04 sandbox (recorded): bpftrace 0.14 without BEGIN or BTF, bpftool only off PATH, libbpf 0.5', () => {

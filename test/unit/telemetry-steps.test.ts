@@ -114,14 +114,44 @@ describe('prometheus step', () => {
     expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
       'install apt:prometheus',
       'create file:/etc/default/prometheus',
+      'create file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
       'create file:/etc/prometheus/prometheus.yml',
       'restart unit:prometheus.service',
     ]);
     expect(changes[1]!.detail).toContain('--web.listen-address=127.0.0.1:9090');
-    expect(changes[2]!.detail).toContain('127.0.0.1:9435');
+    expect(changes[2]!.detail).toContain('record: ebpf_exporter_php_request_time_sec_bucket');
+    expect(changes[3]!.detail).toContain('127.0.0.1:9435');
+    expect(changes[3]!.detail).toContain('/etc/prometheus/ebpf-lab-workshop.rules.yml');
     await prometheus.apply(ctx, changes);
-    const yml = host.calls.find((c) => c.kind === 'put' && c.path === '/etc/prometheus/prometheus.yml');
-    expect(yml?.kind === 'put' && yml.opts.validate).toEqual(['/usr/bin/promtool', 'check', 'config', '{}']);
+    const puts = host.calls.flatMap((c) => (c.kind === 'put' ? [c] : []));
+    const yml = puts.find((c) => c.path === '/etc/prometheus/prometheus.yml');
+    expect(yml?.opts.validate).toEqual(['/usr/bin/promtool', 'check', 'config', '{}']);
+    // the rules are checked by promtool too, and written before the config that names them
+    const rules = puts.find((c) => c.path === '/etc/prometheus/ebpf-lab-workshop.rules.yml');
+    expect(rules?.opts.validate).toEqual(['/usr/bin/promtool', 'check', 'rules', '{}']);
+    expect(puts.indexOf(rules!)).toBeLessThan(puts.indexOf(yml!));
+  });
+
+  it('a changed rules file alone reloads Prometheus (no restart)', async () => {
+    const units = { 'prometheus.service': { enabled: 'enabled', active: 'active' } };
+    const { ctx, host } = fakeContext(
+      { facts: deb, installed: 'all', units },
+      { options: { prometheusSource: 'package' } },
+    );
+    await prometheus.apply(ctx, (await prometheus.check(ctx)).changes);
+    const files: Record<string, { content: string }> = {};
+    for (const p of ['/etc/default/prometheus', '/etc/prometheus/prometheus.yml'])
+      files[p] = { content: host.files.get(p)!.content };
+    files['/etc/prometheus/ebpf-lab-workshop.rules.yml'] = { content: '# an older version\n' };
+    const { ctx: again } = fakeContext(
+      { facts: deb, installed: 'all', files, units },
+      { options: { prometheusSource: 'package' } },
+    );
+    const { changes } = await prometheus.check(again);
+    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'update file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
+      'reload unit:prometheus.service',
+    ]);
   });
 
   it('release mode: creates the user, unpacks the verified tarball per version, restarts on a new binary', async () => {
@@ -159,6 +189,55 @@ describe('prometheus step', () => {
     const changes = (await prometheus.check(ctx)).changes.filter((c) => c.resource.startsWith('unit:'));
     // /etc/default changed too here (restart wins); with only the yml it would be a reload:
     expect(changes.map((c) => c.action)).toEqual(['restart']);
+  });
+});
+
+describe('prometheus step: verify and prove (workshop recording rules)', () => {
+  const rulesOk = readFileSync(join(__dirname, '..', 'fixtures', 'workshop', 'api-v1-rules-ok.json'), 'utf8').trim();
+
+  it('verify waits for the rule group to be evaluated, then reports it loaded and healthy', async () => {
+    const { ctx, host } = fakeContext(
+      { facts: deb },
+      { rules: [{ match: /api\/v1\/rules/, result: { stdout: `200\n127.0.0.1:9090 \n${rulesOk}` } }] },
+    );
+    const ev = await prometheus.verify!(ctx);
+    expect(ev.map((e) => [e.ok, e.what])).toEqual([
+      [true, 'Prometheus is ready'],
+      [true, 'Prometheus listens on loopback only'],
+      [true, "Prometheus has loaded the workshop's recording rules (group ebpf-lab-workshop)"],
+      [true, "the workshop's recording rules evaluate without error"],
+    ]);
+    const script = host.log().find((c) => c.includes('/api/v1/rules'))!;
+    expect(script).toContain('"name":"ebpf-lab-workshop"');
+    expect(script).toContain('"health":"unknown"');
+  });
+
+  it('verify fails the rules lines when Prometheus has not loaded them', async () => {
+    const { ctx } = fakeContext(
+      { facts: deb },
+      {
+        rules: [
+          {
+            match: /api\/v1\/rules/,
+            result: { stdout: '200\n127.0.0.1:9090 \n{"status":"success","data":{"groups":[]}}' },
+          },
+        ],
+      },
+    );
+    const ev = await prometheus.verify!(ctx);
+    expect(ev.slice(2).map((e) => e.ok)).toEqual([false, false]);
+    expect(ev[2]!.detail).toMatch(/no group ebpf-lab-workshop among 0/);
+  });
+
+  it('prove: without the exporter, scraping and the derived series are NOT VERIFIED, never passing', async () => {
+    const { ctx } = fakeContext(
+      { facts: deb },
+      { rules: [{ match: /api\/v1\/query/, result: { stdout: 'x\nx\nnone\n' } }] },
+    );
+    const ev = await prometheus.prove!(ctx);
+    expect(ev).toHaveLength(2);
+    for (const e of ev)
+      expect(e).toMatchObject({ ok: false, skipped: true, detail: expect.stringMatching(/not installed/) });
   });
 });
 

@@ -26,12 +26,15 @@ const T = {
   promUnit: 'etc/systemd/system/prometheus.service',
   promDefault: 'etc/default/prometheus',
   promYml: 'etc/prometheus/prometheus.yml',
+  promRules: 'etc/prometheus/ebpf-lab-workshop.rules.yml',
   datasource: 'etc/grafana/provisioning/datasources/ebpf-lab.yaml',
   dashProvider: 'etc/grafana/provisioning/dashboards/ebpf-lab.yaml',
   grafanaIni: 'etc/grafana/grafana.ini',
 } as const;
 
 const PASSWORD = 'lab-Pw;#1"x';
+// prometheus.yml names the rules file; promtool's config check reads it, so it must exist.
+const rulesFile = join(tmp, 'ebpf-lab-workshop.rules.yml');
 const SAMPLES: Record<string, Record<string, unknown>> = {
   [T.exporterUnit]: {
     binary: fakeBinary,
@@ -49,11 +52,19 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
     retention: '15d',
   },
   [T.promDefault]: { listenAddress: '127.0.0.1:9090', retention: '15d' },
-  [T.promYml]: { exporterTarget: '127.0.0.1:9435', selfScrape: true, selfTarget: '127.0.0.1:9090' },
+  [T.promYml]: {
+    exporterTarget: '127.0.0.1:9435',
+    selfScrape: true,
+    selfTarget: '127.0.0.1:9090',
+    ruleFiles: [rulesFile],
+  },
+  [T.promRules]: { group: 'ebpf-lab-workshop', interval: '15s' },
   [T.datasource]: { prometheusUrl: 'http://127.0.0.1:9090' },
   [T.dashProvider]: { dashboardsDir: '/var/lib/ebpf-lab/dashboards' },
   [T.grafanaIni]: { httpAddr: '0.0.0.0', httpPort: 3000, adminPassword: PASSWORD },
 };
+
+writeFileSync(rulesFile, render(T.promRules, SAMPLES[T.promRules] as Record<string, unknown>));
 
 function run(cmd: string, args: string[]): { status: number | null; out: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -187,7 +198,10 @@ describe('service and config templates', () => {
     const r = run('promtool', ['check', 'config', write(`prometheus-${selfScrape}.yml`, out)]);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain('SUCCESS');
+    // promtool read the rules file the config names, and found the workshop's rules in it
+    expect(r.out).toMatch(/Checking .*ebpf-lab-workshop\.rules\.yml\s+SUCCESS: 6 rules found/);
     const y = parse(out) as {
+      rule_files: string[];
       global: Record<string, string>;
       scrape_configs: {
         job_name: string;
@@ -199,9 +213,30 @@ describe('service and config templates', () => {
     const jobs = y.scrape_configs.map((j) => j.job_name);
     expect(jobs).toEqual(selfScrape ? ['ebpf', 'prometheus'] : ['ebpf']);
     expect(y.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['127.0.0.1:9435']);
-    expect(y.scrape_configs[0]?.metric_relabel_configs).toEqual([
-      { source_labels: ['__name__'], regex: 'ebpf_exporter_.+', action: 'keep' },
+    expect(y.rule_files).toEqual([rulesFile]);
+    expect(y.scrape_configs[0]?.metric_relabel_configs?.[0]).toEqual({
+      source_labels: ['__name__'],
+      regex: 'ebpf_exporter_.+',
+      action: 'keep',
+    });
+    // the workshop's `filename` label (test/unit/workshop-mode.test.ts checks what it yields)
+    expect(y.scrape_configs[0]?.metric_relabel_configs?.slice(1)).toMatchObject([
+      { source_labels: ['__name__', 'dir'], target_label: 'filename' },
+      { source_labels: ['__name__', 'dir'], target_label: 'filename' },
     ]);
+  });
+
+  it('the workshop rules pass promtool check rules, and a broken rule is rejected', () => {
+    const out = render(T.promRules, SAMPLES[T.promRules] as Record<string, unknown>);
+    const ok = run('promtool', ['check', 'rules', write('workshop.rules.yml', out)]);
+    expect(ok.status, ok.out).toBe(0);
+    expect(ok.out).toContain('SUCCESS: 6 rules found');
+    const broken = run('promtool', [
+      'check',
+      'rules',
+      write('broken.rules.yml', out.replace('sum without (uri, method) (', 'sum without (uri, method (')),
+    ]);
+    expect(broken.status).not.toBe(0);
   });
 
   it('promtool check config can fail (a broken config is rejected)', () => {
