@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { readSecret } from '../secrets.js';
 import { parseTarget } from '../targets/resolve.js';
-import { sandboxDown, sandboxOsOf, sandboxState } from '../targets/sandbox.js';
+import { sandboxDown, sandboxInfo, sandboxOsOf, sandboxState } from '../targets/sandbox.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
 
 // The lightsail module (and the AWS SDK) is loaded only when a lightsail lab is involved.
 const lightsail = () => import('../targets/lightsail.js');
-import { forgetLab, knownHostsPath, labHome, readRegistry } from '../state.js';
+import { forgetLab, knownHostsPath, labHome, readRegistry, type LabRecord } from '../state.js';
 
 /** down: destroys only what this tool created (a sandbox); other hosts are just forgotten. */
 export async function downCommand(target: string | undefined, write: (s: string) => void): Promise<number> {
@@ -28,6 +28,41 @@ export async function downCommand(target: string | undefined, write: (s: string)
   return 0;
 }
 
+/**
+ * Where a browser on this machine opens the lab: a sandbox's loopback forwards (while it
+ * runs); a remote host's public pages and Grafana, with an `ssh -L` line for Prometheus,
+ * which stays on the lab's loopback.
+ */
+export function labUrls(
+  lab: Pick<LabRecord, 'kind' | 'host' | 'user' | 'port' | 'keyPath'>,
+  sandbox?: Partial<Record<'web' | 'grafana' | 'prometheus', string>>,
+): { pages?: string; fpm?: string; grafana?: string; prometheus?: string; tunnel?: string } {
+  if (lab.kind === 'sandbox') {
+    if (!sandbox?.web) return {};
+    return { pages: sandbox.web, fpm: `${sandbox.web}fpm/`, grafana: sandbox.grafana, prometheus: sandbox.prometheus };
+  }
+  if (!lab.host || lab.kind === 'local') return {};
+  const h = lab.host.includes(':') ? `[${lab.host}]` : lab.host;
+  const key = lab.keyPath ? ` -i ${lab.keyPath}` : '';
+  return {
+    pages: `http://${h}/`,
+    fpm: `http://${h}/fpm/`,
+    grafana: `http://${h}:3000/`,
+    prometheus: 'http://127.0.0.1:9090/ (after the tunnel below)',
+    tunnel: `ssh${key} -p ${lab.port ?? 22} -N -L 9090:127.0.0.1:9090 ${lab.user ?? 'root'}@${lab.host}`,
+  };
+}
+
+/** The URL lines `up` ends with and `status` prints under each lab. */
+export function urlLines(u: ReturnType<typeof labUrls>): string[] {
+  const lines: string[] = [];
+  if (u.pages) lines.push(`pages      ${u.pages} (mod_php)   ${u.fpm} (php-fpm)`);
+  if (u.grafana) lines.push(`grafana    ${u.grafana}`);
+  if (u.prometheus) lines.push(`prometheus ${u.prometheus}`);
+  if (u.tunnel) lines.push(`tunnel     ${u.tunnel}`);
+  return lines;
+}
+
 /** status: every lab this tool knows, with its state and how to reach it. */
 export async function statusCommand(output: string | undefined, write: (s: string) => void): Promise<number> {
   const reg = await readRegistry();
@@ -41,14 +76,15 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     const state = lab.kind === 'sandbox' ? await sandboxState(ref) : 'unknown';
     const os = lab.kind === 'sandbox' ? ((await sandboxOsOf(ref)) ?? lab.os) : lab.os;
     const grafanaPassword = await readSecret(lab.name, 'grafana');
-    // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
-    const grafanaUrl =
-      lab.kind === 'sandbox'
-        ? 'http://127.0.0.1:3000 (inside the sandbox)'
-        : lab.host
-          ? `http://${lab.host}:3000`
-          : undefined;
-    rows.push({ ...lab, state, ...(os ? { os } : {}), ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
+    const urls = labUrls(lab, lab.kind === 'sandbox' ? (await sandboxInfo(ref))?.urls : undefined);
+    const grafanaUrl = urls.grafana;
+    rows.push({
+      ...lab,
+      state,
+      ...(os ? { os } : {}),
+      urls,
+      ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}),
+    });
   }
   if (output === 'json') {
     write(JSON.stringify({ labs: rows }, null, 2));
@@ -70,6 +106,7 @@ export async function statusCommand(output: string | undefined, write: (s: strin
         ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}`
         : '';
     write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`);
+    for (const line of urlLines((r as { urls?: ReturnType<typeof labUrls> }).urls ?? {})) write(`  ${line}`);
   }
   return 0;
 }

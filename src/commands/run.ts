@@ -3,9 +3,13 @@ import { runSteps, selectSteps } from '../runner/run.js';
 import { makeRenderer, pickOutput, type Renderer } from '../render/report.js';
 import { openTarget, parseTarget } from '../targets/resolve.js';
 import { saveLab } from '../state.js';
+import { labUrls, urlLines } from './lab.js';
 import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
+
+/** Forwarded ports change with each boot: they are read from the sandbox, never stored in labs.json. */
+const withoutUrls = <T extends { urls?: unknown }>({ urls: _urls, ...rest }: T) => rest;
 
 export interface RunCommandInput {
   mode: Mode;
@@ -59,9 +63,10 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         lab: record.name,
       });
       ok = results.every((r) => r.status !== 'failed');
+      if (input.mode === 'up') for (const line of urlLines(labUrls(record, record.urls))) log(line);
       if (input.mode === 'up' || record.createdByUs)
         await saveLab({
-          ...record,
+          ...withoutUrls(record),
           createdAt: new Date().toISOString(),
           lastRun: { command: input.mode, at: new Date().toISOString(), ok },
         });

@@ -65,7 +65,7 @@ function defaultKey(): string | undefined {
 
 export interface OpenedTarget {
   transport: Transport;
-  record: Omit<LabRecord, 'createdAt'>;
+  record: Omit<LabRecord, 'createdAt'> & { urls?: Partial<Record<'web' | 'grafana' | 'prometheus', string>> };
 }
 
 /**
@@ -143,6 +143,7 @@ export async function openTarget(
         user: info.user,
         keyPath: info.keyPath,
         os: info.os,
+        urls: info.urls,
         createdByUs: true,
       },
     };

@@ -96,14 +96,25 @@ export function nspawnArgv(o: { rootfs: string; machine: string; repoDir: string
  * SSH packet ~40 ms, so every command round trip took 48 ms instead of 5 ms.
  * `legacy`: the argv before nodelay, still recognised so an older forwarder can be stopped.
  */
-export function forwarderArgv(port: number, leaderPid: number, legacy = false): string[] {
+export function forwarderArgv(port: number, leaderPid: number, legacy = false, to = 22): string[] {
   const nd = legacy ? '' : ',nodelay';
   return [
     'socat',
     `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork${nd}`,
-    `EXEC:nsenter --net=/proc/${leaderPid}/ns/net socat STDIO TCP\\:127.0.0.1\\:22${nd.replace(',', '\\,')}`,
+    `EXEC:nsenter --net=/proc/${leaderPid}/ns/net socat STDIO TCP\\:127.0.0.1\\:${to}${nd.replace(',', '\\,')}`,
   ];
 }
+
+/**
+ * What a sandbox forwards to this machine's loopback besides sshd, so a browser here reaches
+ * the lab: the sample pages, Grafana and Prometheus (all on the container's own 127.0.0.1).
+ */
+export const SERVICE_FORWARDS = [
+  { service: 'web', to: 80, path: '/' },
+  { service: 'grafana', to: 3000, path: '/' },
+  { service: 'prometheus', to: 9090, path: '/' },
+] as const;
+export type ForwardedService = (typeof SERVICE_FORWARDS)[number]['service'];
 
 /** True if a process's argv is the nspawn of this sandbox (guards against pid reuse). */
 export function isOurNspawn(cmdline: readonly string[] | undefined, rootfs: string, machine: string): boolean {
@@ -119,6 +130,7 @@ export function isOurForwarder(
   port: number,
   leaderPid: number,
   legacy = false,
+  to = 22,
 ): boolean {
   if (!cmdline) return false;
   const is = (want: string[]) =>
@@ -126,7 +138,7 @@ export function isOurForwarder(
     cmdline[0]?.endsWith('socat') === true &&
     cmdline[1] === want[1] &&
     cmdline[2] === want[2];
-  return is(forwarderArgv(port, leaderPid)) || (legacy && is(forwarderArgv(port, leaderPid, true)));
+  return is(forwarderArgv(port, leaderPid, false, to)) || (legacy && is(forwarderArgv(port, leaderPid, true, to)));
 }
 
 /** 'ssh-ed25519 AAAA… root@host' -> 'ssh-ed25519 AAAA…' (the comment is not part of the key). */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ensureHostTools } from './host-tools.js';
 import {
   bootContainer,
+  ensureServiceForwards,
   forwarderRunning,
   nspawnRunning,
   startForwarder,
@@ -30,6 +31,7 @@ import {
   sortHostKeys,
   validatePackages,
   validateSandboxName,
+  type ForwardedService,
 } from './sandbox-spec.js';
 
 export { ensureHostTools };
@@ -67,6 +69,8 @@ export interface SandboxInfo {
   nspawnPid: number;
   /** The sandbox's OS id, e.g. 'ubuntu-22.04'. */
   os: string;
+  /** The lab's pages, Grafana and Prometheus, forwarded to this machine's loopback. */
+  urls: Partial<Record<ForwardedService, string>>;
 }
 
 type SandboxRef = { name: string; home: string };
@@ -93,7 +97,8 @@ async function writeRecord(rec: SandboxRecord): Promise<void> {
 function toInfo(rec: SandboxRecord): SandboxInfo {
   if (!rec.nspawnPid) throw new Error(`sandbox ${rec.name} is not running`);
   const { name, dir, port, keyPath, hostKeys, nspawnPid, os } = rec;
-  return { name, dir, host: '127.0.0.1', port, user: 'root', keyPath, hostKeys, nspawnPid, os };
+  const urls = Object.fromEntries((rec.forwards ?? []).map((f) => [f.service, `http://127.0.0.1:${f.port}/`]));
+  return { name, dir, host: '127.0.0.1', port, user: 'root', keyPath, hostKeys, nspawnPid, os, urls };
 }
 
 /** Install `pubKey` as the only authorized key of `user` inside the rootfs. */
@@ -199,6 +204,7 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
         await writeRecord(rec);
       }
       await waitForSsh(rec);
+      await ensureServiceForwards(rec);
       await writeRecord(rec);
       return toInfo(rec);
     }
@@ -224,6 +230,7 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
     await startForwarder(rec);
     await writeRecord(rec);
     await waitForSsh(rec);
+    await ensureServiceForwards(rec);
   } catch (e) {
     await stopContainer(rec).catch(() => {});
     await writeRecord(rec);
