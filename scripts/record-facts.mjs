@@ -23,7 +23,7 @@ const scripts = {
 for (const [dir, script] of Object.entries(scripts)) {
   // The scripts' last command may fail (a missing file): the output is what counts.
   const r = spawnSync('ssh', [...ssh, 'sh -s'], { input: script, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status === 255 || !r.stdout) throw new Error(`ssh failed: ${r.stderr}`);
+  if (r.status === 255 || r.status === null) throw new Error(`ssh failed: ${r.stderr}`);
   const out = r.stdout;
   mkdirSync(join(root, 'test', 'fixtures', dir), { recursive: true });
   writeFileSync(join(root, 'test', 'fixtures', dir, `${name}.txt`), out);

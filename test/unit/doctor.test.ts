@@ -13,15 +13,18 @@ describe('doctor on recorded facts', () => {
   it('the real Debian 12 sandbox passes everything but netem (its kernel has no netem/prio qdisc)', () => {
     const f = fixture('debian-12-sandbox');
     expect(f).toMatchObject({
-      kernel: '6.18.44-fc-v657',
+      kernel: expect.stringMatching(/^6\.18\./),
       btf: true,
       uid: 0,
       uprobe: true,
       bpftrace: '0.17.0',
-      bpftool: '7.1.0',
-      bpftoolLibbpf: '1.1',
+      bpftraceBtf: true,
       usdtHeader: true,
-      php: '8.2.36',
+      php: expect.stringMatching(/^8\.2\./),
+    });
+    expect(f.bpftool).toMatchObject({
+      wrapper: false,
+      chosen: { path: '/usr/sbin/bpftool', version: '7.1.0', libbpf: '1.1', readsBtf: true },
     });
     expect(f.usdt).toEqual([
       { what: 'mod_php', path: '/usr/lib/apache2/modules/libphp8.2.so', notes: 15 },
@@ -67,7 +70,7 @@ describe('doctor on recorded facts', () => {
   });
 
   it('the real Ubuntu 22.04 sandbox (recorded): bpftrace 0.14 without BEGIN or BTF, bpftool only off PATH, libbpf 0.5', () => {
-    const f = fixture('ubuntu-22.04-sandbox-lab');
+    const f = fixture('ubuntu-22.04-sandbox');
     expect(f).toMatchObject({ bpftrace: '0.14.0', bpftraceBtf: false, php: expect.stringMatching(/^8\.1\./) });
     expect(f.bpftool.wrapper).toBe(true);
     expect(f.bpftool.chosen).toMatchObject({ version: '7.4.0', libbpf: '1.4', readsBtf: true });
@@ -96,7 +99,7 @@ describe('doctor on recorded facts', () => {
   });
 
   it('no bpftool that can read the BTF fails, naming what was tried (5.15 tools on a 6.x kernel, edited)', () => {
-    const f = fixture('ubuntu-22.04-sandbox-lab');
+    const f = fixture('ubuntu-22.04-sandbox');
     const old = {
       ...f,
       bpftool: parseBpftoolFacts('wrapper\n/usr/lib/linux-tools-5.15.0-140/bpftool\tno\tbpftool v5.15.178 \n'),
