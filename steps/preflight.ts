@@ -8,7 +8,7 @@ import type { Step, Change } from '../src/runner/types.js';
 /**
  * preflight — the host can take the lab, and apt is safe to run.
  *
- * Guarantees: the OS is Ubuntu 22.04, Ubuntu 24.04 or Debian 12 (else exit 2, nothing
+ * Guarantees: the OS is Ubuntu 22.04, 24.04 or 26.04, or Debian 12 or 13 (else exit 2, nothing
  * changed); the kernel exposes BTF (/sys/kernel/btf/vmlinux); cloud-init has finished
  * and no apt/dpkg process holds the lock (freshly booted cloud images run
  * unattended-upgrades for minutes); apt-get waits for the dpkg lock; needrestart never

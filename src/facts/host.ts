@@ -36,7 +36,9 @@ export interface PhpFacts {
 export const SUPPORTED_OS = [
   { id: 'ubuntu', versionId: '22.04', name: 'Ubuntu 22.04' },
   { id: 'ubuntu', versionId: '24.04', name: 'Ubuntu 24.04' },
+  { id: 'ubuntu', versionId: '26.04', name: 'Ubuntu 26.04' },
   { id: 'debian', versionId: '12', name: 'Debian 12' },
+  { id: 'debian', versionId: '13', name: 'Debian 13' },
 ] as const;
 
 const SECTIONS = [
