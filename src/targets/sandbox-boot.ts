@@ -71,6 +71,15 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
   throw new VerifyError([`sandbox ${rec.name}: ${what}; ${nspawnLog(rec)} ends with:`, ...shown].join('\n'), tail);
 }
 
+/**
+ * The container gets the unified cgroup hierarchy (cgroup v2) even on a host booted with
+ * the legacy or hybrid layout: systemd 258+ (Ubuntu 26.04) no longer runs on cgroup v1,
+ * 256+ (Debian 13) only reluctantly, and Ubuntu 24.04's 255 in a hybrid container never
+ * learns that a stopped service's cgroup emptied, so every `systemctl restart apache2`
+ * waited out its 90 s stop timeout.
+ */
+const NSPAWN_ENV = { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
+
 /** Start the container detached; fills nspawnPid and leaderPid. */
 export async function bootContainer(rec: SandboxRecord): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
@@ -78,6 +87,7 @@ export async function bootContainer(rec: SandboxRecord): Promise<void> {
   const pid = spawnDetached(
     nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }),
     nspawnLog(rec),
+    NSPAWN_ENV,
   );
   rec.nspawnPid = pid;
   rec.bootedAt = new Date().toISOString();
