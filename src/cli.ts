@@ -30,9 +30,9 @@ targets: sandbox (default; a local Debian 12 systemd container), sandbox:NAME,
          ssh://user@host[:port], local, lightsail[:NAME]
 options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace on|off (default on)
          --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|URL
-lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|ubuntu_24_04|debian_12
-         --allow-from CIDR (ports 22/80/3000; default everyone)  --config FILE (JSON/YAML: region, bundle,
-         count, prefix, allowFrom)  --yes (skip the cost confirmation)
+lightsail: --region R  --profile NAME (AWS profile: region and credentials)  --bundle B (default small_3_0)
+         --blueprint ubuntu_22_04|ubuntu_24_04|debian_12  --allow-from CIDR (ports 22/80/3000; default everyone)
+         --config FILE (JSON/YAML: region, bundle, count, prefix, allowFrom)  --yes (skip the cost confirmation)
 exit codes: 0 ok, 1 a step or check failed, 2 bad input
 ebpf-lab --version (or: version) prints the version; --help (or: help) this text`;
 
@@ -83,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
         mirror: { type: 'string' },
         yes: { type: 'boolean', short: 'y' },
         region: { type: 'string' },
+        profile: { type: 'string' },
         bundle: { type: 'string' },
         blueprint: { type: 'string' },
         'allow-from': { type: 'string', multiple: true },
@@ -137,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
   const write = (s: string) => process.stdout.write(s + '\n');
   const lightsail = {
     region: v.region,
+    profile: v.profile,
     bundle: v.bundle,
     blueprint: v.blueprint,
     allowFrom: v['allow-from'],

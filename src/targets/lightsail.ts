@@ -56,7 +56,11 @@ const DEFAULT_DEPS: LightsailDeps = {
     // ebpf-lab supports Node 20 (package.json engines); the SDK's "upgrade to 22" notice on
     // every run would only be noise for attendees.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-    return createLightsailClient({ region, profile: process.env['AWS_PROFILE'] || undefined });
+    // --profile (as given to cli.ts) before AWS_PROFILE: the same profile that gave the region.
+    return createLightsailClient({
+      region,
+      profile: inputDeps.flags.profile || process.env['AWS_PROFILE'] || undefined,
+    });
   },
   cloud: {},
   instanceWait: {},

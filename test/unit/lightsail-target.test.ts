@@ -226,6 +226,20 @@ describe('up --target lightsail', () => {
     expect(logs.some((l) => /trusting the first key seen/.test(l))).toBe(true);
   });
 
+  it('--profile: the default client is made for that profile (before AWS_PROFILE)', () => {
+    resetLightsailDeps();
+    const saved = process.env['AWS_PROFILE'];
+    process.env['AWS_PROFILE'] = 'from-env';
+    try {
+      expect((lightsailDeps.makeClient('eu-central-1').config as { profile?: string }).profile).toBe('from-env');
+      setLightsailFlags({ region: 'eu-central-1', profile: 'work' });
+      expect((lightsailDeps.makeClient('eu-central-1').config as { profile?: string }).profile).toBe('work');
+    } finally {
+      if (saved === undefined) delete process.env['AWS_PROFILE'];
+      else process.env['AWS_PROFILE'] = saved;
+    }
+  });
+
   it('plan/verify never create: an absent lab is a UserError', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
     const err = await openTarget(parseTarget('lightsail:lab-09'), { create: false, packages: () => [], log }).catch(
