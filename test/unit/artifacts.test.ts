@@ -1,11 +1,20 @@
-import { describe, expect, it, beforeEach } from 'vitest';
+import { describe, expect, it, beforeEach, vi } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureArtifact, lockPath, readArtifactRecords } from '../../src/artifacts/cache.js';
-import { ebpfExporter, prometheus, parseChecksums, archOf, PROMETHEUS_VERSION } from '../../src/artifacts/manifest.js';
+import {
+  ebpfExporter,
+  prometheus,
+  parseChecksums,
+  archOf,
+  GRAFANA_KEY,
+  PROMETHEUS_VERSION,
+} from '../../src/artifacts/manifest.js';
 import { UserError } from '../../src/errors.js';
+import { prepareArtifact } from '../../steps/artifact-skip.js';
+import { fakeContext, factsFixture } from '../support/fake-host.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -37,6 +46,16 @@ describe('artifact manifest', () => {
     expect(p.pinSource).toContain('openstack/kolla');
     expect(prometheus('3.1.0').sha256).toBeUndefined();
     expect(ebpfExporter('2.5.1').sha256).toBeUndefined();
+  });
+  it("pins Grafana's APT key by full v4 fingerprints: the signing key (long id 963FA27710458545) and its revoked predecessors", () => {
+    for (const f of [...GRAFANA_KEY.fingerprints, ...GRAFANA_KEY.retired]) expect(f).toMatch(/^[0-9A-F]{40}$/);
+    expect(GRAFANA_KEY.fingerprints).toEqual(['B53AE77BADB630A683046005963FA27710458545']);
+    expect(GRAFANA_KEY.fingerprints[0]!.slice(-16)).toBe('963FA27710458545'); // the id apt names in NO_PUBKEY
+    expect(GRAFANA_KEY.retired).toEqual([
+      '4E40DDF6D76E284A4A6780E48C8C34C524098CB6',
+      '0E22EB88E39E12277A7760AE9E439B102CF3C0C6',
+    ]);
+    expect(GRAFANA_KEY.url).toBe('https://apt.grafana.com/gpg-full.key');
   });
   it('parses both checksum line styles', () => {
     const m = parseChecksums(
@@ -184,5 +203,18 @@ describe('artifact cache (stand-in files in a local mirror)', () => {
       'https://mirror.example.invalid/mirror/ebpf_exporter/2.5.1/ebpf_exporter.x86_64',
       'https://mirror.example.invalid/mirror/ebpf_exporter/2.5.1/sha256sums.txt',
     ]);
+  });
+
+  it("a step's prepare stops on an unauthenticated source (never a quiet skip), but skips when offline", async () => {
+    vi.stubEnv('EBPF_LAB_CACHE', cacheDir);
+    try {
+      const facts = factsFixture('debian-12-sandbox');
+      const http = fakeContext({ facts }, { options: { mirror: 'http://127.0.0.1:9/mirror' } });
+      await expect(prepareArtifact(http.ctx, spec)).rejects.toThrow(/refusing to fetch .*plain http/);
+      const offline = fakeContext({ facts }, { options: { mirror: join(mirror, 'absent') } });
+      expect(await prepareArtifact(offline.ctx, spec)).toMatch(/^cannot fetch ebpf_exporter 2\.5\.1/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });

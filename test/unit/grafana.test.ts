@@ -110,7 +110,7 @@ describe('grafana prepare: the APT signing key', () => {
     expect(host.calls).toEqual([]);
   });
 
-  it('without internet: a skip reason naming the URL, --mirror DIR|URL and --skip grafana', async () => {
+  it('without internet: a skip reason naming the URL, --mirror DIR|https://URL and --skip grafana', async () => {
     vi.stubEnv('EBPF_LAB_CACHE', mkdtempSync(join(tmpdir(), 'ebpf-lab-cache-')));
     tmp.push(process.env['EBPF_LAB_CACHE']!);
     const fetch = vi.fn(async (_url: string) => {
