@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
-import { DEFAULT_OPTIONS, exporterVersion, onOff, prometheusSource, type LabOptions } from './options.js';
+import { DEFAULT_OPTIONS, exporterVersion, mirror, onOff, prometheusSource, type LabOptions } from './options.js';
 import { runCommand } from './commands/run.js';
 import { downCommand, sshCommand, statusCommand } from './commands/lab.js';
 import { setLightsailFlags } from './commands/lightsail-inputs.js';
@@ -14,6 +14,7 @@ usage:
   ebpf-lab plan    [--target T] [--only a,b] [--skip c]     what up would change (nothing is changed)
   ebpf-lab verify  [--target T]                             end-to-end checks with evidence
   ebpf-lab status  [--output json]                          labs this tool knows
+  ebpf-lab artifacts [--output json]                        every download recorded: sha256, how trusted, from where, when
   ebpf-lab down    [--target T]                             destroy what this tool created
   ebpf-lab ssh     [--target T]                             a shell on a lab
   ebpf-lab doctor  [--target T] [--output json]             can this host run the lab? read-only checks, each with a fix
@@ -31,10 +32,13 @@ targets: sandbox (default; a local Ubuntu 22.04 systemd container), sandbox:NAME
 sandbox: --os ubuntu-22.04 (default) | ubuntu-24.04 | ubuntu-26.04 | debian-12 | debian-13 (a new sandbox's OS;
          an existing one keeps its own); EBPF_LAB_APT_MIRROR=URL builds it from a mirror of that OS's archive
 options: --key FILE (ssh private key)  --opcache on|off (default off)  --dtrace on|off (default on)
-         --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|URL
-lightsail: --region R  --bundle B (default small_3_0)  --blueprint ubuntu_22_04|ubuntu_24_04|debian_12
-         --allow-from CIDR (ports 22/80/3000; default everyone)  --config FILE (JSON/YAML: region, bundle,
-         count, prefix, allowFrom)  --yes (skip the cost confirmation)
+         --exporter-version X.Y.Z  --prometheus release|package  --mirror DIR|https://URL (never http://)
+downloads: the default Prometheus release's sha256 is pinned in ebpf-lab; ebpf_exporter's is trust on first use
+         (taken from the release's own sha256sums.txt at the first download and recorded; later copies must
+         match); Grafana's APT key is pinned by its primary key's full fingerprint. See: ebpf-lab artifacts.
+lightsail: --region R  --profile NAME (AWS profile: region and credentials)  --bundle B (default small_3_0)
+         --blueprint ubuntu_22_04|ubuntu_24_04|debian_12  --allow-from CIDR (ports 22/80/3000; default everyone)
+         --config FILE (JSON/YAML: region, bundle, count, prefix, allowFrom)  --yes (skip the cost confirmation)
 exit codes: 0 ok, 1 a step or check failed, 2 bad input
 ebpf-lab --version (or: version) prints the version; --help (or: help) this text`;
 
@@ -43,6 +47,7 @@ const COMMANDS = [
   'plan',
   'verify',
   'status',
+  'artifacts',
   'down',
   'ssh',
   'workshop',
@@ -86,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
         mirror: { type: 'string' },
         yes: { type: 'boolean', short: 'y' },
         region: { type: 'string' },
+        profile: { type: 'string' },
         bundle: { type: 'string' },
         blueprint: { type: 'string' },
         'allow-from': { type: 'string', multiple: true },
@@ -135,11 +141,12 @@ export async function main(argv: string[]): Promise<number> {
     dtrace: onOff('dtrace', v.dtrace, DEFAULT_OPTIONS.dtrace),
     exporterVersion: exporterVersion(v['exporter-version']),
     prometheusSource: prometheusSource(v.prometheus),
-    mirror: v.mirror,
+    mirror: mirror(v.mirror),
   };
   const write = (s: string) => process.stdout.write(s + '\n');
   const lightsail = {
     region: v.region,
+    profile: v.profile,
     bundle: v.bundle,
     blueprint: v.blueprint,
     allowFrom: v['allow-from'],
@@ -166,6 +173,8 @@ export async function main(argv: string[]): Promise<number> {
       );
     case 'status':
       return statusCommand(v.output, write);
+    case 'artifacts':
+      return (await import('./commands/artifacts.js')).artifactsCommand(v.output, write);
     case 'down':
       return downCommand(v.target, write);
     case 'doctor':

@@ -7,7 +7,7 @@ import type { StepContext } from '../src/runner/types.js';
 /**
  * Fetches an artifact into the local cache for prepare(). An artifact that cannot be
  * reached (no internet, no mirror) makes the step skip with the reason and the fix; a
- * checksum mismatch is never skipped over: it stops the run.
+ * checksum mismatch or an unauthenticated source is never skipped over: it stops the run.
  */
 export async function prepareArtifact(ctx: StepContext, spec: ArtifactSpec): Promise<string | undefined> {
   const f = await ctx.facts();
@@ -20,7 +20,8 @@ export async function prepareArtifact(ctx: StepContext, spec: ArtifactSpec): Pro
     ctx.artifacts.set(spec.id, a);
     return undefined;
   } catch (e) {
-    if (e instanceof UserError && !/refusing to install/.test(e.message)) {
+    // A refusal (checksum mismatch, an unauthenticated source) stops the run; only "cannot fetch" skips.
+    if (e instanceof UserError && !/refusing to (install|fetch)/.test(e.message)) {
       const hint = (e.hint ?? '').replace(/with --skip$/, `with --skip ${ctx.stepId}`);
       return `${e.message}. ${hint.charAt(0).toUpperCase()}${hint.slice(1)}`.trim();
     }

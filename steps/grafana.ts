@@ -16,9 +16,11 @@ import type { Change, CheckResult, Step, StepContext } from '../src/runner/types
  * - Repository, with Grafana's current key method (the workshop's `gpg.key | gpg --dearmor`
  *   broke when the key was rotated in 2025): https://apt.grafana.com/gpg-full.key is
  *   fetched once into the local artifact cache (`<cache>/artifacts/grafana-apt-key/grafana-gpg-full.key`;
- *   with `--mirror DIR|URL` it is read from `DIR/grafana-apt-key/grafana-gpg-full.key`),
- *   accepted only if it holds key id {@link GRAFANA_KEY}.keyId (parsed here, see
- *   src/artifacts/openpgp.ts), and written to /etc/apt/keyrings/grafana.asc (0644);
+ *   with `--mirror DIR|https://URL` it is read from `DIR/grafana-apt-key/grafana-gpg-full.key`),
+ *   accepted only if every primary key in it is one pinned by full fingerprint in
+ *   {@link GRAFANA_KEY} (parsed here, see src/artifacts/openpgp.ts), and a keyring holding only
+ *   the pinned signing key (re-serialised from the parsed packets, ASCII-armored) is written to
+ *   /etc/apt/keyrings/grafana.asc (0644): apt trusts nothing else from the file;
  *   /etc/apt/sources.list.d/grafana.list is rewritten whole with {@link GRAFANA_SOURCE}.
  *   The packages themselves still come from apt.grafana.com.
  * - Package `grafana` at {@link GRAFANA_VERSION} (dpkg's installed version must equal it),
@@ -83,7 +85,7 @@ export function grafanaDesired(key: string, adminPassword: string): Desired {
   };
 }
 
-/** The checked key text: from prepare() (ctx.artifacts), else fetched now; or why not. */
+/** The keyring of the pinned key: from prepare() (ctx.artifacts), else fetched and checked now; or why not. */
 async function signingKey(ctx: StepContext): Promise<{ armored: string } | { skip: string }> {
   const have = ctx.artifacts.get(GRAFANA_KEY.id);
   if (have) return { armored: await readFile(have.path, 'utf8') };
@@ -93,14 +95,15 @@ async function signingKey(ctx: StepContext): Promise<{ armored: string } | { ski
       mirror: ctx.options.mirror,
       log: (l) => ctx.progress(l),
     });
-    ctx.artifacts.set(GRAFANA_KEY.id, { path: k.path, sha256: k.sha256 });
-    return { armored: k.armored };
+    // What the host gets is the keyring of the pinned key only, not the publisher's file.
+    ctx.artifacts.set(GRAFANA_KEY.id, { path: k.keyringPath, sha256: k.sha256 });
+    return { armored: k.keyring };
   } catch (e) {
     if (!(e instanceof SigningKeyUnavailable)) throw e;
     return {
       skip:
         `Grafana's APT signing key cannot be fetched from ${e.source} (${e.reason}): ${ctx.options.mirror ? 'the mirror has no copy of it' : 'this machine cannot reach apt.grafana.com'}. ` +
-        `Give a copy with --mirror DIR|URL (DIR/${GRAFANA_KEY.id}/${GRAFANA_KEY.file}, a copy of ${GRAFANA_KEY.url}) or leave Grafana out with --skip grafana`,
+        `Give a copy with --mirror DIR|https://URL (DIR/${GRAFANA_KEY.id}/${GRAFANA_KEY.file}, a copy of ${GRAFANA_KEY.url}) or leave Grafana out with --skip grafana`,
     };
   }
 }

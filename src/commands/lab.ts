@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { readSecret } from '../secrets.js';
 import { parseTarget } from '../targets/resolve.js';
-import { sandboxDown, sandboxInfo, sandboxOsOf, sandboxState } from '../targets/sandbox.js';
+import { sandboxDown, sandboxHostKeys, sandboxInfo, sandboxOsOf, sandboxState } from '../targets/sandbox.js';
+import { forgetKnownHosts, parsePublicKeyLine } from '../transports/known-hosts.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
 
 // The lightsail module (and the AWS SDK) is loaded only when a lightsail lab is involved.
@@ -15,7 +16,11 @@ export async function downCommand(target: string | undefined, write: (s: string)
   // Injected network delay is a runtime change on the host: never left behind.
   await (await import('./latency.js')).clearLatencyForDown(target, write);
   if (spec.kind === 'sandbox') {
-    const removed = await sandboxDown({ name: spec.name, home: labHome() });
+    const ref = { name: spec.name, home: labHome() };
+    const hostKeys = (await sandboxHostKeys(ref)).map(parsePublicKeyLine);
+    const removed = await sandboxDown(ref);
+    // Its known-hosts lines: those holding its own host keys (made for it), on 127.0.0.1.
+    if (removed) await forgetKnownHosts(knownHostsPath(), hostKeys, (h) => /^\[127\.0\.0\.1\]:\d+$/.test(h));
     await forgetLab(spec.label);
     write(removed ? `${spec.label}: stopped and removed` : `${spec.label}: nothing to remove (it does not exist)`);
     return 0;

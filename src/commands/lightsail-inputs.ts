@@ -25,6 +25,8 @@ export interface LightsailFlags {
   expired?: boolean;
   config?: string;
   yes?: boolean;
+  /** Named AWS profile (`--profile`): its region and credentials; default AWS_PROFILE, then "default". */
+  profile?: string;
 }
 
 /** What a config file may hold (every key optional). */
@@ -236,14 +238,14 @@ export async function resolveInputs(o: {
   let region = f.region ?? file.region ?? o.knownRegion;
   if (region === undefined) {
     try {
-      region = resolveRegion({});
+      region = await resolveRegion({ profile: f.profile });
     } catch (e) {
       if (!(e instanceof UserError) || !/No AWS region/.test(e.message)) throw e;
       if (tty) region = await promptRegion(o.client);
       else throw e;
     }
   } else {
-    region = resolveRegion({ flag: region }); // checks the shape
+    region = await resolveRegion({ flag: region, profile: f.profile }); // checks the shape
   }
 
   let bundleId = f.bundle ?? file.bundle;

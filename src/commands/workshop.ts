@@ -32,8 +32,10 @@ import type { Step } from '../runner/types.js';
 import { labHome, readRegistry, writePrivate } from '../state.js';
 import {
   connectLab,
+  forgetHostKeysOf,
   forgetLabLocked,
   grafanaPassword,
+  hostKeysToForget,
   keyDir,
   lightsailDeps,
   prepareLab,
@@ -349,7 +351,9 @@ export async function workshopDown(input: WorkshopInput, write: (s: string) => v
   }
   write(`deleting ${labs.length} lab(s) of "${prefix}" in ${region}: ${labs.map((l) => l.name).join(', ')}`);
   const results = await runPool(labs, workshopDeps.poolLimit, async (l) => {
+    const hostKeys = await hostKeysToForget(client, l.name);
     const changes = await destroyLab(client, l.name, { ...cloud, keyPairName: defaultKeyPairName(l.name) });
+    if (changes.some((c) => c.resource === `lightsail:${l.name}`)) await forgetHostKeysOf(hostKeys);
     await forgetLabLocked(recordName(l.name));
     return changes;
   });

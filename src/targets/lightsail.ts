@@ -20,7 +20,14 @@ import { labTags } from '../cloud/tags.js';
 import { waitForInstance, waitForPort, type ConnectFn } from '../cloud/wait.js';
 import { inputDeps, resolveInputs } from '../commands/lightsail-inputs.js';
 import { forgetLab, knownHostsPath, labHome, readRegistry, saveLab, type LabRecord } from '../state.js';
-import { parsePublicKeyLine, readKnownHosts, replaceHostKeys, writeKnownHosts } from '../transports/known-hosts.js';
+import {
+  forgetKnownHosts,
+  parsePublicKeyLine,
+  readKnownHosts,
+  replaceHostKeys,
+  writeKnownHosts,
+  type HostKey,
+} from '../transports/known-hosts.js';
 import { connectSsh } from '../transports/ssh.js';
 import type { Transport } from '../transports/transport.js';
 import type { OpenedTarget } from './resolve.js';
@@ -56,7 +63,11 @@ const DEFAULT_DEPS: LightsailDeps = {
     // ebpf-lab supports Node 20 (package.json engines); the SDK's "upgrade to 22" notice on
     // every run would only be noise for attendees.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-    return createLightsailClient({ region, profile: process.env['AWS_PROFILE'] || undefined });
+    // --profile (as given to cli.ts) before AWS_PROFILE: the same profile that gave the region.
+    return createLightsailClient({
+      region,
+      profile: inputDeps.flags.profile || process.env['AWS_PROFILE'] || undefined,
+    });
   },
   cloud: {},
   instanceWait: {},
@@ -186,6 +197,46 @@ async function setKnownHostKeys(host: string, port: number, lines: string[]): Pr
     const text = await readKnownHosts(knownHostsPath());
     await writeKnownHosts(knownHostsPath(), replaceHostKeys(text, host, port, lines.map(parsePublicKeyLine)));
   });
+}
+
+/** What identifies a lab's known-hosts lines, read before the instance is deleted. */
+export interface HostKeysToForget {
+  /** The instance's host keys as Lightsail reports them (made for that machine alone). */
+  keys: HostKey[];
+  /** Where SSH reached it until now: used only when Lightsail reports no keys (trust on first use). */
+  address?: { host: string; port: number };
+}
+
+/** Read before `destroyLab`: the host keys (and address) of lab `name`, if it is ours; nothing otherwise. */
+export async function hostKeysToForget(client: LightsailClient, name: string): Promise<HostKeysToForget> {
+  const inst = await getInstance(client, name, lightsailDeps.cloud);
+  if (!inst || !(inst.ours && inst.lab === name)) return { keys: [] };
+  const keys: HostKey[] = [];
+  for (const line of await hostKeysFor(client, name, lightsailDeps.cloud)) {
+    try {
+      keys.push(parsePublicKeyLine(line));
+    } catch {
+      /* a key type OpenSSH does not know cannot be in known_hosts either */
+    }
+  }
+  return {
+    keys,
+    ...(inst.publicIp ? { address: lightsailDeps.endpoint(inst as LabInstance & { publicIp: string }) } : {}),
+  };
+}
+
+/**
+ * After the instance is deleted: removes its known-hosts lines — every line holding one of
+ * its own host keys — and never a line of another lab (another machine has other keys, also
+ * at an address this lab once had). When Lightsail reported no keys (trust on first use),
+ * the lines of the address the instance held until it was deleted are its own.
+ */
+export async function forgetHostKeysOf(plan: HostKeysToForget): Promise<void> {
+  if (plan.keys.length) {
+    await fileLock(() => forgetKnownHosts(knownHostsPath(), plan.keys));
+    return;
+  }
+  if (plan.address) await setKnownHostKeys(plan.address.host, plan.address.port, []);
 }
 
 /** The endpoint of an existing, running lab of ours (plan/verify/ssh never create). */
@@ -319,7 +370,7 @@ export async function refreshLightsailLab(name: string): Promise<void> {
   if (lab) await lightsailStatus(lab);
 }
 
-/** `down --target lightsail:NAME`: instance and key pair (only ours), known host keys, registry entry. */
+/** `down --target lightsail:NAME`: instance and key pair (only ours), its known-hosts lines, registry entry. */
 export async function lightsailDown(
   spec: { name: string; label: string },
   write: (s: string) => void,
@@ -331,11 +382,12 @@ export async function lightsailDown(
     knownRegion: known?.region,
   });
   const client = lightsailDeps.makeClient(inputs.region);
+  const hostKeys = await hostKeysToForget(client, spec.name);
   const changes = await destroyLab(client, spec.name, {
     ...lightsailDeps.cloud,
     keyPairName: defaultKeyPairName(spec.name),
   });
-  if (known?.host && known.port) await setKnownHostKeys(known.host, known.port, []);
+  if (changes.some((c) => c.resource === `lightsail:${spec.name}`)) await forgetHostKeysOf(hostKeys);
   if (changes.some((c) => c.resource.startsWith('lightsail-keypair:')) && known?.keyPath) {
     await rm(known.keyPath, { force: true });
     await rm(`${known.keyPath}.pub`, { force: true });

@@ -301,3 +301,9 @@ export async function sandboxInfo(opts: SandboxRef): Promise<SandboxInfo | undef
   const rec = await readRecord(sandboxDir(opts.home, opts.name));
   return rec && (await nspawnRunning(rec)) ? toInfo(rec) : undefined;
 }
+
+/** The sandbox's own SSH host keys (OpenSSH lines), also when it is stopped; [] when absent. */
+export async function sandboxHostKeys(opts: SandboxRef): Promise<string[]> {
+  validateSandboxName(opts.name);
+  return (await readRecord(sandboxDir(opts.home, opts.name)))?.hostKeys ?? [];
+}

@@ -59,7 +59,9 @@ describe('sandbox lab, end to end', () => {
       grafana: 'skipped',
     });
     const exporter = r.json.runs[0].steps.find((s: any) => s.id === 'ebpf-exporter');
-    expect(exporter.notes[0]).toMatch(/cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|URL.*--skip ebpf-exporter/);
+    expect(exporter.notes[0]).toMatch(
+      /cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|https:\/\/URL.*--skip ebpf-exporter/,
+    );
   });
 
   afterAll(async () => {

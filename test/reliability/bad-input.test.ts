@@ -72,6 +72,31 @@ const mirror = () => {
   writeFileSync(join(d, 'sha256sums.txt'), `${wrong}  ebpf_exporter.x86_64\n`);
   return join(scratch, 'mirror');
 };
+/** OpenPGP stand-in keys made by gpg in a throw-away GNUPGHOME (Grafana's real key cannot be downloaded here). */
+let pgp: { two: string; binary: Buffer } | undefined;
+function standInKeys(): { two: string; binary: Buffer } {
+  if (pgp) return pgp;
+  const gnupg = mkdtempSync(join(tmpdir(), 'ebpf-lab-bad-gpg-'));
+  const env = { ...process.env, GNUPGHOME: gnupg, LC_ALL: 'C' };
+  const gpg = (...a: string[]) =>
+    execFileSync('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...a], { env });
+  try {
+    gpg('--quick-gen-key', 'stand-in one <one@example.invalid>', 'ed25519', 'sign', 'never');
+    gpg('--quick-gen-key', 'stand-in two <two@example.invalid>', 'ed25519', 'sign', 'never');
+    pgp = { two: gpg('--armor', '--export').toString('utf8'), binary: gpg('--export', 'one@example.invalid') };
+  } finally {
+    execFileSync('gpgconf', ['--kill', 'gpg-agent'], { env });
+    rmSync(gnupg, { recursive: true, force: true });
+  }
+  return pgp;
+}
+/** A mirror holding only Grafana's key file, with `content`. */
+const grafanaMirror = (name: string, content: string | Buffer) => {
+  const d = join(scratch, name, 'grafana-apt-key');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'grafana-gpg-full.key'), content);
+  return join(scratch, name);
+};
 const mountTiny = (dir: string) =>
   `set -e; d=${dir}; rm -rf /root/keep.$$; cp -a $d /root/keep; mount -t tmpfs -o size=256k none $d; cp -a /root/keep/. $d/; rm -rf /root/keep; ` +
   `dd if=/dev/zero of=$d/.fill bs=4k count=1000 2>/dev/null || true`;
@@ -365,6 +390,46 @@ const ROWS: Row[] = [
     code: 2,
     says: /refusing to install|sha256/,
     args: () => ['up', '--target', TARGET, '--only', 'ebpf-exporter', '--mirror', mirror()],
+  },
+  {
+    name: '--mirror over plain http',
+    args: () => ['up', '--target', TARGET, '--only', 'ebpf-exporter', '--mirror', 'http://127.0.0.1:9/mirror'],
+    code: 2,
+    says: /--mirror http:\/\/127\.0\.0\.1:9\/mirror is plain http/,
+  },
+  {
+    // The pinned key plus another would have passed the old key-id check; here neither is Grafana's.
+    name: "Grafana key file carrying a key that is not Grafana's pinned one (--mirror)",
+    host: true,
+    code: 2,
+    says: /carries 2 primary keys that ebpf-lab does not trust for Grafana's APT repository: .*refusing the whole file/,
+    args: () => [
+      'up',
+      '--target',
+      TARGET,
+      '--only',
+      'grafana',
+      '--mirror',
+      grafanaMirror('gpg-two', standInKeys().two),
+    ],
+  },
+  {
+    name: 'Grafana key file cut short (--mirror)',
+    host: true,
+    code: 2,
+    says: /is not a usable OpenPGP public key: OpenPGP packet truncated/,
+    args: () => {
+      const b = standInKeys().binary;
+      return [
+        'up',
+        '--target',
+        TARGET,
+        '--only',
+        'grafana',
+        '--mirror',
+        grafanaMirror('gpg-cut', b.subarray(0, b.length - 40)),
+      ];
+    },
   },
   {
     // PHP whose running SAPIs do not fire USDT probes (USE_ZEND_DTRACE unset): verify says so.

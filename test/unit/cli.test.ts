@@ -24,6 +24,13 @@ describe('CLI input validation', () => {
     ['bad prometheus source', ['up', '--prometheus', 'docker'], /--prometheus must be/],
     ['stray argument', ['up', 'now'], /unexpected argument "now"/],
     ['bad sandbox name', ['up', '--target', 'sandbox:Bad_Name'], /unknown target/],
+    [
+      'plain-http mirror',
+      ['up', '--mirror', 'http://mirror.example.org/ebpf-lab'],
+      /--mirror http:\/\/mirror\.example\.org\/ebpf-lab is plain http[^\n]*\nuse an https:\/\/ mirror, or a local directory/,
+    ],
+    ['ftp mirror', ['workshop', 'up', '--mirror', 'ftp://mirror.example.org/'], /is a ftp:\/\/ URL/],
+    ['empty mirror', ['up', '--mirror', ''], /--mirror is empty/],
   ];
   for (const [name, argv, msg] of bad) {
     it(`${name}: ${argv.join(' ')}`, async () => {

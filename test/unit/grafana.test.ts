@@ -96,7 +96,7 @@ function convergedFiles(): HostFixture['files'] {
 const convergedState = () => ({ version: GRAFANA_VERSION, db: true, dashboards: labDashboards().map((d) => d.file) });
 
 describe('grafana prepare: the APT signing key', () => {
-  it("refuses a key without Grafana's key id (UserError, nothing changed on the host)", async () => {
+  it("refuses a key file whose primary key is not Grafana's pinned one (UserError, nothing changed on the host)", async () => {
     vi.stubEnv('EBPF_LAB_CACHE', mkdtempSync(join(tmpdir(), 'ebpf-lab-cache-')));
     const mirror = mkdtempSync(join(tmpdir(), 'ebpf-lab-mirror-'));
     tmp.push(mirror, process.env['EBPF_LAB_CACHE']!);
@@ -105,11 +105,12 @@ describe('grafana prepare: the APT signing key', () => {
     const { ctx, host } = context({ facts: deb }, [], { mirror }, false);
     const err = await grafana.prepare!(ctx).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toContain(`does not contain the expected signing key ${GRAFANA_KEY.keyId}`);
+    expect(err.message).toContain(`carries a primary key that ebpf-lab does not trust for ${GRAFANA_KEY.name}`);
+    expect(err.hint).toContain('B53A E77B ADB6 30A6 8304 6005 963F A277 1045 8545');
     expect(host.calls).toEqual([]);
   });
 
-  it('without internet: a skip reason naming the URL, --mirror DIR|URL and --skip grafana', async () => {
+  it('without internet: a skip reason naming the URL, --mirror DIR|https://URL and --skip grafana', async () => {
     vi.stubEnv('EBPF_LAB_CACHE', mkdtempSync(join(tmpdir(), 'ebpf-lab-cache-')));
     tmp.push(process.env['EBPF_LAB_CACHE']!);
     const fetch = vi.fn(async (_url: string) => {
@@ -122,7 +123,7 @@ describe('grafana prepare: the APT signing key', () => {
     expect(why).toMatch(
       /cannot be fetched from https:\/\/apt\.grafana\.com\/gpg-full\.key \(fetch failed \(getaddrinfo EAI_AGAIN/,
     );
-    expect(why).toContain('--mirror DIR|URL (DIR/grafana-apt-key/grafana-gpg-full.key');
+    expect(why).toContain('--mirror DIR|https://URL (DIR/grafana-apt-key/grafana-gpg-full.key');
     expect(why).toContain('--skip grafana');
     // check() on its own (no prepare) reaches the same verdict instead of failing.
     expect((await grafana.check(ctx)).skip).toBe(why);

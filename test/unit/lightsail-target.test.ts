@@ -226,6 +226,20 @@ describe('up --target lightsail', () => {
     expect(logs.some((l) => /trusting the first key seen/.test(l))).toBe(true);
   });
 
+  it('--profile: the default client is made for that profile (before AWS_PROFILE)', () => {
+    resetLightsailDeps();
+    const saved = process.env['AWS_PROFILE'];
+    process.env['AWS_PROFILE'] = 'from-env';
+    try {
+      expect((lightsailDeps.makeClient('eu-central-1').config as { profile?: string }).profile).toBe('from-env');
+      setLightsailFlags({ region: 'eu-central-1', profile: 'work' });
+      expect((lightsailDeps.makeClient('eu-central-1').config as { profile?: string }).profile).toBe('work');
+    } finally {
+      if (saved === undefined) delete process.env['AWS_PROFILE'];
+      else process.env['AWS_PROFILE'] = saved;
+    }
+  });
+
   it('plan/verify never create: an absent lab is a UserError', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
     const err = await openTarget(parseTarget('lightsail:lab-09'), { create: false, packages: () => [], log }).catch(
@@ -322,9 +336,51 @@ describe('status, ssh and down for lightsail labs', () => {
     expect(out.at(-1)).toBe('lightsail:lab-01: removed from eu-central-1');
   });
 
+  it("down removes the lab's known-hosts lines (its own host keys, at any address) and never another lab's", async () => {
+    // The registry still has the lab's old address (192.0.2.1); another lab got that address since.
+    await saveLab(rec());
+    const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const kh = join(home, 'known_hosts');
+    await writeFile(
+      kh,
+      [
+        `192.0.2.1 ${other[0]} ${other[1]}`,
+        `${IP} ${hostKey[0]} ${hostKey[1]}`,
+        `192.0.2.1,[192.0.2.1]:2222 ${hostKey[0]} ${hostKey[1]}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    lightsail.on(GetKeyPairCommand).resolves({ keyPair: { name: 'ebpf-lab-lab-01', tags: labTags('lab-01') } });
+    lightsail.on(DeleteInstanceCommand).resolves({});
+    lightsail.on(DeleteKeyPairCommand).resolves({});
+    expect(await downCommand('lightsail:lab-01', () => {})).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`192.0.2.1 ${other[0]} ${other[1]}\n`);
+  });
+
+  it('down of a lab whose keys Lightsail never reported (trust on first use): the lines of the address it held', async () => {
+    await saveLab(rec());
+    const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const tofu = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const kh = join(home, 'known_hosts');
+    await writeFile(kh, `192.0.2.1 ${other[0]} ${other[1]}\n${IP} ${tofu[0]} ${tofu[1]}\n`, { mode: 0o600 });
+    lightsail.on(GetInstanceAccessDetailsCommand).resolves({ accessDetails: { hostKeys: [] } });
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    lightsail.on(GetKeyPairCommand).resolves({ keyPair: { name: 'ebpf-lab-lab-01', tags: labTags('lab-01') } });
+    lightsail.on(DeleteInstanceCommand).resolves({});
+    lightsail.on(DeleteKeyPairCommand).resolves({});
+    expect(await downCommand('lightsail:lab-01', () => {})).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`192.0.2.1 ${other[0]} ${other[1]}\n`);
+  });
+
   it('down refuses an instance that is not ours and deletes nothing', async () => {
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01', { tags: [{ key: 'team', value: 'web' }] }));
+    const kh = join(home, 'known_hosts');
+    const line = `${IP} ${hostKey[0]} ${hostKey[1]}\n`;
+    await writeFile(kh, line, { mode: 0o600 });
     await expect(downCommand('lightsail:lab-01', () => {})).rejects.toBeInstanceOf(UserError);
+    expect(await readFile(kh, 'utf8')).toBe(line);
     expect(lightsail.commandCalls(DeleteInstanceCommand)).toHaveLength(0);
     expect(lightsail.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
   });

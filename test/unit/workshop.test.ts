@@ -8,10 +8,12 @@ import {
   CreateInstancesCommand,
   DeleteInstanceCommand,
   DeleteKeyPairCommand,
+  GetInstanceAccessDetailsCommand,
   ImportKeyPairCommand,
   LightsailClient,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
+import ssh2 from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
@@ -30,6 +32,10 @@ function fakeAccount() {
   let ip = 10;
   return fakeLightsailAccount(lightsail, { publicIp: () => `198.51.100.${ip++}`, username: 'ubuntu' });
 }
+/** Each instance's own SSH host key ("type base64"), made once per name. */
+const hostKeys = new Map<string, string[]>();
+for (const n of ['lab-01', 'lab-02', 'lab-03', 'lab-04', 'lab-99', 'other-01'])
+  hostKeys.set(n, ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2));
 
 let home: string;
 let out: string[];
@@ -229,8 +235,29 @@ describe('workshop roster and down', () => {
     expect([...account.instances.keys()].sort()).toEqual(['lab-01', 'lab-99', 'other-01']);
   });
 
-  it('down deletes every lab of the prefix and its key pair, nothing else, and forgets them', async () => {
+  it('down deletes every lab of the prefix and its key pair, nothing else, and forgets them (known-hosts lines too)', async () => {
+    const line = (host: string, name: string) => `${host} ${hostKeys.get(name)!.join(' ')}`;
+    const ip = (name: string) => account.instances.get(name)!.publicIpAddress!;
+    const kh = join(home, 'known_hosts');
+    await writeFile(
+      kh,
+      [
+        line(ip('lab-01'), 'lab-01'),
+        line(ip('lab-02'), 'lab-02'),
+        line('192.0.2.9', 'other-01'),
+        line('192.0.2.8', 'lab-99'),
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    // what Lightsail reports for each instance's host keys (read before the delete)
+    lightsail.on(GetInstanceAccessDetailsCommand).callsFake(async ({ instanceName }) => ({
+      accessDetails: {
+        hostKeys: [{ algorithm: hostKeys.get(instanceName)![0], publicKey: hostKeys.get(instanceName)![1] }],
+      },
+    }));
     expect(await run('down', {})).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`${line('192.0.2.9', 'other-01')}\n${line('192.0.2.8', 'lab-99')}\n`);
     expect(
       lightsail
         .commandCalls(DeleteInstanceCommand)
