@@ -425,7 +425,9 @@ describe('sandbox lab, end to end', () => {
         const r = await cli(['up', '--target', TARGET], env);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/not supported/);
-        expect(r.stderr).toMatch(/hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13/);
+        expect(r.stderr).toMatch(
+          /hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13/,
+        );
       } finally {
         onHost('cp /root/os-release.bak /usr/lib/os-release');
       }
