@@ -17,6 +17,7 @@ import {
   sshBanner,
   tailFile,
 } from './sandbox-proc.js';
+import { inCgroups, removeCgroups, sandboxCgroups } from './sandbox-cgroup.js';
 import {
   SERVICE_FORWARDS,
   forwarderArgv,
@@ -73,10 +74,8 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
 
 /**
  * The container gets the unified cgroup hierarchy (cgroup v2) even on a host booted with
- * the legacy or hybrid layout: systemd 258+ (Ubuntu 26.04) no longer runs on cgroup v1,
- * 256+ (Debian 13) only reluctantly, and Ubuntu 24.04's 255 in a hybrid container never
- * learns that a stopped service's cgroup emptied, so every `systemctl restart apache2`
- * waited out its 90 s stop timeout.
+ * the legacy or hybrid layout: systemd 258+ (Ubuntu 26.04) no longer runs on cgroup v1 and
+ * 256+ (Debian 13) only reluctantly.
  */
 const NSPAWN_ENV = { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
 
@@ -84,8 +83,10 @@ const NSPAWN_ENV = { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
 export async function bootContainer(rec: SandboxRecord): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
   await rm(propagateDir(rec), { recursive: true, force: true });
+  const cgroups = await sandboxCgroups(rec.machine);
+  await removeCgroups(cgroups); // left by a container that was killed
   const pid = spawnDetached(
-    nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }),
+    inCgroups(cgroups, nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir })),
     nspawnLog(rec),
     NSPAWN_ENV,
   );
@@ -226,6 +227,7 @@ export async function stopContainer(rec: SandboxRecord): Promise<void> {
   }
   delete rec.nspawnPid;
   delete rec.leaderPid;
+  await removeCgroups(await sandboxCgroups(rec.machine));
   // The host's /run is not a tmpfs here and nspawn refuses to clean this up itself.
   await rm(propagateDir(rec), { recursive: true, force: true });
 }
