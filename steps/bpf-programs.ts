@@ -47,6 +47,21 @@ export function programNames(): string[] {
   return [...bpfSources().keys()].filter((k) => /^[a-z0-9_]+\.bpf\.c$/.test(k)).map((k) => k.replace(/\.bpf\.c$/, ''));
 }
 
+/** Programs on PHP's USDT probes (they cannot attach where PHP is built without DTrace). */
+export function usdtProgramNames(): string[] {
+  const src = bpfSources();
+  return programNames().filter((n) => /LAB_PHP_PROBE\(|SEC\("usdt\//.test(src.get(`${n}.bpf.c`) ?? ''));
+}
+
+/**
+ * The programs ebpf_exporter loads here: all of them, except the USDT ones when this host's
+ * PHP has no USDT probes (they could not attach, and --config.strict would refuse the set).
+ */
+export function exporterProgramNames(f: Pick<HostFacts, 'php'>): string[] {
+  const usdt = new Set(usdtProgramNames());
+  return programNames().filter((n) => f.php?.usdt !== false || !usdt.has(n));
+}
+
 /** make variables: probe targets from facts (validated paths) and the output dir. */
 export function makeVars(f: HostFacts): Record<string, string> {
   return { ...bpfMakeVars(f), OUT: BPF_OUT };

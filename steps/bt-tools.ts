@@ -2,6 +2,7 @@ import { applyDesired, checkDesired, type Desired } from '../src/resources/desir
 import { btPathsFromFacts, listBtTools, renderBt, btPlaceholders, BT_PLACEHOLDERS } from '../src/render/bt.js';
 import type { HostFacts } from '../src/facts/host.js';
 import type { Evidence, Step } from '../src/runner/types.js';
+import { noUsdtReason } from './dtrace-prove.js';
 
 /**
  * bt-tools — the lab's bpftrace tools (bt/*.bt) are installed in /opt/ebpf-lab/bt with
@@ -53,28 +54,44 @@ const step: Step = {
   },
   /** Every installed tool compiles with this host's bpftrace (`--emit-elf`: parse, semantic checks, codegen, no attach). */
   async prove(ctx) {
-    const tools = listBtTools().map((t) => t.file);
+    const f = await ctx.facts();
+    // Tools on PHP's USDT probes cannot compile where PHP has none: say why, never "ok".
+    const usdtTools = new Set(
+      listBtTools()
+        .filter((t) => /^\s*usdt:/m.test(t.source))
+        .map((t) => t.file),
+    );
+    const noUsdt = f.php && !f.php.usdt ? noUsdtReason(f.php.version) : undefined;
+    const tools = listBtTools()
+      .map((t) => t.file)
+      .filter((t) => !(noUsdt && usdtTools.has(t)));
     const script = tools
       .map(
         (t) =>
-          `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | head -1)"; fi; else echo "${t} absent"; fi`,
+          `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | grep -v RLIMIT_MEMLOCK | head -1)"; fi; else echo "${t} absent"; fi`,
       )
       .join('\n');
     const r = await ctx.host.exec(
       { script: `${script}\nrm -f /tmp/.ebpf-lab-bt.elf` },
       { sudo: true, nothrow: true, timeoutMs: 600_000 },
     );
-    return tools.map((t): Evidence => {
-      const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
-      const status = line.split(' ')[1];
-      return status === 'absent'
-        ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
-        : {
-            ok: status === 'ok',
-            what: `${t} compiles with bpftrace`,
-            detail: line.split(' ').slice(2).join(' ') || undefined,
-          };
-    });
+    const skipped: Evidence[] = noUsdt
+      ? [...usdtTools].map((t) => ({ ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: noUsdt }))
+      : [];
+    return [
+      ...skipped,
+      ...tools.map((t): Evidence => {
+        const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
+        const status = line.split(' ')[1];
+        return status === 'absent'
+          ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
+          : {
+              ok: status === 'ok',
+              what: `${t} compiles with bpftrace`,
+              detail: line.split(' ').slice(2).join(' ') || undefined,
+            };
+      }),
+    ];
   },
 };
 export default step;

@@ -5,6 +5,21 @@ import { phpFacts, DOCROOT } from './php.js';
 import type { Evidence, StepContext } from '../src/runner/types.js';
 import { waitBpftraceAttached } from '../src/resources/wait.js';
 
+/** Why USDT evidence cannot exist on this host (never counted as passing). */
+export const noUsdtReason = (version: string) =>
+  `PHP ${version} on this host is built without DTrace (no USDT notes in its module or fpm binary; Ubuntu 24.04's PHP 8.3 is, LP #2088977), so its USDT probes cannot fire`;
+
+function withoutUsdt(version: string): Evidence[] {
+  const what = [
+    'USDT probes in the loaded mod_php module',
+    'USDT probes in the running php-fpm binary',
+    ...['mod_php', 'php-fpm'].flatMap((s) =>
+      ['request__startup', 'compile__file__entry'].map((p) => `bpftrace saw a ${s} request on ${p}`),
+    ),
+  ];
+  return what.map((w) => ({ ok: false, skipped: true, what: w, detail: noUsdtReason(version) }));
+}
+
 /** PHP's USDT probes (provider `php`), as listed by `bpftrace -l`. */
 export const PHP_PROBES = [
   'request__startup',
@@ -27,7 +42,9 @@ export const PHP_PROBES = [
  * fresh file (compile__file__entry, even with opcache on) for both SAPIs.
  */
 export async function proveUsdt(ctx: StepContext): Promise<Evidence[]> {
-  const p = phpFacts(await ctx.facts());
+  const f = await ctx.facts();
+  const p = phpFacts(f);
+  if (!f.php?.usdt) return withoutUsdt(p.version);
   const tok = randomBytes(5).toString('hex');
   const page = `.ebpf-lab-probe-${tok}.php`;
   const script = `

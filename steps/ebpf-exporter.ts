@@ -4,7 +4,14 @@ import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { ebpfExporter } from '../src/artifacts/manifest.js';
 import { quoteArgv } from '../src/transports/quote.js';
-import { BPF_OUT, programNames } from './bpf-programs.js';
+import { BPF_OUT, exporterProgramNames, programNames } from './bpf-programs.js';
+import { noUsdtReason } from './dtrace-prove.js';
+
+/** Which programs are left out here, and why (a PHP built without DTrace). */
+function skippedNote(f: HostFacts): string[] {
+  const left = programNames().filter((n) => !exporterProgramNames(f).includes(n));
+  return left.length && f.php ? [`not loaded: ${left.join(', ')}: ${noUsdtReason(f.php.version)}`] : [];
+}
 import { prepareArtifact } from './artifact-skip.js';
 import type { Evidence, Step, StepContext } from '../src/runner/types.js';
 import type { HostFacts } from '../src/facts/host.js';
@@ -39,7 +46,7 @@ function desired(ctx: StepContext, f: HostFacts): Desired {
         content: render('etc/systemd/system/ebpf_exporter.service', {
           binary: binaryPath(v),
           configDir: BPF_OUT,
-          configNames: programNames(),
+          configNames: exporterProgramNames(f),
           listenAddress: EXPORTER_LISTEN,
           service: exporterServiceProperties(priv),
           reasons: priv.reasons,
@@ -88,7 +95,10 @@ const step: Step = {
       changes,
       notes: changes.length
         ? []
-        : [`ebpf_exporter ${ctx.options.exporterVersion} running with ${programNames().length} programs`],
+        : [
+            `ebpf_exporter ${ctx.options.exporterVersion} running with ${exporterProgramNames(await ctx.facts()).length} programs`,
+            ...skippedNote(await ctx.facts()),
+          ],
     };
   },
   async apply(ctx, changes) {
@@ -107,7 +117,7 @@ const step: Step = {
       const argv = [
         bin,
         `--config.dir=${BPF_OUT}`,
-        `--config.names=${programNames().join(',')}`,
+        `--config.names=${exporterProgramNames(await ctx.facts()).join(',')}`,
         '--config.check',
         '--config.strict',
       ];
@@ -140,6 +150,7 @@ export default step;
 
 /** ebpf_exporter_ebpf_program_attached is 1 for every program (after up to 45 s for the exporter, which loads its programs before it listens). */
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
+  const want = exporterProgramNames(await ctx.facts());
   const r = await ctx.host.exec(
     {
       script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'`,
@@ -160,8 +171,8 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
   const bad = attached.filter((m) => m[2] !== '1');
   return [
     {
-      ok: configs.length === programNames().length,
-      what: `ebpf_exporter loaded all ${programNames().length} configs`,
+      ok: configs.length === want.length,
+      what: `ebpf_exporter loaded all ${want.length} configs`,
       detail: configs.join(', ') || 'none',
     },
     {

@@ -31,6 +31,12 @@ export interface PhpFacts {
   cli?: string;
   /** /etc/php/8.1 */
   confDir: string;
+  /**
+   * The module and the fpm binary carry PHP's USDT probes (stapsdt notes): PHP was built
+   * with --enable-dtrace. Ubuntu 24.04's PHP 8.3 was not (LP #2088977): on such a host the
+   * USDT-based programs, tools and checks cannot work, and say so instead of failing.
+   */
+  usdt: boolean;
 }
 
 export const SUPPORTED_OS = [
@@ -55,6 +61,7 @@ const SECTIONS = [
   'apcu',
   'perf',
   'vsig',
+  'stapsdt',
 ] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
@@ -72,6 +79,7 @@ export const HOST_FACTS_SCRIPT = [
   `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
   `echo '== perf'; cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null`,
   `echo '== vsig'; cat /proc/version_signature 2>/dev/null`,
+  `echo '== stapsdt'; for f in /usr/lib/apache2/modules/libphp*.so /usr/sbin/php-fpm*; do [ -f "$f" ] && grep -q -a -m1 stapsdt "$f" && echo "$f"; done`,
 ].join('\n');
 
 export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
@@ -123,6 +131,9 @@ export function parseHostFacts(out: string): HostFacts {
         fpmUnit: fpm?.version === version ? `php${version}-fpm.service` : undefined,
         cli: cli?.version === version ? cli.path : undefined,
         confDir: `/etc/php/${version}`,
+        usdt: [mod?.version === version ? mod.path : undefined, fpm?.version === version ? fpm.path : undefined]
+          .filter((x): x is string => !!x)
+          .every((p) => s['stapsdt']!.includes(p)),
       }
     : undefined;
   const memc = s['memc']!.filter((p) => /libmemcached\.so\.\d+$/.test(p)).sort()[0];

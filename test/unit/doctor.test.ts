@@ -159,3 +159,18 @@ describe('doctor on recorded facts', () => {
     });
   });
 });
+
+describe('doctor on the real Ubuntu 24.04 sandbox (recorded)', () => {
+  it('says its PHP 8.3 has no DTrace, what that costs, and what to do', () => {
+    const c = byId(doctorChecks(fixture('ubuntu-24.04-sandbox')));
+    expect(c['php-dtrace']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^PHP 8\.3\.\d+: DTrace Support => disabled$/),
+    });
+    expect(c['php-dtrace']!.fix).toMatch(
+      /without --enable-dtrace .*LP #2088977.*NOT VERIFIED.*Ubuntu 22\.04 or 26\.04/,
+    );
+    expect(c['usdt-mod_php']).toMatchObject({ status: 'fail', fix: expect.stringMatching(/see php-dtrace/) });
+    expect(c['bpftool']!.detail).toMatch(/bpftool v7\.\d+\.\d+/);
+  });
+});

@@ -24,6 +24,7 @@ describe('host facts parser', () => {
       fpmUnit: 'php8.2-fpm.service',
       cli: '/usr/bin/php8.2',
       confDir: '/etc/php/8.2',
+      usdt: true,
     });
     expect(f.libmemcached).toBe('/usr/lib/x86_64-linux-gnu/libmemcached.so.11');
     expect(f.apcuSo).toBe('/usr/lib/php/20220829/apcu.so');
@@ -50,10 +51,17 @@ describe('host facts parser', () => {
     expect(lab.apcuSo).toBe('/usr/lib/php/20210902/apcu.so');
   });
 
+  it('reads the real Ubuntu 24.04 sandbox: PHP 8.3 built without DTrace, so no USDT notes (recorded)', () => {
+    const f = factsFixture('ubuntu-24.04-sandbox');
+    expect(supportedOs(f)).toBe('Ubuntu 24.04');
+    expect(f.php).toMatchObject({ version: '8.3', fpmUnit: 'php8.3-fpm.service', usdt: false });
+    expect(factsFixture('ubuntu-22.04-sandbox').php?.usdt).toBe(true);
+  });
+
   it("reads an Ubuntu kernel's version signature and perf setting (recorded sandbox, edited: no Ubuntu kernel runs here)", () => {
     const raw = readFileSync(join(__dirname, '..', 'fixtures', 'facts', 'ubuntu-22.04-sandbox.txt'), 'utf8')
       .replace(/== perf\n2\n/, '== perf\n4\n')
-      .replace(/== vsig\n?$/, '== vsig\nUbuntu 5.15.0-126.136-generic 5.15.167\n');
+      .replace(/== vsig\n/, '== vsig\nUbuntu 5.15.0-126.136-generic 5.15.167\n');
     const f = parseHostFacts(raw);
     expect(f).toMatchObject({ perfEventParanoid: 4, ubuntuKernel: true });
   });
