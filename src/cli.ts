@@ -18,7 +18,7 @@ import {
 } from './commands/table.js';
 import { camel, checkTargetFlags, flagName, parseTarget, targetFlags, TARGETS } from './targets/index.js';
 import { packageRoot } from './paths.js';
-import { startRunLog, type RunLog } from './runlog.js';
+import type { RunLog } from './runlog.js';
 
 /** Set on an error: the log of the run it ended (report() says where it is). */
 export const LOG_PATH = Symbol('ebpf-lab.logPath');
@@ -120,6 +120,7 @@ async function invoke(spec: CommandSpec, path: string, cmd: Command, ctx: Contex
     }
   }
   if (!spec.noLog) {
+    const { startRunLog } = await import('./runlog.js');
     ctx.log = startRunLog(path, ctx.argv, version());
     ctx.log.attach();
   }

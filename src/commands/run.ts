@@ -91,7 +91,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   // The log copies the screen; it also gets what the screen leaves out (all of it when the screen is JSON).
   const detail: Renderer | undefined = input.logOnly
     ? mode === 'json'
-      ? plainRenderer(input.logOnly, { diff: true, verbosity: 'verbose', heartbeatSecs: 1e9 })
+      ? plainRenderer(input.logOnly, { diff: true, verbosity: 'verbose', heartbeatSecs: 0 })
       : detailRenderer(input.logOnly, diff || input.verbosity === 'verbose')
     : undefined;
   const renderer = ((e: RunEvent) => {

@@ -205,6 +205,17 @@ export class FleetProgress {
   ) {
     for (const n of names) this.rows.set(n, { phase: 'queued', detail: '', t0: Date.now() });
     if (o.tty) (this.timer = setInterval(() => this.draw(), 500)).unref();
+    // Plain output: a line at least every 15 s, saying what each unfinished lab is doing.
+    else (this.timer = setInterval(() => this.heartbeat(), 5000)).unref();
+  }
+  private lastLine = Date.now();
+  private heartbeat(): void {
+    if (Date.now() - this.lastLine < 15_000) return;
+    const busy = [...this.rows].filter(([, r]) => r.phase !== 'ok' && r.phase !== 'FAILED' && r.phase !== 'queued');
+    if (busy.length === 0) return;
+    this.lastLine = Date.now();
+    const what = busy.map(([n, r]) => `${n} ${r.phase} ${Math.round((Date.now() - r.t0) / 1000)}s`).join(', ');
+    this.o.write(`  … still working: ${what}`);
   }
   set(name: string, phase: string, detail = ''): void {
     const row = this.rows.get(name);
@@ -213,7 +224,10 @@ export class FleetProgress {
     if (phase === 'ok' || phase === 'FAILED') row.t1 = Date.now();
     const changed = row.phase !== phase;
     Object.assign(row, { phase, detail });
-    if (!this.o.tty && changed) this.o.write(`${name}: ${phase}${detail ? ` (${detail})` : ''}`);
+    if (!this.o.tty && changed) {
+      this.lastLine = Date.now();
+      this.o.write(`${name}: ${phase}${detail ? ` (${detail})` : ''}`);
+    }
   }
   event(name: string, e: Parameters<Emit>[0]): void {
     const row = this.rows.get(name);

@@ -18,7 +18,7 @@ export interface RenderOptions {
   verbosity?: Verbosity;
   /** ANSI colours (tty only; see colourEnabled). */
   colour?: boolean;
-  /** Plain output: after this many seconds without a line, say what the run is waiting for. */
+  /** Plain output: after this many seconds without a line, say what the run is waiting for (0: never). */
   heartbeatSecs?: number;
 }
 
@@ -64,7 +64,7 @@ export function missingParts(results: StepResult[]): Missing[] {
 export function incompleteLines(missing: Missing[]): string[] {
   if (missing.length === 0) return [];
   return [
-    `INCOMPLETE: the lab lacks ${missing.length} part(s); everything else is in place:`,
+    `the lab lacks ${missing.length} part(s); everything else is in place:`,
     ...missing.map((m) => `  ${m.step.padEnd(14)} ${m.what}${m.reason ? ` — ${m.reason}` : ''}`),
     'to complete it: do what the reasons above say (e.g. --mirror DIR|URL for downloads), then run `ebpf-lab up` again',
   ];
@@ -130,6 +130,14 @@ export function totals(results: StepResult[]): string {
   return `${n('changed')} changed, ${n('unchanged')} unchanged, ${n('planned')} planned, ${n('failed')} failed, ${n('skipped')} skipped; ${changes} change(s)${checks}`;
 }
 
+const DOING = {
+  check: 'checking',
+  apply: 'applying',
+  recheck: 'checking again',
+  verify: 'verifying',
+  prove: 'proving',
+};
+
 /** ok, INCOMPLETE (no failure, but parts missing) or FAILED. */
 function verdict(e: Extract<RunEvent, { kind: 'run:end' }>): 'ok' | 'INCOMPLETE' | 'FAILED' {
   if (!e.ok) return 'FAILED';
@@ -145,12 +153,24 @@ export function plainRenderer(write: (s: string) => void, diffOrOptions: boolean
   const o: RenderOptions = typeof diffOrOptions === 'boolean' ? { diff: diffOrOptions } : diffOrOptions;
   const verbosity = o.verbosity ?? 'normal';
   const diff = o.diff ?? true;
-  let last = Date.now();
+  const beat = (o.heartbeatSecs ?? 15) * 1000;
   let since = Date.now();
   let activity = '';
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  // Re-armed by every line: the heartbeat comes exactly `beat` after the last line.
+  const arm = () => {
+    clearTimeout(timer);
+    if (finished || beat <= 0) return;
+    timer = setTimeout(() => {
+      if (activity) out(`  … still working, ${Math.round((Date.now() - since) / 1000)}s so far: ${activity}`);
+      else arm();
+    }, beat);
+    timer.unref();
+  };
   const out = (s: string) => {
-    last = Date.now();
     write(s);
+    arm();
   };
   const doing = (what: string) => {
     activity = what;
@@ -166,9 +186,7 @@ export function plainRenderer(write: (s: string) => void, diffOrOptions: boolean
     } else if (e.kind === 'step:start') doing(`${e.id}: checking`);
     else if (e.kind === 'step:phase') {
       if (e.phase === 'apply' && verbosity !== 'quiet') out(`  ${e.id}: applying`);
-      doing(
-        `${e.id}: ${e.phase === 'apply' ? 'applying' : e.phase === 'recheck' ? 'checking again' : `${e.phase}ing`}`,
-      );
+      doing(`${e.id}: ${DOING[e.phase]}`);
     } else if (e.kind === 'step:progress') {
       if (verbosity === 'verbose') out(`    | ${e.line}`);
       activity = `${activity.replace(/ — .*$/, '')} — ${e.line.replace(/\s+/g, ' ').slice(0, 160)}`;
@@ -181,16 +199,11 @@ export function plainRenderer(write: (s: string) => void, diffOrOptions: boolean
       doing('');
     }
   }) as Renderer;
-  const beat = (o.heartbeatSecs ?? 15) * 1000;
-  const timer = setInterval(
-    () => {
-      if (!activity || Date.now() - last < beat) return;
-      out(`  … still working, ${Math.round((Date.now() - since) / 1000)}s so far: ${activity}`);
-    },
-    Math.min(beat, 5000),
-  );
-  timer.unref();
-  r.finish = () => clearInterval(timer);
+  arm();
+  r.finish = () => {
+    finished = true;
+    clearTimeout(timer);
+  };
   return r;
 }
 

@@ -6,7 +6,7 @@
 import { readRegistry } from '../state.js';
 import { UserError } from '../errors.js';
 import { confirmDeletion, sshArgsFor } from './common.js';
-import { resolveInputs, type LightsailFlags, type LightsailInputs } from './lightsail-inputs.js';
+import type { LightsailFlags, LightsailInputs } from './lightsail-inputs.js';
 import type { StatusRow, Target, TargetSpec } from './target.js';
 
 export interface LightsailSpec extends TargetSpec {
@@ -59,6 +59,7 @@ export const lightsailTarget: Target<LightsailSpec, LightsailInputs> = {
   async resolve(spec, flags, ctx) {
     const known = (await readRegistry()).labs[recordName(spec)];
     const f = flags as LightsailFlags;
+    const { resolveInputs } = await import('./lightsail-inputs.js');
     const inputs = await resolveInputs({
       flags: { ...f, profile: f.profile ?? known?.profile },
       io: ctx.io,
