@@ -13,6 +13,8 @@ export interface TargetInput {
   targetFlags?: FlagValues;
   /** Where questions go (default: this process's terminal). */
   io?: Interaction;
+  /** quiet: no connection notes on stderr. */
+  verbosity?: 'quiet' | 'normal' | 'verbose';
 }
 
 /** Parses and resolves: everything is decided (and asked) before anything is touched. */
@@ -34,7 +36,8 @@ export async function openLab(
 
 /** Opens an existing lab for an exercise command (never creates one) and closes it after `fn`. */
 export async function withLab<T>(input: TargetInput, fn: (host: Transport, label: string) => Promise<T>): Promise<T> {
-  const { transport, chosen } = await openLab(input, { create: false, log: (l) => process.stderr.write(l + '\n') });
+  const log = input.verbosity === 'quiet' ? () => {} : (l: string) => void process.stderr.write(l + '\n');
+  const { transport, chosen } = await openLab(input, { create: false, log });
   try {
     return await fn(transport, chosen.spec.label);
   } finally {

@@ -98,6 +98,7 @@ const PREFIX: Flag = { flags: '--prefix <prefix>', description: 'lab names <pref
 const lab = (inv: Invocation) => ({
   target: inv.opts['target'] as string | undefined,
   targetFlags: inv.targetFlags,
+  verbosity: inv.verbosity,
 });
 
 function list(v: unknown): string[] | undefined {

@@ -255,6 +255,7 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 interface UpContext {
   region: string;
+  profile?: string;
   bundleId: string;
   blueprintId: string;
   allowFrom?: string[];
@@ -289,11 +290,12 @@ async function upOne(client: LightsailClient, name: string, c: UpContext): Promi
       log,
     });
     const createdAt = (await readRegistry()).labs[recordName(name)]?.createdAt ?? new Date().toISOString();
+    const record = { ...recordFor(ep), ...(c.profile ? { profile: c.profile } : {}) };
     // Recorded before the steps run, so `down` and a re-run know the lab even if provisioning fails.
-    await saveLabLocked({ ...recordFor(ep), createdAt });
+    await saveLabLocked({ ...record, createdAt });
     c.progress.set(name, 'connecting', ep.host);
     const ok = await workshopDeps.provision(ep, { steps: c.steps, options: c.options, emit, log });
-    await saveLabLocked({ ...recordFor(ep), createdAt, lastRun: { command: 'up', at: new Date().toISOString(), ok } });
+    await saveLabLocked({ ...record, createdAt, lastRun: { command: 'up', at: new Date().toISOString(), ok } });
     if (!ok) throw new Error(`a step failed (see ${logPath})`);
     c.progress.set(name, 'ok', ep.host);
     return ep;

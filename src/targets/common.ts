@@ -46,3 +46,14 @@ export async function confirmDeletion(io: Interaction, what: string): Promise<vo
   if (!(await io.prompter.confirm({ message: `Delete ${what}?`, default: false })))
     throw new UserError('cancelled: nothing was deleted', 'run the command again and answer yes, or pass --yes');
 }
+
+/** Creating a paid resource: asked on a terminal (default no); without a terminal it needs --yes. */
+export async function confirmCreation(io: Interaction, what: string): Promise<void> {
+  if (!io.isTTY())
+    throw new UserError(
+      `not creating ${what} without confirmation; nothing was created`,
+      'there is no terminal to ask on: re-run with --yes to create it',
+    );
+  if (!(await io.prompter.confirm({ message: `Create ${what}?`, default: false })))
+    throw new UserError('cancelled: nothing was created', 'run the command again and answer yes, or pass --yes');
+}

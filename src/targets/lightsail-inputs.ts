@@ -169,6 +169,11 @@ export async function resolveInputs(o: {
   const f = o.flags;
   const file = f.config ? await readConfigFile(f.config) : {};
   const tty = o.io.isTTY();
+  if (f.profile !== undefined && !/^[\w+=,.@-]{1,64}$/.test(f.profile))
+    throw new UserError(
+      `--profile "${f.profile}" is not an AWS profile name`,
+      'give the name of a [profile NAME] section of ~/.aws/config, e.g. --profile training',
+    );
   const profile = f.profile || process.env['AWS_PROFILE'] || undefined;
   // The region of the chosen profile: resolveRegion reads AWS_PROFILE from the env it is given.
   const env = f.profile ? { ...process.env, AWS_PROFILE: f.profile } : process.env;

@@ -5,7 +5,7 @@
  */
 import { readRegistry } from '../state.js';
 import { UserError } from '../errors.js';
-import { confirmDeletion, sshArgsFor } from './common.js';
+import { confirmCreation, confirmDeletion, sshArgsFor } from './common.js';
 import type { LightsailFlags, LightsailInputs } from './lightsail-inputs.js';
 import type { StatusRow, Target, TargetSpec } from './target.js';
 
@@ -42,7 +42,11 @@ export const lightsailTarget: Target<LightsailSpec, LightsailInputs> = {
       repeat: true,
     },
     { flags: '--ttl <duration>', description: 'tag the instance to expire after 90m, 8h, 2d…', use: 'create' },
-    { flags: '-y, --yes', description: 'answer yes: no questions asked', use: 'create' },
+    {
+      flags: '-y, --yes',
+      description: 'create without asking (needed without a terminal; the cost is in the question)',
+      use: 'create',
+    },
   ],
   defaults: { prometheusSource: 'release' },
   downDestroysHost: true,
@@ -66,7 +70,11 @@ export const lightsailTarget: Target<LightsailSpec, LightsailInputs> = {
       client: (await lightsail()).lightsailDeps.makeClient,
       knownRegion: known?.region,
     });
-    // Deleting a paid resource: asked on a terminal, --yes without one (before anything is deleted).
+    // Creating or deleting a paid resource: asked on a terminal, --yes without one, before anything happens.
+    if (ctx.purpose === 'create' && !f.yes) {
+      const what = await (await lightsail()).createPreview(spec.name, inputs);
+      if (what) await confirmCreation(ctx.io, what);
+    }
     if (ctx.purpose === 'down' && !f.yes) {
       const what = await (await lightsail()).downPreview(spec.name, inputs);
       if (what) await confirmDeletion(ctx.io, what);

@@ -295,6 +295,18 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
 }
 
 /**
+ * What `up` would create and what it costs, for its confirmation; undefined when the instance
+ * exists (ours is converged, another's is refused by prepareLab): nothing new is paid for.
+ */
+export async function createPreview(name: string, inputs: LightsailInputs): Promise<string | undefined> {
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
+  if (await getInstance(client, name, lightsailDeps.cloud)) return undefined;
+  const { estimateCost, formatCost } = await import('../cloud/cost.js');
+  const cost = await estimateCost(client, inputs.bundleId, 1, lightsailDeps.cloud);
+  return `Lightsail instance "${name}" in ${inputs.region}, ${formatCost(cost)}`;
+}
+
+/**
  * What `down` would delete, for its confirmation: "instance NAME in REGION", or undefined when
  * there is nothing of ours to delete (absent, or not ours: down then refuses by itself).
  */

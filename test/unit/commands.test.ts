@@ -229,9 +229,11 @@ describe('version and completion', () => {
     expect(complete(['ebpf-lab', 'load', '--target', 'sandbox', '--ra'])).toBe('--rate');
   });
 
-  it('completion zsh names every command; an unknown shell is bad input', async () => {
+  it('completion zsh is valid zsh (zsh -n; zsh is in scripts/host-packages.txt) and names every command', async () => {
     const r = await run(['completion', 'zsh']);
     expect(r.out).toMatch(/^#compdef ebpf-lab/);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('zsh', ['-n'], { input: r.out });
     for (const c of COMMANDS) expect(r.out).toContain(`'${c.name}:`);
     expect((await badInput(['completion', 'fish'])).message).toMatch(/bash and zsh/);
   });

@@ -120,7 +120,7 @@ beforeEach(async () => {
       return { name: `${ep.user}@${ep.host}`, close: async () => {} } as unknown as Transport;
     },
   });
-  flags = { region: 'eu-central-1' };
+  flags = { region: 'eu-central-1', yes: true };
   io = { isTTY: () => false, prompter: inquirer };
 });
 
@@ -184,6 +184,26 @@ describe('up --target lightsail', () => {
       region: 'eu-central-1',
       createdByUs: true,
     });
+  });
+
+  it('creating asks on a terminal with the cost, and needs --yes without one; adopting ours asks nothing', async () => {
+    lightsail.on(GetInstanceCommand).rejects(notFound());
+    flags = { region: 'eu-central-1' };
+    const err = await up().catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toBe(
+      'not creating Lightsail instance "lab-01" in eu-central-1, 1 × small_3_0 ($12.00/month each): $0.02/hour, $0.39/day for the fleet (USD, before data transfer) without confirmation; nothing was created',
+    );
+    expect(err.hint).toMatch(/--yes/);
+    const asked: string[] = [];
+    io = { isTTY: () => true, prompter: { ...inquirer, confirm: async (o) => (asked.push(o.message), false) } };
+    await expect(up()).rejects.toThrow(/cancelled: nothing was created/);
+    expect(asked).toHaveLength(1);
+    expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
+    expect(lightsail.commandCalls(ImportKeyPairCommand)).toHaveLength(0);
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    await up(); // exists and is ours: no question
+    expect(asked).toHaveLength(1);
   });
 
   it('adopts an instance tagged as ours: no create, no firewall change when it matches, --allow-from honoured', async () => {
