@@ -43,9 +43,8 @@ Environment:
 Every run's full log: $EBPF_LAB_HOME/logs/. Help on a command: ebpf-lab <command> --help
 `;
 
-let versionText: string | undefined;
 function version(): string {
-  return (versionText ??= JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')).version as string);
+  return JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')).version as string;
 }
 
 const longName = (flags: string) => /--([a-z0-9-]+)/.exec(flags)![1]!;

@@ -1,12 +1,12 @@
 /** Pieces several targets share: the status line of a registry record and OpenSSH arguments. */
 import { UserError } from '../errors.js';
-import { readSecret } from '../secrets.js';
 import { knownHostsPath, type LabRecord } from '../state.js';
 import type { Interaction, StatusRow } from './target.js';
 
 /** A registry record with a state and, when the grafana step ran, the Grafana URL and password. */
 export async function recordStatus(lab: LabRecord, state: string, grafanaUrl: string | undefined): Promise<StatusRow> {
-  const grafanaPassword = await readSecret(lab.name, 'grafana');
+  // secrets.js loads node:crypto (~10 ms): only when a status is asked for, not at start-up.
+  const grafanaPassword = await (await import('../secrets.js')).readSecret(lab.name, 'grafana');
   return { ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) };
 }
 
