@@ -277,6 +277,11 @@ export async function main(argv: string[]): Promise<number> {
       program.outputHelp();
       return 0;
     }
+    if (words[0] === 'help' && words[1] !== undefined && !COMMANDS.some((c) => c.name === words[1]))
+      throw new UserError(
+        `unknown command "${words[1]}"`,
+        `commands: ${COMMANDS.map((c) => c.name).join(', ')} (ebpf-lab --help)`,
+      );
     try {
       await program.parseAsync(words, { from: 'user' });
     } catch (e) {

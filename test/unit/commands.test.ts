@@ -109,6 +109,7 @@ describe('unknown flags', () => {
     expect(e.hint).toMatch(/did you mean up\?/);
     expect((await badInput(['workshop', 'destroy'])).message).toBe('unknown workshop command "destroy"');
     expect((await badInput(['workshop'])).message).toBe('workshop needs a command');
+    expect((await badInput(['help', 'nosuch'])).message).toBe('unknown command "nosuch"');
   });
 });
 
