@@ -19,13 +19,16 @@ export function knownHostsPath(): string {
 /** A lab this tool knows: how to reach it and what it created (so `down` never touches anything else). */
 export interface LabRecord {
   name: string;
-  kind: 'sandbox' | 'ssh' | 'local' | 'lightsail';
+  /** The Target kind that made the record (src/targets/index.ts): sandbox, ssh, local, lightsail. */
+  kind: string;
   target: string;
   host?: string;
   port?: number;
   user?: string;
   keyPath?: string;
   region?: string;
+  /** AWS profile the lab was created with (--profile), for status and ssh later. */
+  profile?: string;
   createdByUs: boolean;
   createdAt: string;
   lastRun?: { command: string; at: string; ok: boolean };

@@ -4,7 +4,8 @@ import { runProbes } from '../resources/probe.js';
 import { PENDING_DIR } from '../resources/systemd.js';
 import { DOCROOT, phpFacts } from '../../steps/php.js';
 import { switchEnvScript } from './bench.js';
-import { parseDuration, withLab } from './load.js';
+import { parseDuration } from './load.js';
+import { withLab, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -75,9 +76,7 @@ export function deadcodeReport(
   };
 }
 
-export interface DeadcodeInput {
-  target?: string;
-  keyPath?: string;
+export interface DeadcodeInput extends TargetInput {
   since?: string;
   start?: boolean;
   stop?: boolean;
@@ -188,7 +187,7 @@ export async function deadcodeCommand(input: DeadcodeInput, write: (s: string) =
   if (input.since !== undefined && (input.start || input.stop))
     throw new UserError('--since selects the window of a report: use it without --start/--stop');
   const since = parseSince(input.since, Date.now() / 1000);
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     if (input.start) return start(host, label, Boolean(input.opcacheOff), write);
     if (input.stop) return stop(host, label, write);
     const s = await state(host);

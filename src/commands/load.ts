@@ -1,7 +1,5 @@
 import { UserError } from '../errors.js';
-import { openTarget, parseTarget } from '../targets/resolve.js';
-import { sandboxPackages } from '../../steps/index.js';
-import type { Transport } from '../transports/transport.js';
+import { withLab, type TargetInput } from './lab-target.js';
 import { waitBpftraceAttached } from '../resources/wait.js';
 
 /**
@@ -9,26 +7,6 @@ import { waitBpftraceAttached } from '../resources/wait.js';
  * connection) on the sample pages of both SAPIs, so dashboards and bt tools have
  * something to show. `--job` runs the batch-job exercise instead.
  */
-
-/** Opens an existing lab for an exercise command (never creates one) and closes it after `fn`. */
-export async function withLab<T>(
-  target: string | undefined,
-  keyPath: string | undefined,
-  fn: (host: Transport, label: string) => Promise<T>,
-): Promise<T> {
-  const spec = parseTarget(target);
-  const { transport } = await openTarget(spec, {
-    create: false,
-    keyPath,
-    packages: sandboxPackages,
-    log: (l) => process.stderr.write(l + '\n'),
-  });
-  try {
-    return await fn(transport, spec.label);
-  } finally {
-    await transport.close();
-  }
-}
 
 /** `30`, `30s`, `2m`, `1h` -> seconds, within [min, max]; anything else is a user error. */
 export function parseDuration(flag: string, raw: string | undefined, dflt: number, min = 1, max = 3600): number {
@@ -111,9 +89,7 @@ wait; tally; echo "F $tot"
 awk '{ s = ($2 ~ /\\/fpm\\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\\n", n["mod_php"], n["php-fpm"] }' "$tmp/all"`;
 }
 
-export interface LoadInput {
-  target?: string;
-  keyPath?: string;
+export interface LoadInput extends TargetInput {
   rate?: string;
   duration?: string;
   job?: boolean;
@@ -133,7 +109,7 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   const rate = parseRate(input.rate);
   const seconds = parseDuration('duration', input.duration, 30);
   const tty = Boolean(process.stdout.isTTY) && input.output !== 'plain' && input.output !== 'json';
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     // With --output json, stdout carries only the JSON summary.
     const say = input.output === 'json' ? (l: string) => process.stderr.write(l + '\n') : write;
     say(
@@ -206,7 +182,7 @@ const JOB_RUNS = [
  * line, exit code and time from exec to exit.
  */
 async function jobCommand(input: LoadInput, write: (s: string) => void): Promise<number> {
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     const script = `test -f ${BATCH_BT} && test -f ${JOB_PATH} || { echo MISSING; exit 0; }
 out=$(mktemp); bpftrace ${BATCH_BT} > "$out" 2>&1 & bp=$!
 trap 'kill -INT $bp 2>/dev/null; rm -f "$out"' EXIT
