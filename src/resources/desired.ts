@@ -11,7 +11,6 @@ import {
   type UnitState,
 } from './systemd.js';
 import type { Probe } from './probe.js';
-import { aptFault } from '../runner/fault.js';
 import type { Change, StepContext } from '../runner/types.js';
 
 /**
@@ -96,7 +95,7 @@ export function dedupe(changes: Change[]): Change[] {
 /** Applies exactly `changes`: packages, then files (pending marks first), then units. */
 export async function applyDesired(ctx: StepContext, d: Desired, changes: Change[]): Promise<void> {
   const pkgs = changes.filter((c) => c.resource.startsWith('apt:')).map((c) => c.resource.slice(4));
-  await installPackages(aptFault(ctx), pkgs);
+  await installPackages(ctx, pkgs);
   const byAction = (a: string) =>
     changes.filter((c) => c.resource.startsWith('unit:') && c.action === a).map((c) => c.resource.slice(5));
   await markPending(ctx, 'restart', byAction('restart'));

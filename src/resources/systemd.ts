@@ -1,7 +1,6 @@
 import { quote, quoteArgv } from '../transports/quote.js';
 import { probe, type Probe } from './probe.js';
 import type { Change, StepContext } from '../runner/types.js';
-import { faultPoint } from '../runner/fault.js';
 
 export interface UnitState {
   enabled: string;
@@ -117,14 +116,12 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
   const restarted = new Set<string>();
   for (const u of units('restart')) {
     ctx.progress(`restarting ${u}`);
-    faultPoint(`unit:${u}:before-restart`);
     await ctx.host.exec(['systemctl', 'restart', u], { sudo: true, timeoutMs: 180_000 });
     await clearPending(ctx, 'restart', u);
     restarted.add(u);
   }
   for (const u of units('reload').filter((u) => !restarted.has(u))) {
     ctx.progress(`reloading ${u}`);
-    faultPoint(`unit:${u}:before-reload`);
     await ctx.host.exec(['systemctl', 'reload-or-restart', u], { sudo: true, timeoutMs: 180_000 });
     await clearPending(ctx, 'reload', u);
   }
