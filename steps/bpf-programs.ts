@@ -4,6 +4,7 @@ import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../sr
 import { probe } from '../src/resources/probe.js';
 import { sha256 } from '../src/resources/files.js';
 import { assetPath } from '../src/paths.js';
+import { BPF_OUT, BPF_SRC } from '../src/lab/layout.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
@@ -17,8 +18,6 @@ import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js
  * dir). Sources live in /opt/ebpf-lab/bpf-src; an object is rebuilt only when its
  * source, a header or a probe target changed (make does the per-object work).
  */
-export const BPF_SRC = '/opt/ebpf-lab/bpf-src';
-export const BPF_OUT = '/opt/ebpf-lab/bpf';
 const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
 
 function walk(dir: string): string[] {

@@ -1,6 +1,7 @@
 import { applyDesired, checkDesired, type Desired } from '../src/resources/desired.js';
 import { btPathsFromFacts, listBtTools, renderBt, btPlaceholders, BT_PLACEHOLDERS } from '../src/render/bt.js';
 import type { HostFacts } from '../src/facts/host.js';
+import { BT_DIR } from '../src/lab/layout.js';
 import type { Evidence, Step } from '../src/runner/types.js';
 
 /**
@@ -9,7 +10,6 @@ import type { Evidence, Step } from '../src/runner/types.js';
  * apcu.so), executable, with a README of one line per tool. Run one with
  * `sudo /opt/ebpf-lab/bt/<tool>.bt`.
  */
-export const BT_DIR = '/opt/ebpf-lab/bt';
 
 function desired(f: HostFacts): { d: Desired; missing: string[] } {
   const paths = btPathsFromFacts(f);
@@ -23,7 +23,7 @@ function desired(f: HostFacts): { d: Desired; missing: string[] } {
     return [{ path: `${BT_DIR}/${t.file}`, content: renderBt(t.source, paths), mode: 0o755 }];
   });
   const readme =
-    "# managed by ebpf-lab: bpftrace tools for this lab, with this host's probe paths. Run: sudo /opt/ebpf-lab/bt/<tool>.bt\n" +
+    `# managed by ebpf-lab: bpftrace tools for this lab, with this host's probe paths. Run: sudo ${BT_DIR}/<tool>.bt\n` +
     listBtTools()
       .map((t) => `${t.file}: ${t.summary}`)
       .join('\n') +

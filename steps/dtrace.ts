@@ -1,10 +1,9 @@
 import { applyDesired, desiredChanges, desiredProbes, unitStates, type Desired } from '../src/resources/desired.js';
 import { render } from '../src/render/template.js';
-import { phpFacts } from './php.js';
-import { proveUsdt } from './dtrace-prove.js';
+import { proveUsdt } from '../src/lab/dtrace-prove.js';
 import { probe } from '../src/resources/probe.js';
 import type { UnitState } from '../src/resources/systemd.js';
-import type { HostFacts } from '../src/facts/host.js';
+import { phpFacts, type HostFacts } from '../src/facts/host.js';
 import type { Change, Step, StepContext } from '../src/runner/types.js';
 
 /**

@@ -4,8 +4,9 @@ import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { ebpfExporter } from '../src/artifacts/manifest.js';
 import { quoteArgv } from '../src/transports/quote.js';
-import { BPF_OUT, programNames } from './bpf-programs.js';
-import { prepareArtifact } from './artifact-skip.js';
+import { programNames } from './bpf-programs.js';
+import { prepareArtifact } from '../src/lab/artifact-skip.js';
+import { BPF_OUT, EXPORTER_LISTEN, exporterBinary, STATE_DIR } from '../src/lab/layout.js';
 import type { Evidence, Step, StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
 
@@ -17,11 +18,9 @@ import { waitLoop } from '../src/resources/wait.js';
  * program set is checked with `--config.check --config.strict` (every program must
  * attach) before the service restarts.
  */
-export const EXPORTER_LISTEN = '127.0.0.1:9435';
 const UNIT = 'ebpf_exporter.service';
-const LOADED = '/var/lib/ebpf-lab/ebpf_exporter.loaded';
-
-const binaryPath = (version: string) => `/opt/ebpf-lab/ebpf_exporter/${version}/ebpf_exporter`;
+const LOADED = `${STATE_DIR}/ebpf_exporter.loaded`;
+const binaryPath = exporterBinary;
 
 function desired(ctx: StepContext): Desired {
   const v = ctx.options.exporterVersion;
@@ -66,14 +65,14 @@ async function check(ctx: StepContext) {
     changes.push({
       resource: `unit:${UNIT}`,
       action: 'restart',
-      detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
+      detail: `the BPF programs in ${BPF_OUT} changed since the exporter loaded them`,
     });
   return { d, changes };
 }
 
 const step: Step = {
   id: 'ebpf-exporter',
-  title: "ebpf_exporter serves the lab's BPF metrics on 127.0.0.1:9435",
+  title: `ebpf_exporter serves the lab's BPF metrics on ${EXPORTER_LISTEN}`,
   needs: ['bpf-programs'],
   prepare: (ctx) => prepareArtifact(ctx, ebpfExporter(ctx.options.exporterVersion)),
   async check(ctx) {
@@ -116,7 +115,7 @@ const step: Step = {
     if (restart)
       await ctx.host.exec(
         {
-          script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
+          script: `mkdir -p ${STATE_DIR} && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
         },
         { sudo: true },
       );

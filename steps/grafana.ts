@@ -6,8 +6,9 @@ import { applyDesired, desiredChanges, desiredProbes, unitStates, type Desired }
 import { aptGet } from '../src/resources/apt.js';
 import { render } from '../src/render/template.js';
 import { cacheDir } from '../src/state.js';
-import { GRAFANA_UNIT, grafanaApi, grafanaStateProbe, waitForGrafana } from './grafana-api.js';
-import { DASHBOARDS_DIR, labDashboards, proveGrafana, verifyGrafana } from './grafana-verify.js';
+import { GRAFANA_UNIT, grafanaApi, grafanaStateProbe, waitForGrafana } from '../src/lab/grafana-api.js';
+import { labDashboards, proveGrafana, verifyGrafana } from '../src/lab/grafana-verify.js';
+import { DASHBOARDS_DIR, GRAFANA_PORT, PROMETHEUS_URL } from '../src/lab/layout.js';
 import type { Change, CheckResult, Step, StepContext } from '../src/runner/types.js';
 
 /**
@@ -68,10 +69,14 @@ export function grafanaDesired(key: string, adminPassword: string): Desired {
         content: `# managed by ebpf-lab: do not edit, \`ebpf-lab up\` rewrites this file.\n${GRAFANA_SOURCE}\n`,
         mode: 0o644,
       },
-      conf(INI, render('etc/grafana/grafana.ini', { httpAddr: '0.0.0.0', httpPort: 3000, adminPassword }), true),
+      conf(
+        INI,
+        render('etc/grafana/grafana.ini', { httpAddr: '0.0.0.0', httpPort: GRAFANA_PORT, adminPassword }),
+        true,
+      ),
       conf(
         '/etc/grafana/provisioning/datasources/ebpf-lab.yaml',
-        render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: 'http://127.0.0.1:9090' }),
+        render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: PROMETHEUS_URL }),
       ),
       conf(
         '/etc/grafana/provisioning/dashboards/ebpf-lab.yaml',

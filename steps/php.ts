@@ -2,7 +2,8 @@ import { UserError } from '../src/errors.js';
 import { applyDesired, desiredChanges, desiredProbes, dedupe, type Desired } from '../src/resources/desired.js';
 import { apacheChanges, apacheProbe, applyApache, apacheConfigTest } from '../src/resources/apache.js';
 import { render } from '../src/render/template.js';
-import type { HostFacts, PhpFacts } from '../src/facts/host.js';
+import { phpFacts, type HostFacts } from '../src/facts/host.js';
+import { DOCROOT, fpmSocket, HTTP_PORT, MEMCACHED_PORT } from '../src/lab/layout.js';
 import type { Step, StepContext, Evidence } from '../src/runner/types.js';
 import type { LabOptions } from '../src/options.js';
 import { waitLoop } from '../src/resources/wait.js';
@@ -13,20 +14,6 @@ import { waitLoop } from '../src/resources/wait.js';
  * traced; memcached runs; opcache follows `--opcache on|off` (default off).
  * All three services are enabled and running.
  */
-export const DOCROOT = '/var/www/html';
-
-export function phpFacts(
-  f: HostFacts,
-): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
-  const p = f.php;
-  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
-    throw new UserError(
-      'PHP (mod_php and php-fpm) is not installed on this host yet',
-      'run the packages step first: ebpf-lab up --only packages,php',
-    );
-  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
-}
-
 function desired(f: HostFacts, o: LabOptions): Desired {
   const p = phpFacts(f);
   const ini = (sapi: string, unit: string) => ({
@@ -40,7 +27,7 @@ function desired(f: HostFacts, o: LabOptions): Desired {
         path: '/etc/apache2/conf-available/ebpf-lab.conf',
         content: render('etc/apache2/conf-available/ebpf-lab.conf', {
           docroot: DOCROOT,
-          fpmSocket: `/run/php/php${p.version}-fpm.sock`,
+          fpmSocket: fpmSocket(p.version),
         }),
         notify: { unit: 'apache2.service', action: 'reload' },
       },
@@ -110,11 +97,11 @@ const step: Step = {
   },
   async verify(ctx) {
     const p = phpFacts(await ctx.facts());
-    const sock = `/run/php/php${p.version}-fpm.sock`;
+    const sock = fpmSocket(p.version);
     const r = await ctx.host.exec(
       // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
       {
-        script: `${waitLoop("ss -Hltn 'sport = :11211' | grep -q .", { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/`,
+        script: `${waitLoop(`ss -Hltn 'sport = :${MEMCACHED_PORT}' | grep -q .`, { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/`,
       },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );
@@ -126,7 +113,7 @@ const step: Step = {
         detail: active.trim(),
       },
       { ok: sockLine === 'socket', what: `php-fpm listens on ${sock}` },
-      { ok: http === '200', what: 'apache answers on port 80', detail: `http ${http}` },
+      { ok: http === '200', what: `apache answers on port ${HTTP_PORT}`, detail: `http ${http}` },
     ];
     return ev;
   },

@@ -3,8 +3,14 @@ import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../sr
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { prometheus, PROMETHEUS_VERSION } from '../src/artifacts/manifest.js';
-import { EXPORTER_LISTEN } from './ebpf-exporter.js';
-import { prepareArtifact } from './artifact-skip.js';
+import { prepareArtifact } from '../src/lab/artifact-skip.js';
+import {
+  EXPORTER_LISTEN,
+  exporterBinary,
+  PROMETHEUS_LISTEN,
+  PROMETHEUS_PORT,
+  prometheusDir,
+} from '../src/lab/layout.js';
 import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
 
@@ -16,10 +22,9 @@ import { waitLoop } from '../src/resources/wait.js';
  * has no internet): the distribution's package. prometheus.yml is checked by promtool
  * before it replaces the old one; a config change reloads, a binary or unit change restarts.
  */
-export const PROMETHEUS_LISTEN = '127.0.0.1:9090';
 const CONFIG = '/etc/prometheus/prometheus.yml';
 const UNIT = 'prometheus.service';
-const dir = (v: string) => `/opt/ebpf-lab/prometheus/${v}`;
+const dir = prometheusDir;
 
 function promtool(ctx: StepContext): string {
   return ctx.options.prometheusSource === 'release' ? `${dir(PROMETHEUS_VERSION)}/promtool` : '/usr/bin/promtool';
@@ -104,7 +109,7 @@ async function check(ctx: StepContext) {
 
 const step: Step = {
   id: 'prometheus',
-  title: 'Prometheus scrapes the exporter, on 127.0.0.1:9090',
+  title: `Prometheus scrapes the exporter, on ${PROMETHEUS_LISTEN}`,
   needs: ['packages'],
   prepare: (ctx) =>
     ctx.options.prometheusSource === 'release'
@@ -157,7 +162,7 @@ const step: Step = {
     const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
     const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
     const r = await ctx.host.exec(
-      { script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '` },
+      { script: `${ready}; ss -Hltn 'sport = :${PROMETHEUS_PORT}' | awk '{print $4}' | sort -u | tr '\\n' ' '` },
       { sudo: true, nothrow: true, timeoutMs: 150_000 },
     );
     const [code = '', listen = ''] = r.stdout.split('\n');
@@ -180,7 +185,7 @@ const step: Step = {
       `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
     const r = await ctx.host.exec(
       {
-        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter`,
+        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x ${exporterBinary(ctx.options.exporterVersion)} && echo exporter`,
       },
       { sudo: true, nothrow: true },
     );

@@ -7,11 +7,12 @@ import {
   type PortInfo,
 } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
+import { GRAFANA_PORT, HTTP_PORT } from '../lab/layout.js';
 import { call, type CloudOptions } from './api.js';
 import type { CloudChange } from './lightsail.js';
 
 /** The only public ports of a lab: SSH, the lab's web app (apache2) and Grafana. */
-export const LAB_PORTS = [22, 80, 3000] as const;
+export const LAB_PORTS = [22, HTTP_PORT, GRAFANA_PORT] as const;
 
 /** A CIDR split by family; a bare address becomes /32 or /128, host bits of IPv4 are cleared. */
 export interface ParsedCidr {

@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
-import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { hostFactsProbe, phpFacts, type HostFacts } from '../facts/host.js';
+import { BPF_OUT, EXPORTER_LISTEN, PENDING_DIR, STATE_DIR } from '../lab/layout.js';
 import { runProbes } from '../resources/probe.js';
-import { mainPidScript, PENDING_DIR } from '../resources/systemd.js';
-import { phpFacts } from '../../steps/php.js';
+import { mainPidScript } from '../resources/systemd.js';
 import { parseDuration, withLab } from './load.js';
 import type { Transport } from '../transports/transport.js';
 
@@ -111,15 +111,15 @@ async function attach(host: Transport, plan: Plan): Promise<string> {
   if (plan.exporter.installed) {
     await host.exec(
       {
-        script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://127.0.0.1:9435/metrics && exit 0; sleep 0.2; done; exit 1`,
+        script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics && exit 0; sleep 0.2; done; exit 1`,
       },
       { sudo: true, timeoutMs: 60_000 },
     );
-    return "ebpf_exporter with the lab's programs (/opt/ebpf-lab/bpf)";
+    return `ebpf_exporter with the lab's programs (${BPF_OUT})`;
   }
-  const prog = '/var/lib/ebpf-lab/bench-attach.bt';
+  const prog = `${STATE_DIR}/bench-attach.bt`;
   await host.put(prog, standInProgram(plan.facts), { mode: 0o644 });
-  const log = '/var/lib/ebpf-lab/bench-attach.log';
+  const log = `${STATE_DIR}/bench-attach.log`;
   // A transient unit: easy to stop by name from a later run, and it stops by itself after 15 min.
   await host.exec(
     {

@@ -1,8 +1,7 @@
 import { UserError } from '../errors.js';
-import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { hostFactsProbe, phpFacts, type HostFacts } from '../facts/host.js';
+import { DOCROOT, PENDING_DIR, STATE_DIR } from '../lab/layout.js';
 import { runProbes } from '../resources/probe.js';
-import { PENDING_DIR } from '../resources/systemd.js';
-import { DOCROOT, phpFacts } from '../../steps/php.js';
 import { switchEnvScript } from './bench.js';
 import { parseDuration, withLab } from './load.js';
 import type { Transport } from '../transports/transport.js';
@@ -20,7 +19,7 @@ import type { Transport } from '../transports/transport.js';
  * them with opcache disabled until `--stop` (an extra ini dir via PHP_INI_SCAN_DIR, from
  * a runtime drop-in; restart markers let the next `up` restore the configuration).
  */
-const DIR = '/var/lib/ebpf-lab/deadcode';
+const DIR = `${STATE_DIR}/deadcode`;
 const LOG = `${DIR}/compiled.log`;
 const UNIT = 'ebpf-lab-deadcode';
 const INI_DIR = '/run/ebpf-lab/deadcode-ini';

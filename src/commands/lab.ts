@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { readSecret } from '../secrets.js';
+import { GRAFANA_PORT } from '../lab/layout.js';
 import { parseTarget } from '../targets/resolve.js';
 import { sandboxDown, sandboxState } from '../targets/sandbox.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
@@ -45,9 +46,9 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
     const grafanaUrl =
       lab.kind === 'sandbox'
-        ? 'http://127.0.0.1:3000 (inside the sandbox)'
+        ? `http://127.0.0.1:${GRAFANA_PORT} (inside the sandbox)`
         : lab.host
-          ? `http://${lab.host}:3000`
+          ? `http://${lab.host}:${GRAFANA_PORT}`
           : undefined;
     rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
   }

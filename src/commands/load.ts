@@ -3,6 +3,7 @@ import { openTarget, parseTarget } from '../targets/resolve.js';
 import { sandboxPackages } from '../../steps/index.js';
 import type { Transport } from '../transports/transport.js';
 import { waitBpftraceAttached } from '../resources/wait.js';
+import { BATCH_BT, JOB_PATH } from '../lab/layout.js';
 
 /**
  * load — traffic generated ON the lab host (curl against 127.0.0.1, over the run's one
@@ -192,9 +193,6 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   });
 }
 
-/** Where the batch-job step installs the sample job, and the bt tool that times it. */
-export const JOB_PATH = '/opt/ebpf-lab/jobs/nightly-report.php';
-const BATCH_BT = '/opt/ebpf-lab/bt/php-batch-jobs.bt';
 const JOB_RUNS = [
   ['--items', '300'],
   ['--items', '100', '--sleep-ms', '100', '--fail'],

@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import { probe, type Probe } from '../resources/probe.js';
 
 /** What the steps need to know about a host; everything OS-specific comes from here. */
@@ -134,6 +135,19 @@ export function parseHostFacts(out: string): HostFacts {
     libmemcached: memc,
     apcuSo: s['apcu']!.sort().pop(),
   };
+}
+
+/** The PHP facts the lab needs, or a UserError when PHP (mod_php and php-fpm) is not installed yet. */
+export function phpFacts(
+  f: HostFacts,
+): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
+  const p = f.php;
+  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
+    throw new UserError(
+      'PHP (mod_php and php-fpm) is not installed on this host yet',
+      'run the packages step first: ebpf-lab up --only packages,php',
+    );
+  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
 }
 
 export function supportedOs(f: HostFacts): string | undefined {

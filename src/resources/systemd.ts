@@ -1,4 +1,5 @@
 import { quote, quoteArgv } from '../transports/quote.js';
+import { PENDING_DIR } from '../lab/layout.js';
 import { probe, type Probe } from './probe.js';
 import type { Change, StepContext } from '../runner/types.js';
 
@@ -132,11 +133,10 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
   if (start.length) await ctx.host.exec(['systemctl', 'start', ...start], { sudo: true, timeoutMs: 180_000 });
 }
 
-/**
- * Pending restarts/reloads live on the host, written before the config that needs
- * them, so a run cut between the write and the restart restarts next time.
+/*
+ * Pending restarts/reloads live on the host (PENDING_DIR), written before the config
+ * that needs them, so a run cut between the write and the restart restarts next time.
  */
-export const PENDING_DIR = '/var/lib/ebpf-lab/pending';
 
 export const pendingProbe: Probe<string[]> = probe(
   `ls -1 ${PENDING_DIR} 2>/dev/null; true`,

@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
+import { RUN_LOCK, STATE_DIR } from '../lab/layout.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -9,7 +10,7 @@ import type { Transport } from '../transports/transport.js';
  * connection stops the heartbeat, so its lock goes stale after STALE_S and the next run
  * takes it over. A second run waits for a live first one, then refuses after waitMs.
  */
-export const LOCK_DIR = '/var/lib/ebpf-lab/run.lock';
+const LOCK_DIR = RUN_LOCK;
 const STALE_S = 60;
 const HEARTBEAT_MS = 15_000;
 
@@ -18,7 +19,7 @@ export interface HostLock {
 }
 
 const acquireScript = (owner: string) => `
-mkdir -p /var/lib/ebpf-lab
+mkdir -p ${STATE_DIR}
 if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo acquired; exit 0; fi
 age=$(( $(date +%s) - $(stat -c %Y ${LOCK_DIR} 2>/dev/null || date +%s) ))
 if [ "$age" -gt ${STALE_S} ]; then

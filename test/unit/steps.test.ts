@@ -7,6 +7,7 @@ import packages, { labPackages } from '../../steps/packages.js';
 import dtrace from '../../steps/dtrace.js';
 import sampleApp from '../../steps/sample-app.js';
 import php from '../../steps/php.js';
+import { MEMCACHED_PORT } from '../../src/lab/layout.js';
 
 const deb = factsFixture('debian-12-sandbox');
 const DROPIN = render('etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf', {});
@@ -216,7 +217,7 @@ describe('sample-app', () => {
     const pages = Object.fromEntries(
       ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
         `/var/www/html/${p}`,
-        { content: render(`var/www/html/${p}`, {}) },
+        { content: render(`var/www/html/${p}`, { memcachedPort: MEMCACHED_PORT }) },
       ]),
     );
     pages['/var/www/html/error.php'] = {

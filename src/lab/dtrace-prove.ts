@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { quote } from '../src/transports/quote.js';
-import { mainPidScript } from '../src/resources/systemd.js';
-import { phpFacts, DOCROOT } from './php.js';
-import type { Evidence, StepContext } from '../src/runner/types.js';
-import { waitBpftraceAttached } from '../src/resources/wait.js';
+import { quote } from '../transports/quote.js';
+import { mainPidScript } from '../resources/systemd.js';
+import { phpFacts } from '../facts/host.js';
+import { DOCROOT } from './layout.js';
+import type { Evidence, StepContext } from '../runner/types.js';
+import { waitBpftraceAttached } from '../resources/wait.js';
 
 /** PHP's USDT probes (provider `php`), as listed by `bpftrace -l`. */
 export const PHP_PROBES = [
