@@ -8,7 +8,7 @@ import { BPF_OUT, BPF_SRC } from '../src/lab/layout.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
-import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * bpf-programs — the lab's BPF programs (bpf/*.bpf.c, CO-RE, libbpf) are built ON the
@@ -69,9 +69,7 @@ async function check(ctx: StepContext) {
   const f = await ctx.facts();
   if (!f.php?.libphp || !f.php.fpmBinary || !f.libmemcached)
     return {
-      changes: [
-        { resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' },
-      ] as Change[],
+      changes: [{ kind: 'bpf', action: 'build', detail: 'after PHP and libmemcached are installed' }] as Change[],
     };
   const d = desired();
   const names = programNames();
@@ -91,7 +89,8 @@ async function check(ctx: StepContext) {
   const edited = changes.some((c) => c.action === 'create' || c.action === 'update');
   if (missing.length || stamp.trim() !== key || edited)
     changes.push({
-      resource: `bpf:${names.join(',')}`,
+      kind: 'bpf',
+      programs: names,
       action: 'build',
       detail: missing.length
         ? `objects missing: ${missing.join(', ')}`
@@ -115,11 +114,7 @@ const step: Step = {
   },
   async apply(ctx, changes) {
     const f = await ctx.facts();
-    await applyDesired(
-      ctx,
-      desired(),
-      changes.filter((c) => c.resource.startsWith('file:')),
-    );
+    await applyDesired(ctx, desired(), ofKind(changes, 'file'));
     if (!changes.some((c) => c.action === 'build')) return;
     const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
     ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);

@@ -39,7 +39,10 @@ const step: Step = {
   async check(ctx) {
     const f = await ctx.facts();
     if (!f.php?.libphp)
-      return { changes: [{ resource: 'bt-tools', action: 'install', detail: 'after PHP is installed' }], notes: [] };
+      return {
+        changes: [{ kind: 'step', step: 'bt-tools', action: 'install', detail: 'after PHP is installed' }],
+        notes: [],
+      };
     const { d, missing } = desired(f);
     const { changes, notes } = await checkDesired(
       ctx,

@@ -4,7 +4,7 @@ import { proveUsdt } from '../src/lab/dtrace-prove.js';
 import { probe } from '../src/resources/probe.js';
 import type { UnitState } from '../src/resources/systemd.js';
 import { phpFacts, type HostFacts } from '../src/facts/host.js';
-import type { Change, Step, StepContext } from '../src/runner/types.js';
+import { ofKind, type Change, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * dtrace — apache2 and phpX.Y-fpm run with USE_ZEND_DTRACE=1 in their environment,
@@ -59,7 +59,7 @@ async function check(ctx: StepContext) {
   if (!f.php?.fpmUnit)
     return {
       d: undefined,
-      changes: [{ resource: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[],
+      changes: [{ kind: 'step', step: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[],
     };
   const on = ctx.options.dtrace;
   const d = desired(f, on);
@@ -69,18 +69,19 @@ async function check(ctx: StepContext) {
   for (const u of units(f)) {
     const s = states[u];
     const has = carriesDtrace(s, r.mtimes[u] ?? 0);
-    const queued = changes.some((c) => c.resource === `unit:${u}` && c.action === 'restart');
+    const queued = ofKind(changes, 'unit', 'restart').some((c) => c.unit === u);
     if (s?.active === 'active' && s.mainPid > 0 && has !== on && !queued)
       changes.push({
-        resource: `unit:${u}`,
+        kind: 'unit',
+        unit: u,
         action: 'restart',
         detail: `running main process (pid ${s.mainPid}) ${on ? 'lacks' : 'still has'} USE_ZEND_DTRACE=1`,
       });
   }
   if (d.absent && changes.some((c) => c.action === 'delete'))
     for (const u of units(f))
-      if (!changes.some((c) => c.resource === `unit:${u}`))
-        changes.push({ resource: `unit:${u}`, action: 'restart', detail: 'drop-in removed' });
+      if (!ofKind(changes, 'unit').some((c) => c.unit === u))
+        changes.push({ kind: 'unit', unit: u, action: 'restart', detail: 'drop-in removed' });
   return { d, changes };
 }
 

@@ -7,7 +7,7 @@ import { quoteArgv } from '../src/transports/quote.js';
 import { programNames } from './bpf-programs.js';
 import { prepareArtifact } from '../src/lab/artifact-skip.js';
 import { BPF_OUT, EXPORTER_LISTEN, exporterBinary, STATE_DIR } from '../src/lab/layout.js';
-import type { Evidence, Step, StepContext } from '../src/runner/types.js';
+import { ofKind, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
 
 /**
@@ -58,12 +58,10 @@ async function check(ctx: StepContext) {
   const d = desired(ctx);
   const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
   const changes = desiredChanges(d, r);
-  if (
-    r.programs.now !== r.programs.loaded &&
-    !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart')
-  )
+  if (r.programs.now !== r.programs.loaded && !ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT))
     changes.push({
-      resource: `unit:${UNIT}`,
+      kind: 'unit',
+      unit: UNIT,
       action: 'restart',
       detail: `the BPF programs in ${BPF_OUT} changed since the exporter loaded them`,
     });
@@ -86,11 +84,11 @@ const step: Step = {
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
-    const restart = changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart');
+    const restart = ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT);
     await applyDesired(
       ctx,
       { ...d, services: [] },
-      changes.filter((c) => !c.resource.startsWith('unit:')),
+      changes.filter((c) => c.kind !== 'unit'),
     );
     if (restart) {
       // The exporter's own checker first: every program must attach, else the old one keeps running.
@@ -107,11 +105,7 @@ const step: Step = {
         { sudo: true, timeoutMs: 180_000 },
       );
     }
-    await applyDesired(
-      ctx,
-      { ...d, files: [] },
-      changes.filter((c) => c.resource.startsWith('unit:')),
-    );
+    await applyDesired(ctx, { ...d, files: [] }, ofKind(changes, 'unit'));
     if (restart)
       await ctx.host.exec(
         {

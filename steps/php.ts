@@ -4,7 +4,7 @@ import { apacheChanges, apacheProbe, applyApache, apacheConfigTest } from '../sr
 import { render } from '../src/render/template.js';
 import { phpFacts, type HostFacts } from '../src/facts/host.js';
 import { DOCROOT, fpmSocket, HTTP_PORT, MEMCACHED_PORT } from '../src/lab/layout.js';
-import type { Step, StepContext, Evidence } from '../src/runner/types.js';
+import { ofKind, type Change, type Step, type StepContext, type Evidence } from '../src/runner/types.js';
 import type { LabOptions } from '../src/options.js';
 import { waitLoop } from '../src/resources/wait.js';
 
@@ -45,18 +45,27 @@ async function fullCheck(ctx: StepContext) {
   if (!f.php?.libphp || !f.php.fpmUnit)
     return {
       d: undefined,
-      changes: [{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }],
+      changes: [
+        { kind: 'step', step: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
+      ] as Change[],
     };
   const d = desired(f, ctx.options);
   const r = await ctx.probe({ ...desiredProbes(d), apache: apacheProbe });
   const mods = apacheChanges(r.apache, MODS(f.php.version), ['ebpf-lab'], ['mpm_event', 'mpm_worker']);
   const changes = desiredChanges(d, r);
   if (mods.length)
-    changes.push(...mods, { resource: 'unit:apache2.service', action: 'restart', detail: 'apache modules changed' });
+    changes.push(...mods, {
+      kind: 'unit',
+      unit: 'apache2.service',
+      action: 'restart',
+      detail: 'apache modules changed',
+    });
   return {
     d,
     changes: dedupe(
-      changes.filter((c) => !(c.action === 'reload' && mods.length && c.resource === 'unit:apache2.service')),
+      changes.filter(
+        (c) => !(c.kind === 'unit' && c.action === 'reload' && mods.length && c.unit === 'apache2.service'),
+      ),
     ),
   };
 }
@@ -85,15 +94,11 @@ const step: Step = {
     await applyDesired(
       ctx,
       d,
-      changes.filter((c) => !c.resource.startsWith('unit:')),
+      changes.filter((c) => c.kind !== 'unit'),
     );
     await applyApache(ctx, changes);
     await apacheConfigTest(ctx);
-    await applyDesired(
-      ctx,
-      { ...d, files: [] },
-      changes.filter((c) => c.resource.startsWith('unit:')),
-    );
+    await applyDesired(ctx, { ...d, files: [] }, ofKind(changes, 'unit'));
   },
   async verify(ctx) {
     const p = phpFacts(await ctx.facts());

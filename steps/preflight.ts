@@ -3,7 +3,7 @@ import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
 import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
-import type { Step, Change } from '../src/runner/types.js';
+import { ofKind, type Step, type Change } from '../src/runner/types.js';
 
 /**
  * preflight — the host can take the lab, and apt is safe to run.
@@ -55,14 +55,14 @@ const step: Step = {
     const busy = await ctx.probe({ ...desiredProbes(desired(true)), ...busyProbe, nr: needrestartProbe });
     const changes: Change[] = [];
     if (busy.cloudInit && !/status: (done|disabled)/.test(busy.cloudInit))
-      changes.push({ resource: 'cloud-init', action: 'wait', detail: busy.cloudInit });
-    if (busy.apt) changes.push({ resource: 'dpkg-lock', action: 'wait', detail: busy.apt });
+      changes.push({ kind: 'wait', for: 'cloud-init', action: 'wait', detail: busy.cloudInit });
+    if (busy.apt) changes.push({ kind: 'wait', for: 'dpkg-lock', action: 'wait', detail: busy.apt });
     const files = desiredChanges(desired(busy.nr), busy);
     changes.push(...files);
     return { changes, notes: changes.length ? [] : [`${supportedOs(f)}, kernel ${f.kernel} with BTF; apt idle`] };
   },
   async apply(ctx, changes) {
-    if (changes.some((c) => c.resource === 'cloud-init')) {
+    if (ofKind(changes, 'wait').some((c) => c.for === 'cloud-init')) {
       ctx.progress('waiting for cloud-init to finish (cloud-init status --wait)');
       const r = await ctx.host.exec(['cloud-init', 'status', '--wait'], {
         sudo: true,
@@ -71,7 +71,7 @@ const step: Step = {
       });
       if (r.exitCode !== 0 && r.exitCode !== 2) ctx.progress(`cloud-init finished with exit ${r.exitCode}; going on`);
     }
-    if (changes.some((c) => c.resource === 'dpkg-lock')) {
+    if (ofKind(changes, 'wait').some((c) => c.for === 'dpkg-lock')) {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {

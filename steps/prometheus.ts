@@ -11,7 +11,7 @@ import {
   PROMETHEUS_PORT,
   prometheusDir,
 } from '../src/lab/layout.js';
-import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
 
 /**
@@ -91,15 +91,17 @@ async function check(ctx: StepContext) {
   if (release) {
     const want = ctx.artifacts.get('prometheus')?.sha256;
     const [have = '', user = ''] = (r as unknown as { rel: string[] }).rel;
-    if (user !== 'user') changes.push({ resource: 'user:prometheus', action: 'create' });
+    if (user !== 'user') changes.push({ kind: 'user', name: 'prometheus', action: 'create' });
     if (have !== want)
       changes.push(
         {
-          resource: `artifact:prometheus@${PROMETHEUS_VERSION}`,
+          kind: 'artifact',
+          name: 'prometheus',
+          version: PROMETHEUS_VERSION,
           action: 'install',
           detail: `unpack into ${dir(PROMETHEUS_VERSION)}`,
         },
-        { resource: `unit:${UNIT}`, action: 'restart', detail: 'new binary' },
+        { kind: 'unit', unit: UNIT, action: 'restart', detail: 'new binary' },
       );
   }
   // The config cannot be validated before promtool exists: then it is written with the install.
@@ -125,7 +127,7 @@ const step: Step = {
   async apply(ctx, changes) {
     const { d } = await check(ctx);
     const v = PROMETHEUS_VERSION;
-    if (changes.some((c) => c.resource === 'user:prometheus'))
+    if (ofKind(changes, 'user').some((c) => c.name === 'prometheus'))
       await ctx.host.exec(
         [
           'useradd',
@@ -140,7 +142,7 @@ const step: Step = {
         { sudo: true },
       );
     const art = ctx.artifacts.get('prometheus');
-    if (changes.some((c) => c.resource.startsWith('artifact:')) && art) {
+    if (ofKind(changes, 'artifact').length && art) {
       const tgz = `/var/cache/ebpf-lab/prometheus-${v}.tar.gz`;
       ctx.progress(`uploading Prometheus ${v} (${Math.round(readFileSync(art.path).length / 1e6)} MB)`);
       await ctx.host.put(tgz, readFileSync(art.path), { mode: 0o644 });
@@ -154,7 +156,7 @@ const step: Step = {
     await applyDesired(
       ctx,
       d,
-      changes.filter((c) => !c.resource.startsWith('artifact:') && !c.resource.startsWith('user:')),
+      changes.filter((c) => c.kind !== 'artifact' && c.kind !== 'user'),
     );
   },
   async verify(ctx) {

@@ -14,6 +14,7 @@ import { DEFAULT_BLUEPRINT, DEFAULT_BUNDLE, isNanoBundle, pickAvailabilityZone, 
 import { isNameTaken, isNotFound, translateAwsError } from './errors.js';
 import { deleteKeyPairIfOurs } from './keys.js';
 import { EXPIRES_KEY, LAB_KEY, isOurs, labTags, tagMap } from './tags.js';
+import type { Change } from '../runner/types.js';
 
 /** A Lightsail instance as the rest of ebpf-lab sees it. */
 export interface LabInstance {
@@ -36,12 +37,8 @@ export interface LabInstance {
   tags: Record<string, string>;
 }
 
-/** A planned or applied change, in the engine's shape (`lightsail:<name>`). */
-export interface CloudChange {
-  resource: string;
-  action: string;
-  detail?: string;
-}
+/** A planned or applied change to a Lightsail instance or key pair, in the engine's shape. */
+export type CloudChange = Extract<Change, { kind: 'lightsail' | 'lightsail-keypair' }>;
 
 function toLab(i: Instance): LabInstance {
   const tags = tagMap(i.tags);
@@ -206,7 +203,12 @@ export async function ensureInstance(
   }
   return {
     action: 'created',
-    change: { resource: `lightsail:${spec.name}`, action: 'create', detail: `${bundleId} ${blueprintId} in ${zone}` },
+    change: {
+      kind: 'lightsail',
+      instance: spec.name,
+      action: 'create',
+      detail: `${bundleId} ${blueprintId} in ${zone}`,
+    },
     notes: nano ? [`${spec.name} uses ${bundleId} with a 2 GB swap file: BPF builds will be slow`] : [],
   };
 }
@@ -254,14 +256,14 @@ export async function destroyLab(
   if (found) {
     try {
       await raw(() => client.send(new DeleteInstanceCommand({ instanceName: name, forceDeleteAddOns: true })), opts);
-      changes.push({ resource: `lightsail:${name}`, action: 'delete' });
+      changes.push({ kind: 'lightsail', instance: name, action: 'delete' });
     } catch (err) {
       if (!isNotFound(err)) throw translateAwsError(err, { action: `delete instance ${name}` });
     }
   }
   const keyName = found?.keyPairName ?? opts.keyPairName;
   if (keyName && (await deleteKeyPairIfOurs(client, keyName, lab, opts))) {
-    changes.push({ resource: `lightsail-keypair:${keyName}`, action: 'delete' });
+    changes.push({ kind: 'lightsail-keypair', name: keyName, action: 'delete' });
   }
   return changes;
 }

@@ -112,7 +112,8 @@ export async function ensurePorts(
     changed: true,
     note,
     change: {
-      resource: `lightsail:${name}`,
+      kind: 'lightsail',
+      instance: name,
       action: 'update',
       detail: `public ports tcp ${LAB_PORTS.join(', ')} from ${from}`,
     },

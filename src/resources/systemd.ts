@@ -1,7 +1,9 @@
 import { quote, quoteArgv } from '../transports/quote.js';
 import { PENDING_DIR } from '../lab/layout.js';
 import { probe, type Probe } from './probe.js';
-import type { Change, StepContext } from '../runner/types.js';
+import { ofKind, type Change, type StepContext } from '../runner/types.js';
+
+type UnitAction = Extract<Change, { kind: 'unit' }>['action'];
 
 export interface UnitState {
   enabled: string;
@@ -93,27 +95,23 @@ export interface ServiceSpec {
 
 export function serviceChanges(spec: ServiceSpec, state: UnitState | undefined): Change[] {
   const out: Change[] = [];
-  const resource = `unit:${spec.unit}`;
+  const unit = { kind: 'unit', unit: spec.unit } as const;
   if (
     spec.enabled !== false &&
     state?.enabled !== 'enabled' &&
     state?.enabled !== 'static' &&
     state?.enabled !== 'alias'
   )
-    out.push({ resource, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
+    out.push({ ...unit, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
   if (spec.active !== false && state?.active !== 'active')
-    out.push({ resource, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
+    out.push({ ...unit, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
   return out;
 }
 
 /** Performs unit changes in a safe order: daemon-reload, restarts, reloads, enables, starts. */
 export async function applyUnitChanges(ctx: StepContext, changes: Change[], daemonReload: boolean): Promise<void> {
   if (daemonReload) await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo: true });
-  const units = (action: string) => [
-    ...new Set(
-      changes.filter((c) => c.resource.startsWith('unit:') && c.action === action).map((c) => c.resource.slice(5)),
-    ),
-  ];
+  const units = (action: UnitAction) => [...new Set(ofKind(changes, 'unit', action).map((c) => c.unit))];
   const restarted = new Set<string>();
   for (const u of units('restart')) {
     ctx.progress(`restarting ${u}`);
@@ -144,12 +142,15 @@ export const pendingProbe: Probe<string[]> = probe(
   { id: 'pending' },
 );
 
-export function pendingChanges(markers: string[], units: string[]): Change[] {
-  const out: Change[] = [];
+export function pendingChanges(
+  markers: string[],
+  units: string[],
+): { kind: 'unit'; unit: string; action: 'restart' | 'reload'; detail: string }[] {
+  const out: ReturnType<typeof pendingChanges> = [];
   for (const m of markers) {
     const [action, unit] = m.split('@');
-    if (action && unit && units.includes(unit))
-      out.push({ resource: `unit:${unit}`, action, detail: 'pending from an earlier run that was interrupted' });
+    if ((action === 'restart' || action === 'reload') && unit && units.includes(unit))
+      out.push({ kind: 'unit', unit, action, detail: 'pending from an earlier run that was interrupted' });
   }
   return out;
 }

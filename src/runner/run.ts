@@ -6,7 +6,7 @@ import { labSecret } from '../secrets.js';
 import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
 import type { Emit, Mode } from './events.js';
-import type { Change, Evidence, Step, StepContext, StepResult } from './types.js';
+import { changeLabel, type Change, type Evidence, type Step, type StepContext, type StepResult } from './types.js';
 import { injectFaults } from './fault.js';
 
 export interface RunInput {
@@ -113,7 +113,9 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
           throw new ConvergenceError(
             `step ${step.id} does not converge: still pending after apply: ` +
               again.changes
-                .map((c) => `${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`)
+                .map(
+                  (c) => `${c.action} ${changeLabel(c)}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`,
+                )
                 .join(', '),
           );
       }

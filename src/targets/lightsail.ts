@@ -23,6 +23,7 @@ import { forgetLab, knownHostsPath, labHome, readRegistry, saveLab, type LabReco
 import { parsePublicKeyLine, readKnownHosts, replaceHostKeys, writeKnownHosts } from '../transports/known-hosts.js';
 import { connectSsh } from '../transports/ssh.js';
 import type { Transport } from '../transports/transport.js';
+import { changeLabel } from '../runner/types.js';
 import type { OpenedTarget } from './resolve.js';
 
 /** How to reach a lab instance once it runs: address, login, key and host keys to pin. */
@@ -336,12 +337,12 @@ export async function lightsailDown(
     keyPairName: defaultKeyPairName(spec.name),
   });
   if (known?.host && known.port) await setKnownHostKeys(known.host, known.port, []);
-  if (changes.some((c) => c.resource.startsWith('lightsail-keypair:')) && known?.keyPath) {
+  if (changes.some((c) => c.kind === 'lightsail-keypair') && known?.keyPath) {
     await rm(known.keyPath, { force: true });
     await rm(`${known.keyPath}.pub`, { force: true });
   }
   if (known) await forgetLabLocked(recordName(spec.name));
-  for (const c of changes) write(`${c.resource}: deleted`);
+  for (const c of changes) write(`${changeLabel(c)}: deleted`);
   write(
     changes.length
       ? `${spec.label}: removed from ${inputs.region}`

@@ -42,7 +42,10 @@ describe('fault injection wraps the run, once', () => {
       title: id,
       async check(ctx: StepContext) {
         await ctx.host.exec(['check', id]);
-        return { changes: applied.has(id) ? [] : [{ resource: `x:${id}`, action: 'set' }], notes: [] };
+        return {
+          changes: applied.has(id) ? [] : [{ kind: 'file', path: `/x/${id}`, action: 'create' } as const],
+          notes: [],
+        };
       },
       async apply(ctx: StepContext) {
         await ctx.host.exec(['apply', id]);
