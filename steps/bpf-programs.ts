@@ -5,6 +5,7 @@ import { probe } from '../src/resources/probe.js';
 import { sha256 } from '../src/resources/files.js';
 import { assetPath } from '../src/paths.js';
 import { BPF_OUT, BPF_SRC } from '../src/lab/layout.js';
+import { hostScript } from '../src/render/script.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
@@ -130,9 +131,7 @@ const step: Step = {
   },
   async verify(ctx) {
     const r = await ctx.host.exec(
-      {
-        script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done`,
-      },
+      { script: hostScript('bpf-objects', { BPF_OUT, NAMES: programNames().join(' ') }) },
       { sudo: true, nothrow: true },
     );
     return r.stdout
@@ -150,16 +149,7 @@ const step: Step = {
   /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
   async prove(ctx) {
     const names = programNames();
-    // bpftool creates the (single-level) pin directory itself.
-    const script =
-      `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
-      names
-        .map(
-          (n) =>
-            `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
-        )
-        .join('; ') +
-      `; true`;
+    const script = hostScript('bpf-load', { BPF_OUT, NAMES: names.join(' ') });
     const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     return names.map((n): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;

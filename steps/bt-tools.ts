@@ -2,6 +2,8 @@ import { applyDesired, checkDesired, type Desired } from '../src/resources/desir
 import { btPathsFromFacts, listBtTools, renderBt, btPlaceholders, BT_PLACEHOLDERS } from '../src/render/bt.js';
 import type { HostFacts } from '../src/facts/host.js';
 import { BT_DIR } from '../src/lab/layout.js';
+import { hostScript } from '../src/render/script.js';
+import { quoteArgv } from '../src/transports/quote.js';
 import type { Evidence, Step } from '../src/runner/types.js';
 
 /**
@@ -57,14 +59,8 @@ const step: Step = {
   /** Every installed tool compiles with this host's bpftrace (`--emit-elf`: parse, semantic checks, codegen, no attach). */
   async prove(ctx) {
     const tools = listBtTools().map((t) => t.file);
-    const script = tools
-      .map(
-        (t) =>
-          `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | head -1)"; fi; else echo "${t} absent"; fi`,
-      )
-      .join('\n');
     const r = await ctx.host.exec(
-      { script: `${script}\nrm -f /tmp/.ebpf-lab-bt.elf` },
+      { script: hostScript('bt-compile', { TOOLS: quoteArgv(tools), BT_DIR }) },
       { sudo: true, nothrow: true, timeoutMs: 600_000 },
     );
     return tools.map((t): Evidence => {

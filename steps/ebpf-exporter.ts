@@ -9,6 +9,7 @@ import { prepareArtifact } from '../src/lab/artifact-skip.js';
 import { BPF_OUT, EXPORTER_LISTEN, exporterBinary, STATE_DIR } from '../src/lab/layout.js';
 import { ofKind, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
@@ -127,7 +128,11 @@ export default step;
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
   const r = await ctx.host.exec(
     {
-      script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'`,
+      script: hostScript('exporter-attached', {
+        BINARY: quoteArgv([binaryPath(ctx.options.exporterVersion)]),
+        LISTEN: EXPORTER_LISTEN,
+        WAIT_METRICS: waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 }),
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 180_000 },
   );
@@ -159,11 +164,12 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
 
 /** The ebpf_exporter_php_* series grow after generated requests on both SAPIs. */
 export async function growthEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const sum = `curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | awk '/^ebpf_exporter_php_(request_duration_seconds_count|compile_file_total|exception_thrown_total)/ {s+=$NF} END {printf "%d\\n", s}'`;
-  const load = `for i in $(seq 10); do for u in index.php path1/a.php exception.php mem.php?n=20; do curl -s -o /dev/null http://127.0.0.1/$u; curl -s -o /dev/null http://127.0.0.1/fpm/$u; done; done`;
   const r = await ctx.host.exec(
     {
-      script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"`,
+      script: hostScript('exporter-growth', {
+        BINARY: binaryPath(ctx.options.exporterVersion),
+        LISTEN: EXPORTER_LISTEN,
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 120_000 },
   );

@@ -7,6 +7,7 @@ import { DOCROOT, fpmSocket, HTTP_PORT, MEMCACHED_PORT } from '../src/lab/layout
 import { ofKind, type Change, type Step, type StepContext, type Evidence } from '../src/runner/types.js';
 import type { LabOptions } from '../src/options.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * php — apache2 serves the sample pages with mod_php at `/` and php-fpm serves the
@@ -104,9 +105,12 @@ const step: Step = {
     const p = phpFacts(await ctx.facts());
     const sock = fpmSocket(p.version);
     const r = await ctx.host.exec(
-      // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
       {
-        script: `${waitLoop(`ss -Hltn 'sport = :${MEMCACHED_PORT}' | grep -q .`, { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/`,
+        script: hostScript('php-verify', {
+          WAIT_MEMCACHED: waitLoop(`ss -Hltn 'sport = :${MEMCACHED_PORT}' | grep -q .`, { tries: 40, every: 0.25 }),
+          FPM_UNIT: p.fpmUnit,
+          SOCKET: sock,
+        }),
       },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );

@@ -3,6 +3,7 @@ import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
 import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
+import { waitLoop } from '../src/resources/wait.js';
 import { ofKind, type Step, type Change } from '../src/runner/types.js';
 
 /**
@@ -27,11 +28,14 @@ function desired(needrestart: boolean): Desired {
 
 const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
+/** Processes that hold (or are about to take) the dpkg lock. */
+const APT_PROCESSES = 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade';
+
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
     id: 'cloud-init-status',
   }),
-  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), {
+  apt: probe(`pgrep -a -x '${APT_PROCESSES}' | head -3`, (o) => o.trim(), {
     id: 'apt-busy',
   }),
 };
@@ -75,7 +79,7 @@ const step: Step = {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {
-          script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1`,
+          script: `${waitLoop(`! pgrep -x '${APT_PROCESSES}' >/dev/null`, { tries: 600, every: 1, then: 'exit 0' })}; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );

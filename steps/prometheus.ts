@@ -13,6 +13,7 @@ import {
 } from '../src/lab/layout.js';
 import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * prometheus — Prometheus scrapes the exporter every 15 s and listens on 127.0.0.1:9090
@@ -147,9 +148,7 @@ const step: Step = {
       ctx.progress(`uploading Prometheus ${v} (${Math.round(readFileSync(art.path).length / 1e6)} MB)`);
       await ctx.host.put(tgz, readFileSync(art.path), { mode: 0o644 });
       await ctx.host.exec(
-        {
-          script: `set -e; t=$(mktemp -d ${dir(v)}.XXXX); tar -xzf ${tgz} -C "$t" --strip-components=1; echo ${art.sha256} > "$t/.tarball-sha256"; rm -rf ${dir(v)}; mv "$t" ${dir(v)}; chmod 755 ${dir(v)}; install -d -o prometheus -g prometheus /var/lib/prometheus/metrics2; rm -f ${tgz}`,
-        },
+        { script: hostScript('prometheus-unpack', { DIR: dir(v), TARBALL: tgz, SHA256: art.sha256 }) },
         { sudo: true, timeoutMs: 300_000 },
       );
     }
@@ -162,9 +161,14 @@ const step: Step = {
   async verify(ctx) {
     // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
     const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
-    const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
     const r = await ctx.host.exec(
-      { script: `${ready}; ss -Hltn 'sport = :${PROMETHEUS_PORT}' | awk '{print $4}' | sort -u | tr '\\n' ' '` },
+      {
+        script: hostScript('prometheus-verify', {
+          LISTEN: PROMETHEUS_LISTEN,
+          PORT: PROMETHEUS_PORT,
+          WAIT_READY: waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` }),
+        }),
+      },
       { sudo: true, nothrow: true, timeoutMs: 150_000 },
     );
     const [code = '', listen = ''] = r.stdout.split('\n');
@@ -183,11 +187,12 @@ const step: Step = {
     ];
   },
   async prove(ctx) {
-    const q = (expr: string) =>
-      `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
     const r = await ctx.host.exec(
       {
-        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; test -x ${exporterBinary(ctx.options.exporterVersion)} && echo exporter`,
+        script: hostScript('prometheus-prove', {
+          LISTEN: PROMETHEUS_LISTEN,
+          EXPORTER_BINARY: exporterBinary(ctx.options.exporterVersion),
+        }),
       },
       { sudo: true, nothrow: true },
     );

@@ -1,5 +1,7 @@
 import { checkDesired, applyDesired, type Desired } from '../src/resources/desired.js';
 import { render } from '../src/render/template.js';
+import { hostScript } from '../src/render/script.js';
+import { quote, quoteArgv } from '../src/transports/quote.js';
 import { DOCROOT, MEMCACHED_PORT, SAMPLE_FILES, SAMPLE_PAGES } from '../src/lab/layout.js';
 import type { Evidence, Step } from '../src/runner/types.js';
 
@@ -39,12 +41,7 @@ const step: Step = {
     // One round trip: status code plus the markers each page prints, per URL.
     const markers =
       'sapi=[a-z0-9-]+|stored=[0-9]+ of [0-9]+|caught [A-Za-z]+|path[12]/a\\.php|DTrace Support|ebpf-lab sample app';
-    const script = urls
-      .map(
-        (u) =>
-          `b=$(curl -s -m 20 -w '\\n%{http_code}' 'http://127.0.0.1${u}'); printf '%s\\t%s\\t' '${u}' "$(printf '%s' "$b" | tail -n1)"; printf '%s' "$b" | grep -o -E '${markers}' | sort -u | tr '\\n' ' '; echo`,
-      )
-      .join('\n');
+    const script = hostScript('sample-pages', { URLS: quoteArgv(urls), MARKERS: quote(markers) });
     const r = await ctx.host.exec({ script }, { nothrow: true, timeoutMs: 120_000 });
     const lines = r.stdout.split('\n');
     return urls.map((u, i): Evidence => {

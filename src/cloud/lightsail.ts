@@ -15,6 +15,7 @@ import { isNameTaken, isNotFound, translateAwsError } from './errors.js';
 import { deleteKeyPairIfOurs } from './keys.js';
 import { EXPIRES_KEY, LAB_KEY, isOurs, labTags, tagMap } from './tags.js';
 import type { Change } from '../runner/types.js';
+import { hostScript } from '../render/script.js';
 
 /** A Lightsail instance as the rest of ebpf-lab sees it. */
 export interface LabInstance {
@@ -106,13 +107,7 @@ export interface EnsureInstanceResult {
 }
 
 /** Launch-script lines that add a 2 GB swap file once (nano has 512 MB, too little for clang). */
-export const SWAP_SCRIPT = [
-  'if [ ! -f /swapfile ]; then',
-  '  fallocate -l 2G /swapfile || dd if=/dev/zero of=/swapfile bs=1M count=2048',
-  '  chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile',
-  "  grep -q '^/swapfile ' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab",
-  'fi',
-].join('\n');
+export const SWAP_SCRIPT = hostScript('swap');
 
 /** The launch script sent to Lightsail: the caller's script, with swap first when needed. */
 export function buildUserData(userData: string | undefined, withSwap: boolean): string | undefined {

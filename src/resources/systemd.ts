@@ -1,4 +1,5 @@
 import { quote, quoteArgv } from '../transports/quote.js';
+import { hostScript } from '../render/script.js';
 import { PENDING_DIR } from '../lab/layout.js';
 import { probe, type Probe } from './probe.js';
 import { ofKind, type Change, type StepContext } from '../runner/types.js';
@@ -20,39 +21,14 @@ export interface UnitState {
   startedAt: number;
 }
 
-/**
- * A sh snippet printing the main PID of a unit (0 when not running). Debian's
- * apache2.service is Type=forking without PIDFile, so systemd may not know its main
- * PID (MainPID=0 while active): then it is the newest process of the unit's cgroup
- * whose parent is PID 1 (cgroup v2 or v1/hybrid; the newest because an old master may
- * still be exiting after a graceful stop).
- */
+/** A sh snippet printing the main PID of a unit (0 when not running): templates/scripts/main-pid.sh. */
 export function mainPidScript(unit: string): string {
-  const q = quote(unit);
-  return (
-    `p=$(systemctl show -p MainPID --value ${q} 2>/dev/null); ` +
-    `if [ "\${p:-0}" = 0 ]; then cg=$(systemctl show -p ControlGroup --value ${q} 2>/dev/null); ` +
-    `for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do [ -n "$cg" ] && [ -r "$d$cg/cgroup.procs" ] || continue; ` +
-    `b=-1; for c in $(cat "$d$cg/cgroup.procs"); do s=$(sed 's/.*) //' /proc/$c/stat 2>/dev/null) || continue; ` +
-    `set -- $s; [ "$2" = 1 ] && [ "\${20}" -gt "$b" ] && b=\${20} && p=$c; done; break; done; fi; echo "\${p:-0}"`
-  );
+  return hostScript('main-pid', { UNIT: quote(unit) });
 }
 
 /** One probe for several units: enablement, activity, main pid and its environment. */
 export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
-  const body = units
-    .map((u) => {
-      const q = quote(u);
-      return (
-        `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
-        `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
-        `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); ` +
-        // Start time to ~10 ms (not btime's whole seconds): now - uptime + start ticks.
-        `awk -v n="$(date +%s.%N)" -v u="$(cut -d' ' -f1 /proc/uptime)" -v s="$st" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\\t", n - u + s / t }'; tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
-        `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`
-      );
-    })
-    .join('\n');
+  const body = units.map((u) => hostScript('unit-state', { UNIT: quote(u), MAIN_PID: mainPidScript(u) })).join('\n');
   return probe(
     body,
     (out) => {

@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
 import { RUN_LOCK, STATE_DIR } from '../lab/layout.js';
+import { hostScript } from '../render/script.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -18,15 +19,8 @@ export interface HostLock {
   release(): Promise<void>;
 }
 
-const acquireScript = (owner: string) => `
-mkdir -p ${STATE_DIR}
-if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo acquired; exit 0; fi
-age=$(( $(date +%s) - $(stat -c %Y ${LOCK_DIR} 2>/dev/null || date +%s) ))
-if [ "$age" -gt ${STALE_S} ]; then
-  prev=$(cat ${LOCK_DIR}/owner 2>/dev/null); rm -rf ${LOCK_DIR}
-  if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo "taken-over $age $prev"; exit 0; fi
-fi
-echo "held $age $(cat ${LOCK_DIR}/owner 2>/dev/null)"`;
+const acquireScript = (owner: string) =>
+  hostScript('run-lock', { LOCK: LOCK_DIR, OWNER: quote(owner), STALE_S, STATE_DIR });
 
 export async function acquireHostLock(
   host: Transport,
