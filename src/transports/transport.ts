@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * The one interface steps use to reach a host. Implementations: ssh (ssh2, one
- * connection per host for the whole run), local (zx) and fake (scripted, for tests).
+ * connection per host for the whole run), local (child_process) and fake (scripted, for tests).
  */
 export interface ExecOptions {
   /** Run as root: `sudo -n` when the login user is not root. */
