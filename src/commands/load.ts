@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { openTarget, parseTarget } from '../targets/resolve.js';
 import { sandboxPackages } from '../../steps/index.js';
 import type { Transport } from '../transports/transport.js';
-import { waitBpftraceAttached } from '../resources/wait.js';
+import { waitBpftraceAttached, waitLoop } from '../resources/wait.js';
 import { BATCH_BT, JOB_PATH } from '../lab/layout.js';
 import { hostScript } from '../render/script.js';
 
@@ -78,7 +78,15 @@ export const LOAD_URLS = [
 
 /** The generator, run on the lab host (templates/scripts/load-generator.sh). */
 export function loadScript(rate: number, seconds: number): string {
-  return hostScript('load-generator', { URLS: LOAD_URLS.map((u) => `'${u}'`).join(' '), RATE: rate, SECONDS: seconds });
+  // Waits on the clock, polled every 50 ms (40 tries: more than the second each needs at most).
+  const clock = (until: string) => waitLoop(until, { tries: 40, every: 0.05 });
+  return hostScript('load-generator', {
+    URLS: LOAD_URLS.map((u) => `'${u}'`).join(' '),
+    RATE: rate,
+    SECONDS: seconds,
+    WAIT_NEXT_SECOND: clock('[ "$(date +%s)" -ne "$s0" ]'),
+    WAIT_SECOND_T: clock('[ "$(date +%s)" -ge $((start + t)) ]'),
+  });
 }
 
 export interface LoadInput {

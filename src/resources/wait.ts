@@ -13,7 +13,8 @@ export function waitLoop(
   const giveUp = o.giveUpIf ? ` ${o.giveUpIf} && break;` : '';
   const done = o.then ? `{ ${o.then}; }` : 'break';
   const each = o.each ? ` ${o.each};` : '';
-  return `for i in $(seq ${o.tries}); do ${until} && ${done};${giveUp}${each} sleep ${o.every}; done`;
+  // The loop's variable is one no script uses (the load generator counts with `i`).
+  return `for _w in $(seq ${o.tries}); do ${until} && ${done};${giveUp}${each} sleep ${o.every}; done`;
 }
 
 /** Waits until bpftrace (pid in $bp, output in `out`) has attached its probes, or has died. */

@@ -24,6 +24,7 @@ import { parsePublicKeyLine, readKnownHosts, replaceHostKeys, writeKnownHosts } 
 import { connectSsh } from '../transports/ssh.js';
 import type { Transport } from '../transports/transport.js';
 import { changeLabel } from '../runner/types.js';
+import { GRAFANA_PORT } from '../lab/layout.js';
 import type { OpenedTarget } from './resolve.js';
 
 /** How to reach a lab instance once it runs: address, login, key and host keys to pin. */
@@ -290,7 +291,7 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
       if (keys.length) await setKnownHostKeys(host, port, keys);
       if (host !== lab.host || port !== lab.port) await saveLabLocked({ ...lab, host, port });
     }
-    const grafanaUrl = inst.publicIp && host ? `http://${host}:3000/` : undefined;
+    const grafanaUrl = inst.publicIp && host ? `http://${host}:${GRAFANA_PORT}/` : undefined;
     return {
       ...lab,
       host,

@@ -6,6 +6,8 @@
 # folded into running totals (and appended to `all`), so the work per second stays the
 # same however long the run, and each second starts on the wall clock (start + t), so the
 # run takes D seconds, not D times the loop's cost. R = @RATE@ requests/s, D = @SECONDS@ s.
+# @WAIT_NEXT_SECOND@ waits for the clock's next second after s0, @WAIT_SECOND_T@ for second
+# start + t.
 set -- @URLS@
 N=$#; R=@RATE@; D=@SECONDS@; tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -17,7 +19,7 @@ tally() {
   if [ -n "$new" ]; then sum=$(add "$sum" "$(cd "$tmp" && cat $new | tee -a all | count)"); (cd "$tmp" && rm -f $new); fi
   tot=$(add "$sum" "$(cd "$tmp" && ls | grep '^p\.' | xargs -r cat 2>/dev/null | count)")
 }
-s0=$(date +%s); while [ "$(date +%s)" -eq "$s0" ]; do sleep 0.05; done
+s0=$(date +%s); @WAIT_NEXT_SECOND@
 i=0; t=0; start=$(date +%s)
 while [ $t -lt $D ]; do
   k=0; c=0
@@ -27,7 +29,7 @@ while [ $t -lt $D ]; do
     { curl -s -m 10 -w '%{http_code} %{url_effective}\n' $args > "$tmp/p.$t.$c" 2>/dev/null; mv "$tmp/p.$t.$c" "$tmp/c.$t.$c"; } &
     c=$((c + 1))
   done
-  t=$((t + 1)); while [ "$(date +%s)" -lt $((start + t)) ]; do sleep 0.05; done; tally; echo "P $t $tot"
+  t=$((t + 1)); @WAIT_SECOND_T@; tally; echo "P $t $tot"
 done
 wait; tally; echo "F $tot"
 awk '{ s = ($2 ~ /\/fpm\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\n", n["mod_php"], n["php-fpm"] }' "$tmp/all"
