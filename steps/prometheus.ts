@@ -164,7 +164,6 @@ const step: Step = {
     const r = await ctx.host.exec(
       {
         script: hostScript('prometheus-verify', {
-          LISTEN: PROMETHEUS_LISTEN,
           PORT: PROMETHEUS_PORT,
           WAIT_READY: waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` }),
         }),
