@@ -18,6 +18,7 @@ const { sandboxPackages } = await dist('steps/index.js');
 const { labPackages } = await dist('steps/packages.js');
 const { render } = await dist('src/render/template.js');
 const { parseHostFacts } = await dist('src/facts/host.js');
+const { MEMCACHED_PORT } = await dist('src/lab/layout.js');
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
 const home = mkdtempSync(join(tmpdir(), 'ebpf-lab-bench-'));
@@ -82,7 +83,7 @@ const files = {
   ...Object.fromEntries(
     ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
       `/var/www/html/${p}`,
-      render(`var/www/html/${p}`, {}),
+      render(`var/www/html/${p}`, { memcachedPort: MEMCACHED_PORT }),
     ]),
   ),
 };

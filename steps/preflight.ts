@@ -3,7 +3,8 @@ import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
 import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
-import type { Step, Change } from '../src/runner/types.js';
+import { waitLoop } from '../src/resources/wait.js';
+import { ofKind, type Step, type Change } from '../src/runner/types.js';
 
 /**
  * preflight — the host can take the lab, and apt is safe to run.
@@ -27,11 +28,14 @@ function desired(needrestart: boolean): Desired {
 
 const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
+/** Processes that hold (or are about to take) the dpkg lock. */
+const APT_PROCESSES = 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade';
+
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
     id: 'cloud-init-status',
   }),
-  apt: probe(`pgrep -a -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' | head -3`, (o) => o.trim(), {
+  apt: probe(`pgrep -a -x '${APT_PROCESSES}' | head -3`, (o) => o.trim(), {
     id: 'apt-busy',
   }),
 };
@@ -55,14 +59,14 @@ const step: Step = {
     const busy = await ctx.probe({ ...desiredProbes(desired(true)), ...busyProbe, nr: needrestartProbe });
     const changes: Change[] = [];
     if (busy.cloudInit && !/status: (done|disabled)/.test(busy.cloudInit))
-      changes.push({ resource: 'cloud-init', action: 'wait', detail: busy.cloudInit });
-    if (busy.apt) changes.push({ resource: 'dpkg-lock', action: 'wait', detail: busy.apt });
+      changes.push({ kind: 'wait', for: 'cloud-init', action: 'wait', detail: busy.cloudInit });
+    if (busy.apt) changes.push({ kind: 'wait', for: 'dpkg-lock', action: 'wait', detail: busy.apt });
     const files = desiredChanges(desired(busy.nr), busy);
     changes.push(...files);
     return { changes, notes: changes.length ? [] : [`${supportedOs(f)}, kernel ${f.kernel} with BTF; apt idle`] };
   },
   async apply(ctx, changes) {
-    if (changes.some((c) => c.resource === 'cloud-init')) {
+    if (ofKind(changes, 'wait').some((c) => c.for === 'cloud-init')) {
       ctx.progress('waiting for cloud-init to finish (cloud-init status --wait)');
       const r = await ctx.host.exec(['cloud-init', 'status', '--wait'], {
         sudo: true,
@@ -71,11 +75,11 @@ const step: Step = {
       });
       if (r.exitCode !== 0 && r.exitCode !== 2) ctx.progress(`cloud-init finished with exit ${r.exitCode}; going on`);
     }
-    if (changes.some((c) => c.resource === 'dpkg-lock')) {
+    if (ofKind(changes, 'wait').some((c) => c.for === 'dpkg-lock')) {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {
-          script: `for i in $(seq 600); do pgrep -x 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade' >/dev/null || exit 0; sleep 1; done; exit 1`,
+          script: `${waitLoop(`! pgrep -x '${APT_PROCESSES}' >/dev/null`, { tries: 600, every: 1, then: 'exit 0' })}; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );

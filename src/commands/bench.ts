@@ -1,8 +1,11 @@
 import { UserError } from '../errors.js';
-import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { hostFactsProbe, phpFacts, type HostFacts } from '../facts/host.js';
+import { BPF_OUT, EXPORTER_LISTEN, PENDING_DIR, STATE_DIR } from '../lab/layout.js';
 import { runProbes } from '../resources/probe.js';
-import { mainPidScript, PENDING_DIR } from '../resources/systemd.js';
-import { phpFacts } from '../../steps/php.js';
+import { mainPidScript } from '../resources/systemd.js';
+import { waitLoop } from '../resources/wait.js';
+import { hostScript } from '../render/script.js';
+import { quote } from '../transports/quote.js';
 import { parseDuration } from './load.js';
 import { withLab, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
@@ -93,15 +96,18 @@ export const DTRACE_OFF = 'UnsetEnvironment=USE_ZEND_DTRACE';
  * the change, the configuration on disk never has it (the next restart undoes it).
  */
 export function switchEnvScript(units: string[], line: string): string {
-  const dropins = units.map((u) => `/run/systemd/system/${u}.d/${RUNTIME_DROPIN}`).join(' ');
-  return `trap '' HUP INT TERM
-for u in ${units.join(' ')}; do mkdir -p /run/systemd/system/$u.d && printf '[Service]\\n${line}\\n' > /run/systemd/system/$u.d/${RUNTIME_DROPIN}; done
-systemctl daemon-reload; rc=0; systemctl restart ${units.join(' ')} || rc=$?
-rm -f ${dropins}; rmdir ${units.map((u) => `/run/systemd/system/${u}.d`).join(' ')} 2>/dev/null; systemctl daemon-reload; exit $rc`;
+  return hostScript('switch-env', {
+    UNITS: units.join(' '),
+    LINE: line,
+    DROPIN: RUNTIME_DROPIN,
+    DROPINS: units.map((u) => `/run/systemd/system/${u}.d/${RUNTIME_DROPIN}`).join(' '),
+    DIRS: units.map((u) => `/run/systemd/system/${u}.d`).join(' '),
+  });
 }
 
-const apacheEnvScript = `p=$(${mainPidScript('apache2.service')}); tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^USE_ZEND_DTRACE=//p' | head -1`;
-const waitHttp = `for i in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 '${BENCH_URL}')" = 200 ] && exit 0; sleep 0.2; done; exit 1`;
+const apacheEnvScript = hostScript('apache-dtrace-env', { APACHE_PID: mainPidScript('apache2.service') });
+const answers200 = `[ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 ${quote(BENCH_URL)})" = 200 ]`;
+const waitHttp = `${waitLoop(answers200, { tries: 100, every: 0.2, then: 'exit 0' })}; exit 1`;
 
 interface Plan {
   units: string[];
@@ -134,8 +140,13 @@ export function combine(samples: Sample[]): Omit<Measurement, 'state' | 'label' 
 /** `runs` ab runs of `each` seconds after a warm-up, all in one round trip. */
 async function measure(host: Transport, each: number, runs: number): Promise<Omit<Measurement, 'state' | 'label'>> {
   await host.exec({ script: waitHttp }, { timeoutMs: 60_000 });
-  const one = `ab -q -c ${CONCURRENCY} -t ${each} -n 10000000 -e "$c" '${BENCH_URL}' 2>&1; echo '@@CSV'; cat "$c"; echo '@@RUN'`;
-  const script = `c=$(mktemp); ab -q -n 200 -c ${CONCURRENCY} '${BENCH_URL}' >/dev/null 2>&1; for i in $(seq ${runs}); do ${one}; done; rm -f "$c"; echo '@@ENV'; ${apacheEnvScript}`;
+  const script = hostScript('bench-measure', {
+    CONCURRENCY,
+    SECONDS: each,
+    RUNS: runs,
+    URL: quote(BENCH_URL),
+    APACHE_ENV: apacheEnvScript,
+  });
   const r = await host.exec({ script }, { sudo: true, timeoutMs: (each * runs + 60) * 1000 });
   const [body = '', env = ''] = r.stdout.split('@@ENV\n');
   const samples = body
@@ -152,19 +163,29 @@ async function attach(host: Transport, plan: Plan): Promise<string> {
   if (plan.exporter.installed) {
     await host.exec(
       {
-        script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://127.0.0.1:9435/metrics && exit 0; sleep 0.2; done; exit 1`,
+        script: `systemctl start ${EXPORTER} && ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 150, every: 0.2, then: 'exit 0' })}; exit 1`,
       },
       { sudo: true, timeoutMs: 60_000 },
     );
-    return "ebpf_exporter with the lab's programs (/opt/ebpf-lab/bpf)";
+    return `ebpf_exporter with the lab's programs (${BPF_OUT})`;
   }
-  const prog = '/var/lib/ebpf-lab/bench-attach.bt';
+  const prog = `${STATE_DIR}/bench-attach.bt`;
   await host.put(prog, standInProgram(plan.facts), { mode: 0o644 });
-  const log = '/var/lib/ebpf-lab/bench-attach.log';
+  const log = `${STATE_DIR}/bench-attach.log`;
   // A transient unit: easy to stop by name from a later run, and it stops by itself after 15 min.
   await host.exec(
     {
-      script: `rm -f ${log}; systemd-run --quiet --unit=${ATTACH_UNIT} --collect -p RuntimeMaxSec=900 -p StandardOutput=file:${log} -p StandardError=file:${log} bpftrace ${prog} && for i in $(seq 300); do grep -q '^Attaching' ${log} && exit 0; systemctl -q is-active ${ATTACH_UNIT} || break; sleep 0.1; done; cat ${log} >&2; exit 1`,
+      script: hostScript('bench-attach', {
+        PROG: prog,
+        UNIT: ATTACH_UNIT,
+        LOG: log,
+        WAIT_ATTACHED: waitLoop(`grep -q '^Attaching' ${log}`, {
+          tries: 300,
+          every: 0.1,
+          giveUpIf: `! systemctl -q is-active ${ATTACH_UNIT}`,
+          then: 'exit 0',
+        }),
+      }),
     },
     { sudo: true, timeoutMs: 60_000 },
   );
@@ -177,10 +198,14 @@ async function attach(host: Transport, plan: Plan): Promise<string> {
 /** Back to the configured state: no attach unit, services restarted from their own config, exporter as it was. */
 async function restore(host: Transport, plan: Plan): Promise<string> {
   const exporter = plan.exporter.installed ? `systemctl ${plan.exporter.active ? 'start' : 'stop'} ${EXPORTER}; ` : '';
-  const script =
-    `trap '' HUP INT TERM; systemctl stop ${ATTACH_UNIT} 2>/dev/null; rm -f /run/systemd/system/*.service.d/${RUNTIME_DROPIN}; rmdir /run/systemd/system/*.service.d 2>/dev/null; systemctl daemon-reload; ` +
-    `systemctl restart ${plan.units.join(' ')} && ${exporter}rm -f ${plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')}; ` +
-    `echo "CONF $(systemctl show -p Environment --value apache2.service | tr ' ' '\\n' | sed -n 's/^USE_ZEND_DTRACE=//p')"; sleep 0.5; echo "RUN $(${apacheEnvScript})"`;
+  const script = hostScript('bench-restore', {
+    ATTACH_UNIT,
+    DROPIN: RUNTIME_DROPIN,
+    UNITS: plan.units.join(' '),
+    EXPORTER: exporter,
+    MARKERS: plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' '),
+    APACHE_ENV: apacheEnvScript,
+  });
   const r = await host.exec({ script }, { sudo: true, timeoutMs: 180_000 });
   const conf = /^CONF (.*)$/m.exec(r.stdout)?.[1]?.trim() || '(unset)';
   const run = /^RUN (.*)$/m.exec(r.stdout)?.[1]?.trim() || '(unset)';

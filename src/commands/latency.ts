@@ -3,6 +3,7 @@ import { NETEM_TEST, parseNetem } from '../facts/doctor.js';
 import type { ChosenTarget } from '../targets/index.js';
 import { quoteArgv } from '../transports/quote.js';
 import { withLab, type TargetInput } from './lab-target.js';
+import { MEMCACHED_PORT } from '../lab/layout.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -16,7 +17,7 @@ import type { Transport } from '../transports/transport.js';
 export const ROOT_HANDLE = 'eb00:';
 const NETEM_HANDLE = 'eb04:';
 
-export const PORT_NAMES: Record<string, number> = { memcached: 11211 };
+export const PORT_NAMES: Record<string, number> = { memcached: MEMCACHED_PORT };
 
 export function parsePort(raw: string | undefined): number {
   if (raw === undefined)

@@ -28,7 +28,7 @@ import type { LabOptions } from '../options.js';
 import { plainRenderer } from '../render/report.js';
 import type { Emit } from '../runner/events.js';
 import { runSteps, selectSteps } from '../runner/run.js';
-import type { Step } from '../runner/types.js';
+import { changeLabel, type Step } from '../runner/types.js';
 import { labHome, readRegistry, writePrivate } from '../state.js';
 import {
   connectLab,
@@ -389,14 +389,15 @@ export async function workshopDown(input: WorkshopInput, write: (s: string) => v
   const results = await runPool(labs, workshopDeps.poolLimit, async (l) => {
     const hostKeys = await hostKeysToForget(client, l.name);
     const changes = await destroyLab(client, l.name, { ...cloud, keyPairName: defaultKeyPairName(l.name) });
-    if (changes.some((c) => c.resource === `lightsail:${l.name}`)) await forgetHostKeysOf(hostKeys);
+    if (changes.some((c) => c.kind === 'lightsail' && c.instance === l.name && c.action === 'delete'))
+      await forgetHostKeysOf(hostKeys);
     await forgetLabLocked(recordName(l.name));
     return changes;
   });
   let failed = 0;
   results.forEach((r, i) => {
     const name = labs[i]!.name;
-    if (r.ok) write(`✓ ${name.padEnd(16)} deleted (${r.value.map((c) => c.resource).join(', ') || 'already gone'})`);
+    if (r.ok) write(`✓ ${name.padEnd(16)} deleted (${r.value.map(changeLabel).join(', ') || 'already gone'})`);
     else {
       failed += 1;
       write(`✗ ${name.padEnd(16)} FAILED ${firstLine(r.error)}`);

@@ -1,5 +1,5 @@
 import type { RunEvent } from '../runner/events.js';
-import type { StepResult } from '../runner/types.js';
+import { changeLabel, type StepResult } from '../runner/types.js';
 import { colours, type Colours } from './colour.js';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
@@ -73,7 +73,7 @@ export function incompleteLines(missing: Missing[]): string[] {
 function changeLines(r: { changes: StepResult['changes'] }, diff: boolean): string[] {
   const out: string[] = [];
   for (const c of r.changes) {
-    out.push(`    ${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? `  (${c.detail})` : ''}`);
+    out.push(`    ${c.action} ${changeLabel(c)}${c.detail && !c.detail.includes('\n') ? `  (${c.detail})` : ''}`);
     if (diff && c.detail?.includes('\n')) out.push(...c.detail.split('\n').map((l) => '      ' + l));
   }
   return out;
@@ -234,7 +234,14 @@ export function jsonRenderer(write: (s: string) => void): Renderer {
   const r = ((e: RunEvent) => {
     if (e.kind === 'note') notes.push(e.line);
     if (e.kind === 'run:end')
-      runs.push({ host: e.host, mode: e.mode, ok: e.ok, durationMs: Math.round(e.durationMs), steps: e.results });
+      runs.push({
+        host: e.host,
+        mode: e.mode,
+        ok: e.ok,
+        durationMs: Math.round(e.durationMs),
+        // Each change with its label first (`resource`: "file:/etc/x"), then its typed fields.
+        steps: e.results.map((s) => ({ ...s, changes: s.changes.map((c) => ({ resource: changeLabel(c), ...c })) })),
+      });
   }) as Renderer;
   r.finish = (extra = {}) => {
     const ok = runs.length > 0 && runs.every((x) => x.ok) && extra['error'] === undefined;

@@ -31,6 +31,8 @@ import { connectSsh } from '../transports/ssh.js';
 import type { Transport } from '../transports/transport.js';
 import type { LightsailInputs } from './lightsail-inputs.js';
 import type { OpenedTarget, StatusRow } from './target.js';
+import { changeLabel } from '../runner/types.js';
+import { GRAFANA_PORT } from '../lab/layout.js';
 
 /** How to reach a lab instance once it runs: address, login, key and host keys to pin. */
 export interface LabEndpoint {
@@ -327,7 +329,7 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
       if (keys.length) await setKnownHostKeys(host, port, keys);
       if (host !== lab.host || port !== lab.port) await saveLabLocked({ ...lab, host, port });
     }
-    const grafanaUrl = inst.publicIp && host ? `http://${host}:3000/` : undefined;
+    const grafanaUrl = inst.publicIp && host ? `http://${host}:${GRAFANA_PORT}/` : undefined;
     return {
       ...lab,
       host,
@@ -383,13 +385,14 @@ export async function lightsailDown(
     ...lightsailDeps.cloud,
     keyPairName: defaultKeyPairName(spec.name),
   });
-  if (changes.some((c) => c.resource === `lightsail:${spec.name}`)) await forgetHostKeysOf(hostKeys);
-  if (changes.some((c) => c.resource.startsWith('lightsail-keypair:')) && known?.keyPath) {
+  if (changes.some((c) => c.kind === 'lightsail' && c.instance === spec.name && c.action === 'delete'))
+    await forgetHostKeysOf(hostKeys);
+  if (changes.some((c) => c.kind === 'lightsail-keypair') && known?.keyPath) {
     await rm(known.keyPath, { force: true });
     await rm(`${known.keyPath}.pub`, { force: true });
   }
   if (known) await forgetLabLocked(recordName(spec.name));
-  for (const c of changes) write(`${c.resource}: deleted`);
+  for (const c of changes) write(`${changeLabel(c)}: deleted`);
   write(
     changes.length
       ? `${spec.label}: removed from ${inputs.region}`

@@ -19,6 +19,7 @@ import { main } from '../../src/cli.js';
 import { UserError } from '../../src/errors.js';
 import { factsFixture, fakeContext } from '../support/fake-host.js';
 import batchJob from '../../steps/batch-job.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const fx = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'bench', name), 'utf8');
 
@@ -189,7 +190,7 @@ describe('batch-job step', () => {
     const job = '/opt/ebpf-lab/jobs/nightly-report.php';
     const { ctx, host } = fakeContext({ facts });
     const first = await batchJob.check(ctx);
-    expect(first.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`create file:${job}`]);
+    expect(first.changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([`create file:${job}`]);
     await batchJob.apply(ctx, first.changes);
     const content = host.files.get(job)!.content;
     expect(content).toMatch(/^<\?php\n\/\/ managed by ebpf-lab/);

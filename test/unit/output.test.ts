@@ -30,7 +30,10 @@ function step(id: string, o: { skip?: string; unverified?: boolean } = {}): Step
     id,
     title: `step ${id}`,
     prepare: async () => o.skip,
-    check: async () => ({ changes: n ? [] : [{ resource: `counter:${id}`, action: 'set' }], notes: [] }),
+    check: async () => ({
+      changes: n ? [] : [{ kind: 'step' as const, step: `counter:${id}`, action: 'configure' as const }],
+      notes: [],
+    }),
     apply: async () => void (n = 1),
     verify: async () =>
       o.unverified

@@ -1,0 +1,12 @@
+# bpf-programs' prove: every object of @NAMES@ in @BPF_OUT@ loads through the kernel's
+# verifier (pinned in a scratch bpffs directory, then removed). One line per program:
+# `<name> ok <programs loaded>` or `<name> fail <bpftool's last lines>`.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+d=/sys/fs/bpf/ebpf-lab-verify-$$
+for n in @NAMES@; do
+  # bpftool creates the (single-level) pin directory itself.
+  if out=$(bpftool prog loadall @BPF_OUT@/$n.bpf.o $d-$n 2>&1); then echo "$n ok $(ls $d-$n | wc -l)"
+  else echo "$n fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\n' ' ')"; fi
+  rm -rf $d-$n
+done
+true
