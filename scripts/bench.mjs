@@ -3,9 +3,11 @@
 // script doing the same work over one SSH session, measured in the same run on fresh
 // sandbox copies, printed as ratios. Scope: the issue-2 steps (preflight, packages, php,
 // dtrace, sample-app), which the bash baseline reproduces from the same templates.
-// Needs root and `npm run build` first. Usage: node scripts/bench.mjs [--rounds N]
+// Needs root and `npm run build` first. Usage: node scripts/bench.mjs [--rounds N] [--startup-only]
+// The first phase, start-up, times `ebpf-lab --help` and `--version` against `node -e 0`
+// (the issue-10 budget: at most 0.1 s more); it needs neither root nor a sandbox.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +18,7 @@ const { sandboxPackages } = await dist('steps/index.js');
 const { labPackages } = await dist('steps/packages.js');
 const { render } = await dist('src/render/template.js');
 const { parseHostFacts } = await dist('src/facts/host.js');
+const { MEMCACHED_PORT } = await dist('src/lab/layout.js');
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
 const home = mkdtempSync(join(tmpdir(), 'ebpf-lab-bench-'));
@@ -80,7 +83,7 @@ const files = {
   ...Object.fromEntries(
     ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
       `/var/www/html/${p}`,
-      render(`var/www/html/${p}`, {}),
+      render(`var/www/html/${p}`, { memcachedPort: MEMCACHED_PORT }),
     ]),
   ),
 };
@@ -133,6 +136,57 @@ function tool(name, extra = []) {
       { env, stdio: 'ignore' },
     ),
   );
+}
+
+/** CPU seconds (user + system) of this process's waited-for children so far, from /proc (10 ms ticks). */
+const childCpu = () => {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100; // cutime, cstime (fields 16 and 17)
+};
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * Start-up: `node -e 0`, `ebpf-lab --help` and `ebpf-lab --version`, interleaved (one of each
+ * per round, so a busy machine slows all three alike): median wall time and mean CPU time of
+ * 30 rounds after 3 warm-up rounds. CPU time is the fairer figure on a loaded machine.
+ */
+function startup(n = 30) {
+  const bin = join(ROOT, 'bin', 'ebpf-lab.js');
+  const cases = {
+    'node -e 0': ['-e', '0'],
+    'ebpf-lab --help': [bin, '--help'],
+    'ebpf-lab --version': [bin, '--version'],
+  };
+  const wall = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let i = 0; i < n + 3; i++)
+    for (const [k, args] of Object.entries(cases)) {
+      const c0 = childCpu();
+      const t = secs(() => spawnSync(process.execPath, args, { stdio: 'ignore' }));
+      if (i < 3) continue; // warm-up
+      wall[k].push(t);
+      cpu[k].push(childCpu() - c0);
+    }
+  const ms = (x) => `${(x * 1000).toFixed(0).padStart(5)} ms`;
+  const w0 = median(wall['node -e 0']);
+  const c0 = mean(cpu['node -e 0']);
+  console.log(
+    `start-up, ${n} interleaved rounds (budget: +100 ms over node -e 0); load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+  );
+  console.log(`  ${''.padEnd(20)} ${'wall (median)'.padStart(24)}  ${'cpu (mean)'.padStart(22)}`);
+  for (const k of Object.keys(cases)) {
+    const dw = k === 'node -e 0' ? '' : `+${((median(wall[k]) - w0) * 1000).toFixed(0)}`;
+    const dc = k === 'node -e 0' ? '' : `+${((mean(cpu[k]) - c0) * 1000).toFixed(0)}`;
+    console.log(
+      `  ${k.padEnd(20)} ${ms(median(wall[k]))} ${dw.padStart(6)} ms    ${ms(mean(cpu[k]))} ${dc.padStart(6)} ms`,
+    );
+  }
+}
+
+startup();
+if (process.argv.includes('--startup-only')) {
+  rmSync(home, { recursive: true, force: true });
+  process.exit(0);
 }
 
 try {

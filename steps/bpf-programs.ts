@@ -4,12 +4,14 @@ import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../sr
 import { probe } from '../src/resources/probe.js';
 import { sha256 } from '../src/resources/files.js';
 import { assetPath } from '../src/paths.js';
+import { BPF_OUT, BPF_SRC } from '../src/lab/layout.js';
+import { hostScript } from '../src/render/script.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
 import { bpftoolProbe, describeBpftool, type BpftoolFacts } from '../src/facts/bpftool.js';
 import { CommandError } from '../src/errors.js';
-import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * bpf-programs — the lab's BPF programs (bpf/*.bpf.c, CO-RE, libbpf) are built ON the
@@ -19,8 +21,6 @@ import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js
  * dir). Sources live in /opt/ebpf-lab/bpf-src; an object is rebuilt only when its
  * source, a header or a probe target changed (make does the per-object work).
  */
-export const BPF_SRC = '/opt/ebpf-lab/bpf-src';
-export const BPF_OUT = '/opt/ebpf-lab/bpf';
 const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
 
 function walk(dir: string): string[] {
@@ -87,9 +87,7 @@ async function check(ctx: StepContext) {
   const f = await ctx.facts();
   if (!f.php?.libphp || !f.php.fpmBinary || !f.libmemcached)
     return {
-      changes: [
-        { resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' },
-      ] as Change[],
+      changes: [{ kind: 'bpf', action: 'build', detail: 'after PHP and libmemcached are installed' }] as Change[],
     };
   const d = desired();
   const names = programNames();
@@ -109,7 +107,8 @@ async function check(ctx: StepContext) {
   const edited = changes.some((c) => c.action === 'create' || c.action === 'update');
   if (missing.length || stamp.trim() !== key || edited)
     changes.push({
-      resource: `bpf:${names.join(',')}`,
+      kind: 'bpf',
+      programs: names,
       action: 'build',
       detail: missing.length
         ? `objects missing: ${missing.join(', ')}`
@@ -133,11 +132,7 @@ const step: Step = {
   },
   async apply(ctx, changes) {
     const f = await ctx.facts();
-    await applyDesired(
-      ctx,
-      desired(),
-      changes.filter((c) => c.resource.startsWith('file:')),
-    );
+    await applyDesired(ctx, desired(), ofKind(changes, 'file'));
     if (!changes.some((c) => c.action === 'build')) return;
     const tool = await bpftool(ctx);
     const vars = Object.entries({ ...makeVars(f), BPFTOOL: tool }).map(([k, v]) => `${k}=${v}`);
@@ -160,9 +155,7 @@ const step: Step = {
       detail: describeBpftool(bt),
     };
     const r = await ctx.host.exec(
-      {
-        script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done`,
-      },
+      { script: hostScript('bpf-objects', { BPF_OUT, NAMES: programNames().join(' ') }) },
       { sudo: true, nothrow: true },
     );
     return [
@@ -193,19 +186,7 @@ const step: Step = {
         what: `${n}.bpf.o passes the kernel verifier`,
         detail: `not checked: ${describeBpftool(bt)}`,
       }));
-    const tool = quote(bt.chosen.path);
-    // bpftool creates the (single-level) pin directory itself.
-    const script =
-      // bpffs, not just a mount point: Ubuntu 22.04's systemd (249) leaves a container's
-      // bound /sys/fs/bpf a plain sysfs directory.
-      `[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
-      names
-        .map(
-          (n) =>
-            `if out=$(${tool} prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
-        )
-        .join('; ') +
-      `; true`;
+    const script = hostScript('bpf-load', { BPF_OUT, NAMES: names.join(' '), BPFTOOL: quote(bt.chosen.path) });
     const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     return names.map((n): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;

@@ -1,8 +1,11 @@
 import { applyDesired, checkDesired, type Desired } from '../src/resources/desired.js';
 import { btPathsFromFacts, listBtTools, renderBt, btPlaceholders, BT_PLACEHOLDERS } from '../src/render/bt.js';
 import type { HostFacts } from '../src/facts/host.js';
+import { BT_DIR } from '../src/lab/layout.js';
+import { hostScript } from '../src/render/script.js';
+import { quoteArgv } from '../src/transports/quote.js';
 import type { Evidence, Step } from '../src/runner/types.js';
-import { noUsdtReason } from './dtrace-prove.js';
+import { noUsdtReason } from '../src/lab/dtrace-prove.js';
 
 /**
  * bt-tools — the lab's bpftrace tools (bt/*.bt) are installed in /opt/ebpf-lab/bt with
@@ -10,7 +13,6 @@ import { noUsdtReason } from './dtrace-prove.js';
  * apcu.so), executable, with a README of one line per tool. Run one with
  * `sudo /opt/ebpf-lab/bt/<tool>.bt`.
  */
-export const BT_DIR = '/opt/ebpf-lab/bt';
 
 function desired(f: HostFacts): { d: Desired; missing: string[] } {
   const paths = btPathsFromFacts(f);
@@ -24,7 +26,7 @@ function desired(f: HostFacts): { d: Desired; missing: string[] } {
     return [{ path: `${BT_DIR}/${t.file}`, content: renderBt(t.source, paths), mode: 0o755 }];
   });
   const readme =
-    "# managed by ebpf-lab: bpftrace tools for this lab, with this host's probe paths. Run: sudo /opt/ebpf-lab/bt/<tool>.bt\n" +
+    `# managed by ebpf-lab: bpftrace tools for this lab, with this host's probe paths. Run: sudo ${BT_DIR}/<tool>.bt\n` +
     listBtTools()
       .map((t) => `${t.file}: ${t.summary}`)
       .join('\n') +
@@ -40,7 +42,10 @@ const step: Step = {
   async check(ctx) {
     const f = await ctx.facts();
     if (!f.php?.libphp)
-      return { changes: [{ resource: 'bt-tools', action: 'install', detail: 'after PHP is installed' }], notes: [] };
+      return {
+        changes: [{ kind: 'step', step: 'bt-tools', action: 'install', detail: 'after PHP is installed' }],
+        notes: [],
+      };
     const { d, missing } = desired(f);
     const { changes, notes } = await checkDesired(
       ctx,
@@ -65,14 +70,8 @@ const step: Step = {
     const tools = listBtTools()
       .map((t) => t.file)
       .filter((t) => !(noUsdt && usdtTools.has(t)));
-    const script = tools
-      .map(
-        (t) =>
-          `if [ -f ${BT_DIR}/${t} ]; then if out=$(timeout 60 bpftrace --emit-elf /tmp/.ebpf-lab-bt.elf ${BT_DIR}/${t} 2>&1 >/dev/null); then echo "${t} ok"; else echo "${t} fail $(echo "$out" | grep -i error | grep -v RLIMIT_MEMLOCK | head -1)"; fi; else echo "${t} absent"; fi`,
-      )
-      .join('\n');
     const r = await ctx.host.exec(
-      { script: `${script}\nrm -f /tmp/.ebpf-lab-bt.elf` },
+      { script: hostScript('bt-compile', { TOOLS: quoteArgv(tools), BT_DIR }) },
       { sudo: true, nothrow: true, timeoutMs: 600_000 },
     );
     const skipped: Evidence[] = noUsdt

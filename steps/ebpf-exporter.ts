@@ -4,19 +4,21 @@ import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { ebpfExporter } from '../src/artifacts/manifest.js';
 import { quoteArgv } from '../src/transports/quote.js';
-import { BPF_OUT, exporterProgramNames, programNames } from './bpf-programs.js';
-import { noUsdtReason } from './dtrace-prove.js';
+import { exporterProgramNames, programNames } from './bpf-programs.js';
+import { noUsdtReason } from '../src/lab/dtrace-prove.js';
+import { prepareArtifact } from '../src/lab/artifact-skip.js';
+import { BPF_OUT, EXPORTER_LISTEN, exporterBinary, STATE_DIR } from '../src/lab/layout.js';
+import { ofKind, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
+import type { HostFacts } from '../src/facts/host.js';
+import { asExporterService, exporterPrivileges, exporterServiceProperties } from '../src/render/exporter-service.js';
 
 /** Which programs are left out here, and why (a PHP built without DTrace). */
 function skippedNote(f: HostFacts): string[] {
   const left = programNames().filter((n) => !exporterProgramNames(f).includes(n));
   return left.length && f.php ? [`not loaded: ${left.join(', ')}: ${noUsdtReason(f.php.version)}`] : [];
 }
-import { prepareArtifact } from './artifact-skip.js';
-import type { Evidence, Step, StepContext } from '../src/runner/types.js';
-import type { HostFacts } from '../src/facts/host.js';
-import { asExporterService, exporterPrivileges, exporterServiceProperties } from '../src/render/exporter-service.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
@@ -27,11 +29,9 @@ import { waitLoop } from '../src/resources/wait.js';
  * program set is checked with `--config.check --config.strict` (every program must
  * attach), run with the unit's own user, capabilities and sandboxing, before the service restarts.
  */
-export const EXPORTER_LISTEN = '127.0.0.1:9435';
 const UNIT = 'ebpf_exporter.service';
-const LOADED = '/var/lib/ebpf-lab/ebpf_exporter.loaded';
-
-const binaryPath = (version: string) => `/opt/ebpf-lab/ebpf_exporter/${version}/ebpf_exporter`;
+const LOADED = `${STATE_DIR}/ebpf_exporter.loaded`;
+const binaryPath = exporterBinary;
 
 function desired(ctx: StepContext, f: HostFacts): Desired {
   const v = ctx.options.exporterVersion;
@@ -72,21 +72,19 @@ async function check(ctx: StepContext) {
   const d = desired(ctx, await ctx.facts());
   const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
   const changes = desiredChanges(d, r);
-  if (
-    r.programs.now !== r.programs.loaded &&
-    !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart')
-  )
+  if (r.programs.now !== r.programs.loaded && !ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT))
     changes.push({
-      resource: `unit:${UNIT}`,
+      kind: 'unit',
+      unit: UNIT,
       action: 'restart',
-      detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
+      detail: `the BPF programs in ${BPF_OUT} changed since the exporter loaded them`,
     });
   return { d, changes };
 }
 
 const step: Step = {
   id: 'ebpf-exporter',
-  title: "ebpf_exporter serves the lab's BPF metrics on 127.0.0.1:9435",
+  title: `ebpf_exporter serves the lab's BPF metrics on ${EXPORTER_LISTEN}`,
   needs: ['bpf-programs'],
   prepare: (ctx) => prepareArtifact(ctx, ebpfExporter(ctx.options.exporterVersion)),
   async check(ctx) {
@@ -103,11 +101,11 @@ const step: Step = {
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
-    const restart = changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart');
+    const restart = ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT);
     await applyDesired(
       ctx,
       { ...d, services: [] },
-      changes.filter((c) => !c.resource.startsWith('unit:')),
+      changes.filter((c) => c.kind !== 'unit'),
     );
     if (restart) {
       // The exporter's own checker first, as the service would run it (its user, capabilities
@@ -126,15 +124,11 @@ const step: Step = {
         timeoutMs: 180_000,
       });
     }
-    await applyDesired(
-      ctx,
-      { ...d, files: [] },
-      changes.filter((c) => c.resource.startsWith('unit:')),
-    );
+    await applyDesired(ctx, { ...d, files: [] }, ofKind(changes, 'unit'));
     if (restart)
       await ctx.host.exec(
         {
-          script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
+          script: `mkdir -p ${STATE_DIR} && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
         },
         { sudo: true },
       );
@@ -153,7 +147,11 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
   const want = exporterProgramNames(await ctx.facts());
   const r = await ctx.host.exec(
     {
-      script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'`,
+      script: hostScript('exporter-attached', {
+        BINARY: quoteArgv([binaryPath(ctx.options.exporterVersion)]),
+        LISTEN: EXPORTER_LISTEN,
+        WAIT_METRICS: waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 }),
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 180_000 },
   );
@@ -185,11 +183,12 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
 
 /** The ebpf_exporter_php_* series grow after generated requests on both SAPIs. */
 export async function growthEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const sum = `curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | awk '/^ebpf_exporter_php_(request_duration_seconds_count|compile_file_total|exception_thrown_total)/ {s+=$NF} END {printf "%d\\n", s}'`;
-  const load = `for i in $(seq 10); do for u in index.php path1/a.php exception.php mem.php?n=20; do curl -s -o /dev/null http://127.0.0.1/$u; curl -s -o /dev/null http://127.0.0.1/fpm/$u; done; done`;
   const r = await ctx.host.exec(
     {
-      script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"`,
+      script: hostScript('exporter-growth', {
+        BINARY: binaryPath(ctx.options.exporterVersion),
+        LISTEN: EXPORTER_LISTEN,
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 120_000 },
   );

@@ -8,11 +8,12 @@ import {
   type PortInfo,
 } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
+import { GRAFANA_PORT, HTTP_PORT } from '../lab/layout.js';
 import { call, type CloudOptions } from './api.js';
 import type { CloudChange } from './lightsail.js';
 
 /** The only public ports of a lab: SSH, the lab's web app (apache2) and Grafana. */
-export const LAB_PORTS = [22, 80, 3000] as const;
+export const LAB_PORTS = [22, HTTP_PORT, GRAFANA_PORT] as const;
 
 /** A CIDR split by family, in canonical form (see {@link canonicalCidr}). */
 export interface ParsedCidr {
@@ -129,7 +130,8 @@ export async function ensurePorts(
     changed: true,
     note,
     change: {
-      resource: `lightsail:${name}`,
+      kind: 'lightsail',
+      instance: name,
       action: 'update',
       detail: `public ports tcp ${LAB_PORTS.join(', ')} from ${from}`,
     },

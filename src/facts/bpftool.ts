@@ -1,4 +1,5 @@
 import { probe, type Probe } from '../resources/probe.js';
+import { hostScript } from '../render/script.js';
 
 /**
  * Which bpftool binary can work on this host's kernel. Ubuntu's /usr/sbin/bpftool is a
@@ -25,22 +26,8 @@ export interface BpftoolFacts {
   wrapper: boolean;
 }
 
-/**
- * Candidates in order of preference: the running kernel's own tools, the distribution's
- * /usr/sbin/bpftool when it is a real binary, then every other linux-tools directory.
- * `| head -1` stops the dump after its first line: parsing happens before any output.
- */
-export const BPFTOOL_FACTS_SCRIPT = [
-  'k=$(uname -r); seen=""',
-  'if head -c2 /usr/sbin/bpftool 2>/dev/null | grep -q "#!"; then echo "wrapper"; fi',
-  'for b in /usr/lib/linux-tools/$k/bpftool /usr/sbin/bpftool $(ls -1d /usr/lib/linux-tools-*/bpftool /usr/lib/linux-tools/*/bpftool 2>/dev/null | sort -rV); do',
-  '  [ -x "$b" ] || continue; head -c2 "$b" | grep -q "#!" && continue',
-  '  r=$(readlink -f "$b"); case " $seen " in *" $r "*) continue;; esac; seen="$seen $r"',
-  '  v=$("$b" version 2>/dev/null | head -2 | tr "\\n" " ")',
-  '  if "$b" btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null | head -1 | grep -q "^\\[1\\]"; then btf=yes; else btf=no; fi',
-  '  printf "%s\\t%s\\t%s\\n" "$b" "$btf" "$v"',
-  'done',
-].join('\n');
+/** templates/scripts/bpftool-facts.sh: every real binary, best first, and whether it reads the BTF. */
+export const BPFTOOL_FACTS_SCRIPT = hostScript('bpftool-facts');
 
 export function parseBpftoolFacts(out: string): BpftoolFacts {
   const candidates: BpftoolCandidate[] = [];

@@ -2,6 +2,7 @@ import { sections } from './host.js';
 import { probe, type Probe } from '../resources/probe.js';
 import { mainPidScript } from '../resources/systemd.js';
 import { BPFTOOL_FACTS_SCRIPT, describeBpftool, parseBpftoolFacts, type BpftoolFacts } from './bpftool.js';
+import { hostScript } from '../render/script.js';
 
 /**
  * What `ebpf-lab doctor` reads on a host: raw facts (one script, `== name` sections,
@@ -59,10 +60,7 @@ export interface NetemFacts {
 }
 
 /** The qdiscs inject-latency uses, tried in a throwaway network namespace (nothing else is touched). */
-export const NETEM_TEST =
-  `out=$(unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root handle eb00: prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1 && tc qdisc add dev lo parent eb00:4 handle eb04: netem delay 1ms' 2>&1); rc=$?; ` +
-  `echo "rc=$rc"; echo "$out" | head -3; ` +
-  `{ zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null; } | grep -E '^(# )?CONFIG_NET_SCH_(NETEM|PRIO)[= ]'`;
+export const NETEM_TEST = hostScript('netem-test');
 
 export function parseNetem(out: string): NetemFacts {
   const lines = out
@@ -97,36 +95,13 @@ const SECTIONS = [
   'memc',
 ] as const;
 
-const BT_TEST = (prog: string) =>
-  `out=$(timeout 30 bpftrace -e '${prog}' 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3`;
-
 /** One script for every doctor fact; runs as root (sudo) like the lab does. */
-export const DOCTOR_SCRIPT = [
-  `echo '== uname'; uname -r`,
-  `echo '== os'; . /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"`,
-  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
-  `echo '== caps'; id -u; grep '^CapEff' /proc/self/status`,
-  `echo '== tracefs'; awk '$3 == "tracefs" { print $2 }' /proc/mounts`,
-  `echo '== uprobe'; test -d /sys/bus/event_source/devices/uprobe && echo pmu; for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do test -e $d/uprobe_events && echo events; done`,
-  `echo '== bpftrace'; command -v bpftrace >/dev/null && bpftrace --version`,
-  `echo '== bpftest'; command -v bpftrace >/dev/null && { ${BT_TEST('interval:ms:100 { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
-  `echo '== begintest'; command -v bpftrace >/dev/null && { ${BT_TEST('BEGIN { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
-  `echo '== btinfo'; command -v bpftrace >/dev/null && bpftrace --info 2>&1 | grep -E '^[[:space:]]*btf( [(][^)]*[)])?:'`,
-  `echo '== bpftool'; ${BPFTOOL_FACTS_SCRIPT}`,
-  `echo '== libbpf'; dpkg-query -W -f='\${Version}\\n' libbpf-dev 2>/dev/null; test -f /usr/include/bpf/usdt.bpf.h && echo usdt.bpf.h`,
-  `echo '== php'; command -v php >/dev/null && { php -r 'echo PHP_VERSION, "\\n";'; php -i 2>/dev/null | grep 'DTrace Support'; }`,
-  // The module the running apache2 master mapped and the running php-fpm master's binary;
-  // the installed files when they are not running.
-  `echo '== usdt'; a=$(${mainPidScript('apache2.service')}); lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps 2>/dev/null | head -1); ` +
-    `[ -n "$lib" ] || lib=$(ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null | tail -1); ` +
-    `f=$(pgrep -o -f '^php-fpm: master' 2>/dev/null); bin=$(readlink /proc/$f/exe 2>/dev/null); [ -n "$bin" ] || bin=$(ls -1 /usr/sbin/php-fpm* 2>/dev/null | tail -1); ` +
-    `for x in "mod_php $lib" "php-fpm $bin"; do set -- $x; [ -n "$2" ] || continue; ` +
-    `if command -v readelf >/dev/null; then n=$(readelf -n "$2" 2>/dev/null | grep -c 'stapsdt'); else n=$(bpftrace -l "usdt:$2:*" 2>/dev/null | wc -l); fi; echo "$1 $2 $n"; done`,
-  `echo '== netem'; ${NETEM_TEST}`,
-  `echo '== memc'; w=${WORKSHOP_MEMC_LIB}; test -e $w && echo "workshop $w"; ` +
-    `for f in /usr/lib/*-linux-gnu/libmemcached.so.11; do test -e "$f" && echo "found $f"; done; ` +
-    `test -e $w && command -v bpftrace >/dev/null && timeout 30 bpftrace -l "uprobe:$w:memcached_set" 2>/dev/null | grep -q memcached_set && echo "probe listed"`,
-].join('\n');
+export const DOCTOR_SCRIPT = hostScript('doctor-facts', {
+  APACHE_PID: mainPidScript('apache2.service'),
+  NETEM_TEST,
+  WORKSHOP_MEMC_LIB,
+  BPFTOOL_FACTS: BPFTOOL_FACTS_SCRIPT,
+});
 
 function btTest(lines: string[]): { rc: number; out: string } {
   if (!lines.length) return { rc: -1, out: 'bpftrace is not installed' };

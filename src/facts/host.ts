@@ -1,4 +1,6 @@
+import { UserError } from '../errors.js';
 import { probe, type Probe } from '../resources/probe.js';
+import { hostScript } from '../render/script.js';
 
 /** What the steps need to know about a host; everything OS-specific comes from here. */
 export interface HostFacts {
@@ -65,22 +67,7 @@ const SECTIONS = [
 ] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
-export const HOST_FACTS_SCRIPT = [
-  `echo '== osrel'; cat /etc/os-release 2>/dev/null`,
-  `echo '== uname'; uname -m; uname -r`,
-  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
-  `echo '== virt'; systemd-detect-virt 2>/dev/null || true`,
-  `echo '== cloudinit'; command -v cloud-init 2>/dev/null`,
-  `echo '== user'; getent passwd 1000 2>/dev/null | cut -d: -f1`,
-  `echo '== libphp'; ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null`,
-  `echo '== fpm'; ls -1 /usr/sbin/php-fpm* 2>/dev/null`,
-  `echo '== cli'; ls -1 /usr/bin/php[0-9]* 2>/dev/null`,
-  `echo '== memc'; ls -1 /usr/lib/*-linux-gnu/libmemcached.so.* 2>/dev/null`,
-  `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
-  `echo '== perf'; cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null`,
-  `echo '== vsig'; cat /proc/version_signature 2>/dev/null`,
-  `echo '== stapsdt'; for f in /usr/lib/apache2/modules/libphp*.so /usr/sbin/php-fpm*; do [ -f "$f" ] && grep -q -a -m1 stapsdt "$f" && echo "$f"; done`,
-].join('\n');
+export const HOST_FACTS_SCRIPT = hostScript('host-facts');
 
 export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
 
@@ -157,6 +144,19 @@ export function parseHostFacts(out: string): HostFacts {
     libmemcached: memc,
     apcuSo: s['apcu']!.sort().pop(),
   };
+}
+
+/** The PHP facts the lab needs, or a UserError when PHP (mod_php and php-fpm) is not installed yet. */
+export function phpFacts(
+  f: HostFacts,
+): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
+  const p = f.php;
+  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
+    throw new UserError(
+      'PHP (mod_php and php-fpm) is not installed on this host yet',
+      'run the packages step first: ebpf-lab up --only packages,php',
+    );
+  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
 }
 
 export function supportedOs(f: HostFacts): string | undefined {

@@ -26,7 +26,7 @@ export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5'
 export function packageChanges(installed: Record<string, boolean>): Change[] {
   return Object.entries(installed)
     .filter(([, ok]) => !ok)
-    .map(([name]) => ({ resource: `apt:${name}`, action: 'install' }));
+    .map(([name]) => ({ kind: 'package', name, action: 'install' }));
 }
 
 /** Non-interactive apt, whatever the host: no prompts, no needrestart dialog, lock waits. */

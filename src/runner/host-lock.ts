@@ -1,6 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
+import { RUN_LOCK, STATE_DIR } from '../lab/layout.js';
+import { hostScript } from '../render/script.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -9,7 +11,7 @@ import type { Transport } from '../transports/transport.js';
  * connection stops the heartbeat, so its lock goes stale after STALE_S and the next run
  * takes it over. A second run waits for a live first one, then refuses after waitMs.
  */
-export const LOCK_DIR = '/var/lib/ebpf-lab/run.lock';
+const LOCK_DIR = RUN_LOCK;
 const STALE_S = 60;
 const HEARTBEAT_MS = 15_000;
 
@@ -17,15 +19,8 @@ export interface HostLock {
   release(): Promise<void>;
 }
 
-const acquireScript = (owner: string) => `
-mkdir -p /var/lib/ebpf-lab
-if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo acquired; exit 0; fi
-age=$(( $(date +%s) - $(stat -c %Y ${LOCK_DIR} 2>/dev/null || date +%s) ))
-if [ "$age" -gt ${STALE_S} ]; then
-  prev=$(cat ${LOCK_DIR}/owner 2>/dev/null); rm -rf ${LOCK_DIR}
-  if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo "taken-over $age $prev"; exit 0; fi
-fi
-echo "held $age $(cat ${LOCK_DIR}/owner 2>/dev/null)"`;
+const acquireScript = (owner: string) =>
+  hostScript('run-lock', { LOCK: LOCK_DIR, OWNER: quote(owner), STALE_S, STATE_DIR });
 
 export async function acquireHostLock(
   host: Transport,

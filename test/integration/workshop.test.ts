@@ -22,10 +22,9 @@ import { sandboxPackages } from '../../steps/index.js';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { labTags } from '../../src/cloud/tags.js';
-import { inputDeps } from '../../src/commands/lightsail-inputs.js';
 import { workshopCommand } from '../../src/commands/workshop.js';
 import { lightsailDeps, resetLightsailDeps } from '../../src/targets/lightsail.js';
-import { openTarget, parseTarget } from '../../src/targets/resolve.js';
+import { openLab } from '../../src/commands/lab-target.js';
 import { sandboxDown, sandboxUp, type SandboxInfo } from '../../src/targets/sandbox.js';
 import { readRegistry } from '../../src/state.js';
 
@@ -109,7 +108,6 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
       instanceWait: { intervalMs: 200 },
       endpoint: (inst: { name: string }) => ({ host: '127.0.0.1', port: boxes.get(inst.name)!.port }),
     });
-    inputDeps.isTTY = () => false;
   });
 
   afterAll(async () => {
@@ -180,11 +178,7 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
   it('a host key that differs from the one Lightsail reports stops the connection', async () => {
     reportedKeys.set('lab-01', boxes.get('lab-02')!.hostKeys);
     try {
-      const err = await openTarget(parseTarget('lightsail:lab-01'), {
-        create: false,
-        packages: () => [],
-        log: () => {},
-      }).catch((e) => e);
+      const err = await openLab({ target: 'lightsail:lab-01' }, { create: false, log: () => {} }).catch((e) => e);
       expect(err).toBeInstanceOf(UserError);
       expect(err.message).toMatch(/does not match the pinned key/);
     } finally {
@@ -248,7 +242,10 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
   it('workshop down deletes both labs and their key pairs, and nothing else', async () => {
     out.length = 0;
     expect(
-      await workshopCommand({ sub: 'down', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write),
+      await workshopCommand(
+        { sub: 'down', flags: { region: 'eu-central-1', yes: true }, options: DEFAULT_OPTIONS },
+        write,
+      ),
     ).toBe(0);
     expect(
       lightsail

@@ -165,7 +165,7 @@ const ROWS: Row[] = [
     name: '--os with a target other than a sandbox',
     args: () => ['up', '--target', ssh(), '--os', 'debian-12'],
     code: 2,
-    says: /--os applies to a sandbox only/,
+    says: /--os does not apply to ssh:/,
   },
   {
     name: 'an OS change on an existing sandbox',

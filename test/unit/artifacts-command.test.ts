@@ -98,7 +98,12 @@ describe('ebpf-lab artifacts', () => {
     await main(['--help']);
     expect(out).toMatch(/ebpf_exporter's is trust on first use/);
     expect(out).toMatch(/Grafana's APT key is pinned by its primary key's full fingerprint/);
-    expect(out).toMatch(/--mirror DIR\|https:\/\/URL \(never http:\/\/\)/);
-    expect(out).toMatch(/ebpf-lab artifacts \[--output json\]/);
+    expect(out).toMatch(/--mirror takes a local\s+directory or an https:\/\/ URL, never http:\/\//);
+    expect(out).toMatch(/artifacts \[options\]\s+every recorded download/);
+    out = '';
+    await main(['up', '--help']);
+    expect(out).toMatch(
+      /--mirror <dir\|url>\s+downloads from a local directory or an\s+https:\/\/ URL \(never http:\/\/\)/,
+    );
   });
 });

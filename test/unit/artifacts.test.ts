@@ -13,7 +13,7 @@ import {
   PROMETHEUS_VERSION,
 } from '../../src/artifacts/manifest.js';
 import { UserError } from '../../src/errors.js';
-import { prepareArtifact } from '../../steps/artifact-skip.js';
+import { prepareArtifact } from '../../src/lab/artifact-skip.js';
 import { fakeContext, factsFixture } from '../support/fake-host.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -66,7 +66,7 @@ describe("down removes the destroyed lab's known-hosts lines, never another lab'
       },
     );
     const out: string[] = [];
-    expect(await downCommand('sandbox:gone', (s) => out.push(s))).toBe(0);
+    expect(await downCommand({ target: 'sandbox:gone' }, (s) => out.push(s))).toBe(0);
     expect(out).toEqual(['sandbox:gone: stopped and removed']);
     expect(existsSync(dir)).toBe(false);
     expect(readFileSync(kh, 'utf8')).toBe(keep.join('\n') + '\n');
@@ -77,7 +77,7 @@ describe("down removes the destroyed lab's known-hosts lines, never another lab'
     const kh = join(home, 'known_hosts');
     const text = `[127.0.0.1]:2230 ${key('k')}\n`;
     writeFileSync(kh, text, { mode: 0o600 });
-    expect(await downCommand('sandbox:nosuch', () => {})).toBe(0);
+    expect(await downCommand({ target: 'sandbox:nosuch' }, () => {})).toBe(0);
     expect(readFileSync(kh, 'utf8')).toBe(text);
   });
 
@@ -86,7 +86,7 @@ describe("down removes the destroyed lab's known-hosts lines, never another lab'
     const text = `[127.0.0.1]:1 ${key('k')}\n`;
     writeFileSync(kh, text, { mode: 0o600 });
     const out: string[] = [];
-    expect(await downCommand('ssh://root@127.0.0.1:1', (s) => out.push(s))).toBe(0);
+    expect(await downCommand({ target: 'ssh://root@127.0.0.1:1' }, (s) => out.push(s))).toBe(0);
     expect(out.at(-1)).toMatch(/ebpf-lab did not create this host/);
     expect(readFileSync(kh, 'utf8')).toBe(text);
   });

@@ -51,7 +51,7 @@ describe('ensurePorts', () => {
     });
     const r = await ensurePorts(client, 'lab-01');
     expect(r.changed).toBe(true);
-    expect(r.change).toMatchObject({ resource: 'lightsail:lab-01', action: 'update' });
+    expect(r.change).toMatchObject({ kind: 'lightsail', instance: 'lab-01', action: 'update' });
     const input = lightsail.commandCalls(PutInstancePublicPortsCommand)[0]!.args[0].input;
     expect(input.instanceName).toBe('lab-01');
     expect(input.portInfos).toEqual(

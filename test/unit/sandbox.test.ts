@@ -1,6 +1,6 @@
 import { sandboxOs } from '../../src/targets/sandbox-os.js';
 import { SERVICE_FORWARDS } from '../../src/targets/sandbox-spec.js';
-import { labUrls, urlLines } from '../../src/commands/lab.js';
+import { labUrls, urlLines } from '../../src/targets/urls.js';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import {

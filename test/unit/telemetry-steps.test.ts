@@ -9,6 +9,7 @@ import { sha256 } from '../../src/resources/files.js';
 import exporter from '../../steps/ebpf-exporter.js';
 import prometheus from '../../steps/prometheus.js';
 import bpfPrograms, { bpfSources, programNames } from '../../steps/bpf-programs.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const deb = factsFixture('debian-12-sandbox');
 
@@ -32,14 +33,14 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     });
     ctx.artifacts.set('ebpf_exporter', standInArtifact());
     const { changes } = await exporter.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'create file:/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter',
       'create file:/etc/systemd/system/ebpf_exporter.service',
       'enable unit:ebpf_exporter.service',
       'start unit:ebpf_exporter.service',
       'restart unit:ebpf_exporter.service',
     ]);
-    const unit = changes.find((c) => c.resource === 'file:/etc/systemd/system/ebpf_exporter.service')!.detail!;
+    const unit = changes.find((c) => changeLabel(c) === 'file:/etc/systemd/system/ebpf_exporter.service')!.detail!;
     expect(unit).toMatch(/\+Type=notify/);
     expect(unit).toMatch(/--web.listen-address=127.0.0.1:9435/);
     expect(unit).toMatch(/\+AmbientCapabilities=CAP_BPF CAP_PERFMON/);
@@ -91,7 +92,8 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     changed.ctx.artifacts.set('ebpf_exporter', art);
     expect((await exporter.check(changed.ctx)).changes).toEqual([
       {
-        resource: 'unit:ebpf_exporter.service',
+        kind: 'unit',
+        unit: 'ebpf_exporter.service',
         action: 'restart',
         detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
       },
@@ -111,7 +113,7 @@ describe('prometheus step', () => {
       { options: { prometheusSource: 'package' } },
     );
     const { changes } = await prometheus.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'install apt:prometheus',
       'create file:/etc/default/prometheus',
       'create file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
@@ -148,7 +150,7 @@ describe('prometheus step', () => {
       { options: { prometheusSource: 'package' } },
     );
     const { changes } = await prometheus.check(again);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'update file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
       'reload unit:prometheus.service',
     ]);
@@ -161,7 +163,7 @@ describe('prometheus step', () => {
     );
     ctx.artifacts.set('prometheus', standInArtifact());
     const { changes } = await prometheus.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual(
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual(
       expect.arrayContaining([
         'create user:prometheus',
         'install artifact:prometheus@3.5.0',
@@ -186,7 +188,7 @@ describe('prometheus step', () => {
       { facts: deb, installed: 'all', files: { '/etc/default/prometheus': { content: '' } } },
       { options: { prometheusSource: 'package' } },
     );
-    const changes = (await prometheus.check(ctx)).changes.filter((c) => c.resource.startsWith('unit:'));
+    const changes = (await prometheus.check(ctx)).changes.filter((c) => c.kind === 'unit');
     // /etc/default changed too here (restart wins); with only the yml it would be a reload:
     expect(changes.map((c) => c.action)).toEqual(['restart']);
   });
@@ -278,7 +280,7 @@ describe('bpf-programs step', () => {
         other: { 'bpf-build': stamp },
       }).ctx,
     );
-    expect(chmodded.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`chmod file:${src}`]);
+    expect(chmodded.changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([`chmod file:${src}`]);
     const edited = await bpfPrograms.check(
       fakeContext({
         facts: deb,

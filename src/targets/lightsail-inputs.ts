@@ -1,20 +1,22 @@
 /**
  * Inputs of the Lightsail target and of workshop mode: flags first, then a config file
  * (`--config FILE`, JSON or YAML), then the AWS chain for the region, then — only on a
- * terminal — @inquirer/prompts. Without a terminal nothing waits: a missing value is a
+ * terminal — the prompts the command passes in. Without a terminal nothing waits: a missing value is a
  * UserError (exit 2) naming the flag. Everything is validated before any AWS resource exists.
  */
 import { readFile } from 'node:fs/promises';
 import type { LightsailClient } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
 import { parseTtl } from '../cloud/tags.js';
+import type { Interaction } from './target.js';
 
-// cli.ts loads this module for every command: the AWS SDK, inquirer and yaml (~300 ms
-// together) are imported only when a Lightsail input is actually resolved.
+// Loaded at start-up through the target registry: the AWS SDK and yaml (~300 ms together)
+// are imported only when a Lightsail input is actually resolved.
 const catalog = () => import('../cloud/catalog.js');
 
-/** Lightsail-related command-line flags, as parsed by cli.ts. */
-export interface LightsailFlags {
+/** Lightsail-related command-line flags (commander's camelCase names). */
+export type LightsailFlags = {
+  profile?: string;
   region?: string;
   bundle?: string;
   blueprint?: string;
@@ -25,9 +27,7 @@ export interface LightsailFlags {
   expired?: boolean;
   config?: string;
   yes?: boolean;
-  /** Named AWS profile (`--profile`): its region and credentials; default AWS_PROFILE, then "default". */
-  profile?: string;
-}
+};
 
 /** What a config file may hold (every key optional). */
 export interface FileConfig {
@@ -45,6 +45,8 @@ export interface FileConfig {
 /** Fully resolved inputs (region and bundle still to be checked against the API). */
 export interface LightsailInputs {
   region: string;
+  /** AWS profile (--profile, else AWS_PROFILE; undefined: the SDK's default chain). */
+  profile?: string;
   bundleId: string;
   blueprintId: string;
   allowFrom?: string[];
@@ -54,45 +56,6 @@ export interface LightsailInputs {
   limit: number;
   yes: boolean;
   expired: boolean;
-}
-
-/** The prompts used on a terminal; replaced in tests. */
-export interface Prompter {
-  select<V extends string>(o: {
-    message: string;
-    choices: { name: string; value: V; description?: string }[];
-    default?: V;
-  }): Promise<V>;
-  confirm(o: { message: string; default?: boolean }): Promise<boolean>;
-  number(o: { message: string; min: number; max: number; default?: number }): Promise<number | undefined>;
-}
-
-/** Ctrl-C in a prompt is the user stopping, not a bug: exit 2 with nothing created. */
-async function asked<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if ((e as Error).name === 'ExitPromptError') throw new UserError('cancelled at the prompt; nothing was created');
-    throw e;
-  }
-}
-
-const inquirer: Prompter = {
-  select: (o) => asked(async () => (await import('@inquirer/prompts')).select(o)),
-  confirm: (o) => asked(async () => (await import('@inquirer/prompts')).confirm(o)),
-  number: (o) => asked(async () => (await import('@inquirer/prompts')).number(o)),
-};
-
-/** Process-wide settings: the flags cli.ts parsed, the prompter and the TTY test. */
-export const inputDeps: { flags: LightsailFlags; prompter: Prompter; isTTY: () => boolean } = {
-  flags: {},
-  prompter: inquirer,
-  isTTY: () => Boolean(process.stdin.isTTY && process.stdout.isTTY),
-};
-
-/** Called by cli.ts so `up --target lightsail` sees --region, --bundle, … (openTarget takes no flags). */
-export function setLightsailFlags(flags: LightsailFlags): void {
-  inputDeps.flags = flags;
 }
 
 const KEYS = new Set(['region', 'bundle', 'blueprint', 'count', 'prefix', 'allowFrom', 'ttl', 'limit']);
@@ -168,18 +131,18 @@ function parseCount(raw: string | number | undefined): number | undefined {
 }
 
 /** GetRegions works from any region: list from us-east-1 when the user has none yet. */
-async function promptRegion(client: (region: string) => LightsailClient): Promise<string> {
+async function promptRegion(client: (region: string) => LightsailClient, io: Interaction): Promise<string> {
   const regions = await (await catalog()).listRegions(client('us-east-1'));
-  return inputDeps.prompter.select({
+  return io.prompter.select({
     message: 'AWS region for the lab(s)',
     choices: regions.map((r) => ({ name: `${r.name}  ${r.displayName}`, value: r.name })),
   });
 }
 
-async function promptBundle(client: LightsailClient): Promise<string> {
+async function promptBundle(client: LightsailClient, io: Interaction): Promise<string> {
   const { DEFAULT_BUNDLE, listBundles } = await catalog();
   const bundles = await listBundles(client);
-  return inputDeps.prompter.select({
+  return io.prompter.select({
     message: 'Instance size (bundle) per lab',
     default: bundles.some((b) => b.bundleId === DEFAULT_BUNDLE) ? DEFAULT_BUNDLE : undefined,
     choices: bundles.map((b) => ({
@@ -196,14 +159,25 @@ async function promptBundle(client: LightsailClient): Promise<string> {
  */
 export async function resolveInputs(o: {
   flags: LightsailFlags;
-  client: (region: string) => LightsailClient;
+  io: Interaction;
+  /** A client for a region (and the resolved profile). */
+  client: (region: string, profile?: string) => LightsailClient;
   workshop?: boolean;
   needCount?: boolean;
   knownRegion?: string;
 }): Promise<LightsailInputs> {
   const f = o.flags;
   const file = f.config ? await readConfigFile(f.config) : {};
-  const tty = inputDeps.isTTY();
+  const tty = o.io.isTTY();
+  if (f.profile !== undefined && !/^[\w+=,.@-]{1,64}$/.test(f.profile))
+    throw new UserError(
+      `--profile "${f.profile}" is not an AWS profile name`,
+      'give the name of a [profile NAME] section of ~/.aws/config, e.g. --profile training',
+    );
+  const profile = f.profile || process.env['AWS_PROFILE'] || undefined;
+  // The region of the chosen profile: resolveRegion reads AWS_PROFILE from the env it is given.
+  const env = f.profile ? { ...process.env, AWS_PROFILE: f.profile } : process.env;
+  const client = (region: string) => o.client(region, profile);
   const { resolveRegion } = await import('../cloud/region.js');
   const { DEFAULT_BLUEPRINT, DEFAULT_BUNDLE } = await catalog();
   const { parseCidr } = await import('../cloud/ports.js');
@@ -229,7 +203,7 @@ export async function resolveInputs(o: {
         '--count is required: how many labs (one per attendee)?',
         'for example: ebpf-lab workshop up --count 30 --yes',
       );
-    count = await inputDeps.prompter.number({ message: `How many labs (1-${limit})?`, min: 1, max: limit });
+    count = await o.io.prompter.number({ message: `How many labs (1-${limit})?`, min: 1, max: limit });
     if (count === undefined) throw new UserError('no count given');
   }
   // count and prefix are checked before anything else is asked
@@ -238,23 +212,24 @@ export async function resolveInputs(o: {
   let region = f.region ?? file.region ?? o.knownRegion;
   if (region === undefined) {
     try {
-      region = await resolveRegion({ profile: f.profile });
+      region = await resolveRegion({ profile: f.profile, env });
     } catch (e) {
       if (!(e instanceof UserError) || !/No AWS region/.test(e.message)) throw e;
-      if (tty) region = await promptRegion(o.client);
+      if (tty) region = await promptRegion(client, o.io);
       else throw e;
     }
   } else {
-    region = await resolveRegion({ flag: region, profile: f.profile }); // checks the shape
+    region = await resolveRegion({ flag: region, profile: f.profile, env }); // checks the shape
   }
 
   let bundleId = f.bundle ?? file.bundle;
   // --yes means "no questions": the default bundle then, not a prompt
   if (bundleId === undefined)
-    bundleId = o.workshop && tty && !f.yes ? await promptBundle(o.client(region)) : DEFAULT_BUNDLE;
+    bundleId = o.workshop && tty && !f.yes ? await promptBundle(client(region), o.io) : DEFAULT_BUNDLE;
   const blueprintId = f.blueprint ?? file.blueprint ?? DEFAULT_BLUEPRINT;
   return {
     region,
+    ...(profile ? { profile } : {}),
     bundleId,
     blueprintId,
     allowFrom,

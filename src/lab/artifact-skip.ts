@@ -1,8 +1,8 @@
-import { UserError } from '../src/errors.js';
-import { ensureArtifact } from '../src/artifacts/cache.js';
-import { archOf, type ArtifactSpec } from '../src/artifacts/manifest.js';
-import { cacheDir } from '../src/state.js';
-import type { StepContext } from '../src/runner/types.js';
+import { UserError } from '../errors.js';
+import { ensureArtifact } from '../artifacts/cache.js';
+import { archOf, type ArtifactSpec } from '../artifacts/manifest.js';
+import { cacheDir } from '../state.js';
+import type { StepContext } from '../runner/types.js';
 
 /**
  * Fetches an artifact into the local cache for prepare(). An artifact that cannot be

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { quote } from '../src/transports/quote.js';
-import { mainPidScript } from '../src/resources/systemd.js';
-import { phpFacts, DOCROOT } from './php.js';
-import type { Evidence, StepContext } from '../src/runner/types.js';
-import { waitBpftraceAttached } from '../src/resources/wait.js';
+import { quote } from '../transports/quote.js';
+import { mainPidScript } from '../resources/systemd.js';
+import { phpFacts } from '../facts/host.js';
+import { DOCROOT } from './layout.js';
+import type { Evidence, StepContext } from '../runner/types.js';
+import { waitBpftraceAttached, waitLoop } from '../resources/wait.js';
+import { hostScript } from '../render/script.js';
 
 /** Why USDT evidence cannot exist on this host (never counted as passing). */
 export const noUsdtReason = (version: string) =>
@@ -47,29 +49,19 @@ export async function proveUsdt(ctx: StepContext): Promise<Evidence[]> {
   if (!f.php?.usdt) return withoutUsdt(p.version);
   const tok = randomBytes(5).toString('hex');
   const page = `.ebpf-lab-probe-${tok}.php`;
-  const script = `
-a=$(${mainPidScript('apache2.service')}); f=$(${mainPidScript(p.fpmUnit)})
-lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps | head -1); bin=$(readlink /proc/$f/exe)
-echo "LIB $lib"; echo "BIN $bin"
-echo "LIBPROBES $(bpftrace -l "usdt:$lib:php:*" 2>/dev/null | sed 's/.*://' | sort -u | tr '\\n' ' ')"
-echo "BINPROBES $(bpftrace -l "usdt:$bin:php:*" 2>/dev/null | sed 's/.*://' | sort -u | tr '\\n' ' ')"
-prog="usdt:$lib:php:request__startup { printf(\\"SEEN apache request %s\\\\n\\", str(arg1)); }
-usdt:$lib:php:compile__file__entry { printf(\\"SEEN apache compile %s\\\\n\\", str(arg1)); }
-usdt:$bin:php:request__startup { printf(\\"SEEN fpm request %s\\\\n\\", str(arg1)); }
-usdt:$bin:php:compile__file__entry { printf(\\"SEEN fpm compile %s\\\\n\\", str(arg1)); }"
-out=$(mktemp); page=${quote(`${DOCROOT}/${page}`)}
-trap 'rm -f "$out" "$page"' EXIT
-bpftrace -e "$prog" > "$out" 2>&1 & bp=$!
-${waitBpftraceAttached('"$out"', 15)}
-sleep 0.3
-printf '<?php echo "probe ${tok}";\\n' > "$page"
-curl -s -m 10 -o /dev/null http://127.0.0.1/${page}; curl -s -m 10 -o /dev/null http://127.0.0.1/fpm/${page}
-# bpftrace 0.17 may only notice SIGINT at its next probe event: keep making requests until it exits.
-sleep 1; kill -INT $bp 2>/dev/null
-for i in $(seq 40); do kill -0 $bp 2>/dev/null || break; curl -s -m 2 -o /dev/null http://127.0.0.1/index.php; sleep 0.25; done
-kill -KILL $bp 2>/dev/null; wait $bp 2>/dev/null
-grep -E '^(SEEN|Attaching|ERROR)' "$out" | grep -E '${tok}|^Attaching|^ERROR' | head -20
-`;
+  const script = hostScript('prove-usdt', {
+    APACHE_PID: mainPidScript('apache2.service'),
+    FPM_PID: mainPidScript(p.fpmUnit),
+    PAGE: quote(`${DOCROOT}/${page}`),
+    PAGE_NAME: page,
+    TOKEN: tok,
+    WAIT_ATTACHED: waitBpftraceAttached('"$out"', 15),
+    WAIT_EXIT: waitLoop('! kill -0 $bp 2>/dev/null', {
+      tries: 40,
+      every: 0.25,
+      each: 'curl -s -m 2 -o /dev/null http://127.0.0.1/index.php',
+    }),
+  });
   const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 60_000 });
   const line = (k: string) =>
     (r.stdout.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').slice(k.length + 1).trim();

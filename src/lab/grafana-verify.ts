@@ -1,14 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { assetPath } from '../src/paths.js';
-import { GRAFANA_VERSION } from '../src/artifacts/manifest.js';
-import { GRAFANA_DATASOURCE_UID } from '../src/render/metrics.js';
-import { unitsProbe } from '../src/resources/systemd.js';
-import { PAGES } from './sample-app.js';
+import { assetPath } from '../paths.js';
+import { GRAFANA_VERSION } from '../artifacts/manifest.js';
+import { GRAFANA_DATASOURCE_UID } from '../render/metrics.js';
+import { unitsProbe } from '../resources/systemd.js';
+import { DASHBOARDS_DIR, GRAFANA_PORT, SAMPLE_PAGES } from './layout.js';
 import { GRAFANA_UNIT, grafanaApi, grafanaStateProbe, json, listenProbe, type ApiResponse } from './grafana-api.js';
-import type { Evidence, StepContext } from '../src/runner/types.js';
-
-/** Where dashboards/*.json are copied on the host (the provider's path). */
-export const DASHBOARDS_DIR = '/var/lib/ebpf-lab/dashboards';
+import type { Evidence, StepContext } from '../runner/types.js';
 
 interface Target {
   refId: string;
@@ -122,7 +119,11 @@ export async function verifyGrafana(ctx: StepContext): Promise<Evidence[]> {
       u?.enabled === 'enabled' && u.active === 'active',
       `${u?.enabled}/${u?.active}`,
     ),
-    ok('Grafana listens on :3000', r.listen !== '', r.listen.split('\n')[0] || 'nothing listens on :3000'),
+    ok(
+      `Grafana listens on :${GRAFANA_PORT}`,
+      r.listen !== '',
+      r.listen.split('\n')[0] || `nothing listens on :${GRAFANA_PORT}`,
+    ),
   ];
   const health = await grafanaApi(ctx, '/api/health', 'anonymous');
   ev.push(
@@ -169,7 +170,7 @@ export async function verifyGrafana(ctx: StepContext): Promise<Evidence[]> {
 
 /** Requests to every sample page, `times` times, through mod_php (/) and php-fpm (/fpm/). */
 export function requestsScript(times: number): string {
-  const urls = PAGES.flatMap((p) => [`http://127.0.0.1/${p.page}`, `http://127.0.0.1/fpm/${p.page}`]);
+  const urls = SAMPLE_PAGES.flatMap((p) => [`http://127.0.0.1/${p.page}`, `http://127.0.0.1/fpm/${p.page}`]);
   return `for i in $(seq ${times}); do for u in ${urls.map((u) => `'${u}'`).join(' ')}; do curl -s -m 10 -o /dev/null "$u"; done; done`;
 }
 

@@ -1,12 +1,14 @@
-import { probe } from '../src/resources/probe.js';
-import type { StepContext } from '../src/runner/types.js';
+import { probe } from '../resources/probe.js';
+import { waitLoop } from '../resources/wait.js';
+import { hostScript } from '../render/script.js';
+import type { StepContext } from '../runner/types.js';
+import { GRAFANA_PORT, GRAFANA_URL } from './layout.js';
 
 /**
  * Talking to Grafana on the lab host: its local HTTP API through curl, with the admin
  * password in a curl config read from stdin (`-K -`) so it is never in an argv (the
  * process list, sudo logs, our own command log), and the host facts the step reads.
  */
-export const GRAFANA_URL = 'http://127.0.0.1:3000';
 export const GRAFANA_UNIT = 'grafana-server.service';
 export const GRAFANA_DB = '/var/lib/grafana/grafana.db';
 
@@ -79,10 +81,12 @@ export function json<T = Record<string, unknown>>(body: string): T | undefined {
  * the database migrations, and the password reset and verify need a serving Grafana.
  */
 export async function waitForGrafana(ctx: StepContext): Promise<void> {
-  ctx.progress('waiting for Grafana to answer on :3000');
+  ctx.progress(`waiting for Grafana to answer on :${GRAFANA_PORT}`);
+  const health = `${GRAFANA_URL}/api/health`;
+  const answers = `[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' ${health})" = 200 ]`;
   await ctx.host.exec(
     {
-      script: `for i in $(seq 120); do [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' ${GRAFANA_URL}/api/health)" = 200 ] && exit 0; sleep 1; done; echo 'Grafana did not answer on ${GRAFANA_URL}/api/health within 120 s' >&2; exit 1`,
+      script: `${waitLoop(answers, { tries: 120, every: 1, then: 'exit 0' })}; echo 'Grafana did not answer on ${health} within 120 s' >&2; exit 1`,
     },
     { timeoutMs: 150_000 },
   );
@@ -100,9 +104,7 @@ export interface GrafanaState {
 /** Package version, database presence and the provisioned dashboard files, in one probe. */
 export function grafanaStateProbe(dashboardsDir: string) {
   return probe<GrafanaState>(
-    `dpkg-query -W -f='\${db:Status-Abbrev}\\t\${Version}\\n' grafana 2>/dev/null | sed -n 's/^ii *\\t/version\\t/p'; ` +
-      `[ -s ${GRAFANA_DB} ] && echo 'db\tyes'; ` +
-      `for f in ${dashboardsDir}/*.json; do [ -f "$f" ] && printf 'dashboard\\t%s\\n' "\${f##*/}"; done; true`,
+    hostScript('grafana-state', { DB: GRAFANA_DB, DASHBOARDS_DIR: dashboardsDir }),
     (out) => {
       const s: GrafanaState = { db: false, dashboards: [] };
       for (const line of out.split('\n')) {
@@ -117,7 +119,7 @@ export function grafanaStateProbe(dashboardsDir: string) {
   );
 }
 
-/** Is something listening on TCP port 3000 (any address)? */
-export const listenProbe = probe(`ss -Hltn 'sport = :3000' 2>/dev/null | head -3`, (out) => out.trim(), {
+/** Is something listening on Grafana's TCP port (any address)? */
+export const listenProbe = probe(`ss -Hltn 'sport = :${GRAFANA_PORT}' 2>/dev/null | head -3`, (out) => out.trim(), {
   id: 'grafana-listen',
 });
