@@ -5,7 +5,7 @@ import { BT_DIR } from '../src/lab/layout.js';
 import { hostScript } from '../src/render/script.js';
 import { quoteArgv } from '../src/transports/quote.js';
 import type { Evidence, Step } from '../src/runner/types.js';
-import { noUsdtReason } from '../src/lab/dtrace-prove.js';
+import { bpftraceCannotStart, noUsdtReason } from '../src/lab/dtrace-prove.js';
 
 /**
  * bt-tools — the lab's bpftrace tools (bt/*.bt) are installed in /opt/ebpf-lab/bt with
@@ -82,13 +82,16 @@ const step: Step = {
       ...tools.map((t): Evidence => {
         const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
         const status = line.split(' ')[1];
+        const blocked = bpftraceCannotStart(line);
         return status === 'absent'
           ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
-          : {
-              ok: status === 'ok',
-              what: `${t} compiles with bpftrace`,
-              detail: line.split(' ').slice(2).join(' ') || undefined,
-            };
+          : blocked
+            ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: blocked }
+            : {
+                ok: status === 'ok',
+                what: `${t} compiles with bpftrace`,
+                detail: line.split(' ').slice(2).join(' ') || undefined,
+              };
       }),
     ];
   },
