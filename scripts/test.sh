@@ -25,4 +25,21 @@ echo "lint: prettier, eslint, type check, layering"
 npm run lint --silent
 npm run build --silent
 export EBPF_LAB_CACHE="${EBPF_LAB_CACHE:-/var/tmp/ebpf-lab-cache}"
-exec npx vitest run "$@"
+mkdir -p "$EBPF_LAB_CACHE"
+prep=
+if [ $# -eq 0 ]; then
+  # The whole suite: build every sandbox OS's base and repository once, in the background
+  # (Ubuntu 22.04 first: the integration tests need it first); tests needing one wait for it.
+  echo "preparing the sandbox OS images in the background (log: $EBPF_LAB_CACHE/prepare.log)"
+  node scripts/prepare-sandboxes.mjs >"$EBPF_LAB_CACHE/prepare.log" 2>&1 &
+  prep=$!
+fi
+rc=0
+npx vitest run "$@" || rc=$?
+if [ -n "$prep" ] && ! wait "$prep"; then
+  echo "preparing the sandbox OS images failed; the end of $EBPF_LAB_CACHE/prepare.log:" >&2
+  tail -20 "$EBPF_LAB_CACHE/prepare.log" >&2
+  [ "$rc" -ne 0 ] || rc=1
+fi
+[ -z "$prep" ] || grep -E 'built in|ready after' "$EBPF_LAB_CACHE/prepare.log" || true
+exit "$rc"

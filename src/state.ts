@@ -27,6 +27,8 @@ export interface LabRecord {
   user?: string;
   keyPath?: string;
   region?: string;
+  /** A sandbox's OS id (e.g. ubuntu-22.04). */
+  os?: string;
   /** AWS profile the lab was created with (--profile), for status and ssh later. */
   profile?: string;
   createdByUs: boolean;

@@ -9,6 +9,8 @@ import { hostScript } from '../src/render/script.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
+import { bpftoolProbe, describeBpftool, type BpftoolFacts } from '../src/facts/bpftool.js';
+import { CommandError } from '../src/errors.js';
 import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
@@ -43,6 +45,21 @@ export function bpfSources(): Map<string, string> {
 /** Config names (`php_request`…): every bpf/<name>.bpf.c with its <name>.yaml. */
 export function programNames(): string[] {
   return [...bpfSources().keys()].filter((k) => /^[a-z0-9_]+\.bpf\.c$/.test(k)).map((k) => k.replace(/\.bpf\.c$/, ''));
+}
+
+/** Programs on PHP's USDT probes (they cannot attach where PHP is built without DTrace). */
+export function usdtProgramNames(): string[] {
+  const src = bpfSources();
+  return programNames().filter((n) => /LAB_PHP_PROBE\(|SEC\("usdt\//.test(src.get(`${n}.bpf.c`) ?? ''));
+}
+
+/**
+ * The programs ebpf_exporter loads here: all of them, except the USDT ones when this host's
+ * PHP has no USDT probes (they could not attach, and --config.strict would refuse the set).
+ */
+export function exporterProgramNames(f: Pick<HostFacts, 'php'>): string[] {
+  const usdt = new Set(usdtProgramNames());
+  return programNames().filter((n) => f.php?.usdt !== false || !usdt.has(n));
 }
 
 /** make variables: probe targets from facts (validated paths) and the output dir. */
@@ -117,7 +134,8 @@ const step: Step = {
     const f = await ctx.facts();
     await applyDesired(ctx, desired(), ofKind(changes, 'file'));
     if (!changes.some((c) => c.action === 'build')) return;
-    const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
+    const tool = await bpftool(ctx);
+    const vars = Object.entries({ ...makeVars(f), BPFTOOL: tool }).map(([k, v]) => `${k}=${v}`);
     ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
     await ctx.host.exec(
       { script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` },
@@ -130,26 +148,45 @@ const step: Step = {
     await ctx.host.put(STAMP, buildKey(f) + '\n', { mode: 0o644 });
   },
   async verify(ctx) {
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    const tool: Evidence = {
+      ok: Boolean(bt.chosen),
+      what: "a bpftool that reads this kernel's BTF",
+      detail: describeBpftool(bt),
+    };
     const r = await ctx.host.exec(
       { script: hostScript('bpf-objects', { BPF_OUT, NAMES: programNames().join(' ') }) },
       { sudo: true, nothrow: true },
     );
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l): Evidence => {
-        const [n, size, yaml] = l.split(' ');
-        return {
-          ok: Number(size) > 0 && yaml === 'yaml',
-          what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
-          detail: `${size} bytes`,
-        };
-      });
+    return [
+      tool,
+      ...r.stdout
+        .trim()
+        .split('\n')
+        .map((l): Evidence => {
+          const [n, size, yaml] = l.split(' ');
+          return {
+            ok: Number(size) > 0 && yaml === 'yaml',
+            what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
+            detail: `${size} bytes`,
+          };
+        }),
+    ];
   },
   /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
   async prove(ctx) {
     const names = programNames();
-    const script = hostScript('bpf-load', { BPF_OUT, NAMES: names.join(' ') });
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    // A bpftool that cannot read this kernel's BTF fails on good objects: never report that
+    // as a verifier failure.
+    if (!bt.chosen)
+      return names.map((n) => ({
+        ok: false,
+        skipped: true,
+        what: `${n}.bpf.o passes the kernel verifier`,
+        detail: `not checked: ${describeBpftool(bt)}`,
+      }));
+    const script = hostScript('bpf-load', { BPF_OUT, NAMES: names.join(' '), BPFTOOL: quote(bt.chosen.path) });
     const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     return names.map((n): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;
@@ -157,9 +194,32 @@ const step: Step = {
       return {
         ok: status === 'ok',
         what: `${n}.bpf.o passes the kernel verifier`,
-        detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' '),
+        detail:
+          status === 'ok'
+            ? `${rest[0]} programs loaded by ${bt.chosen!.path}`
+            : `${rest.join(' ')} (${bt.chosen!.path})`,
       };
     });
   },
 };
+/** The chosen bpftool's path; a clear failure when none can read this kernel's BTF. */
+async function bpftool(ctx: StepContext): Promise<string> {
+  const { bt } = await ctx.probe({ bt: bpftoolProbe });
+  if (bt.chosen) return bt.chosen.path;
+  throw noBpftool(ctx, bt);
+}
+
+function noBpftool(ctx: StepContext, bt: BpftoolFacts): CommandError {
+  return new CommandError(
+    {
+      command: 'bpftool btf dump file /sys/kernel/btf/vmlinux format c',
+      exitCode: 2,
+      stdout: '',
+      stderr: `${describeBpftool(bt)}: vmlinux.h cannot be generated. Install a newer linux-tools (e.g. linux-tools-generic-hwe-22.04 on Ubuntu 22.04) or the bpftool package.`,
+      durationMs: 0,
+    },
+    ctx.host.name,
+    ctx.stepId,
+  );
+}
 export default step;

@@ -5,6 +5,7 @@ import { BT_DIR } from '../src/lab/layout.js';
 import { hostScript } from '../src/render/script.js';
 import { quoteArgv } from '../src/transports/quote.js';
 import type { Evidence, Step } from '../src/runner/types.js';
+import { bpftraceCannotStart, noUsdtReason } from '../src/lab/dtrace-prove.js';
 
 /**
  * bt-tools — the lab's bpftrace tools (bt/*.bt) are installed in /opt/ebpf-lab/bt with
@@ -58,22 +59,41 @@ const step: Step = {
   },
   /** Every installed tool compiles with this host's bpftrace (`--emit-elf`: parse, semantic checks, codegen, no attach). */
   async prove(ctx) {
-    const tools = listBtTools().map((t) => t.file);
+    const f = await ctx.facts();
+    // Tools on PHP's USDT probes cannot compile where PHP has none: say why, never "ok".
+    const usdtTools = new Set(
+      listBtTools()
+        .filter((t) => /^\s*usdt:/m.test(t.source))
+        .map((t) => t.file),
+    );
+    const noUsdt = f.php && !f.php.usdt ? noUsdtReason(f.php.version) : undefined;
+    const tools = listBtTools()
+      .map((t) => t.file)
+      .filter((t) => !(noUsdt && usdtTools.has(t)));
     const r = await ctx.host.exec(
       { script: hostScript('bt-compile', { TOOLS: quoteArgv(tools), BT_DIR }) },
       { sudo: true, nothrow: true, timeoutMs: 600_000 },
     );
-    return tools.map((t): Evidence => {
-      const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
-      const status = line.split(' ')[1];
-      return status === 'absent'
-        ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
-        : {
-            ok: status === 'ok',
-            what: `${t} compiles with bpftrace`,
-            detail: line.split(' ').slice(2).join(' ') || undefined,
-          };
-    });
+    const skipped: Evidence[] = noUsdt
+      ? [...usdtTools].map((t) => ({ ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: noUsdt }))
+      : [];
+    return [
+      ...skipped,
+      ...tools.map((t): Evidence => {
+        const line = r.stdout.split('\n').find((l) => l.startsWith(`${t} `)) ?? `${t} fail no output`;
+        const status = line.split(' ')[1];
+        const blocked = bpftraceCannotStart(line);
+        return status === 'absent'
+          ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: 'not installed on this host' }
+          : blocked
+            ? { ok: false, skipped: true, what: `${t} compiles with bpftrace`, detail: blocked }
+            : {
+                ok: status === 'ok',
+                what: `${t} compiles with bpftrace`,
+                detail: line.split(' ').slice(2).join(' ') || undefined,
+              };
+      }),
+    ];
   },
 };
 export default step;

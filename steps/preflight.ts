@@ -3,13 +3,14 @@ import { supportedOs, SUPPORTED_OS } from '../src/facts/host.js';
 import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../src/resources/desired.js';
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
+import { hostScript } from '../src/render/script.js';
 import { waitLoop } from '../src/resources/wait.js';
 import { ofKind, type Step, type Change } from '../src/runner/types.js';
 
 /**
  * preflight — the host can take the lab, and apt is safe to run.
  *
- * Guarantees: the OS is Ubuntu 22.04, Ubuntu 24.04 or Debian 12 (else exit 2, nothing
+ * Guarantees: the OS is Ubuntu 22.04, 24.04 or 26.04, or Debian 12 or 13 (else exit 2, nothing
  * changed); the kernel exposes BTF (/sys/kernel/btf/vmlinux); cloud-init has finished
  * and no apt/dpkg process holds the lock (freshly booted cloud images run
  * unattended-upgrades for minutes); apt-get waits for the dpkg lock; needrestart never
@@ -28,16 +29,19 @@ function desired(needrestart: boolean): Desired {
 
 const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o === 'yes', { id: 'needrestart' });
 
-/** Processes that hold (or are about to take) the dpkg lock. */
-const APT_PROCESSES = 'apt|apt-get|dpkg|unattended-upgr|unattended-upgrade';
+/**
+ * What keeps apt busy (templates/scripts/apt-busy.sh): a held apt/dpkg lock, apt or dpkg
+ * running, an unattended-upgrade run; not unattended-upgrade-shutdown, which waits all day
+ * on every Ubuntu host (matching it by name made preflight wait 10 minutes and fail on a
+ * fresh Ubuntu 22.04).
+ */
+const APT_BUSY_SCRIPT = hostScript('apt-busy');
 
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
     id: 'cloud-init-status',
   }),
-  apt: probe(`pgrep -a -x '${APT_PROCESSES}' | head -3`, (o) => o.trim(), {
-    id: 'apt-busy',
-  }),
+  apt: probe(`{ ${APT_BUSY_SCRIPT}\n} | head -3`, (o) => o.trim(), { id: 'apt-busy' }),
 };
 
 const step: Step = {
@@ -79,7 +83,7 @@ const step: Step = {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {
-          script: `${waitLoop(`! pgrep -x '${APT_PROCESSES}' >/dev/null`, { tries: 600, every: 1, then: 'exit 0' })}; exit 1`,
+          script: `busy() {\n${APT_BUSY_SCRIPT}\n}\n${waitLoop('[ -z "$(busy)" ]', { tries: 600, every: 1, then: 'exit 0' })}; busy; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );

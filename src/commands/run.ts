@@ -13,6 +13,7 @@ import {
 } from '../render/report.js';
 import type { Step, StepResult } from '../runner/types.js';
 import { saveLab } from '../state.js';
+import { labUrls, urlLines } from '../targets/urls.js';
 import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { RunEvent, Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
@@ -102,7 +103,11 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   let failure: unknown;
   try {
     const log = (line: string) => renderer({ kind: 'note', line });
-    const { transport, record } = await ready.open({ create: input.mode === 'up', packages: sandboxPackages, log });
+    const { transport, record, urls } = await ready.open({
+      create: input.mode === 'up',
+      packages: sandboxPackages,
+      log,
+    });
     let lock: HostLock | undefined;
     try {
       // plan only reads; up and verify (which writes a probe page) take the host's run lock.
@@ -117,6 +122,8 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
       });
       const ok = results.every((r) => r.status !== 'failed');
       code = exitCode(results, Boolean(input.detailedExitcode));
+      // Where to open the lab from here: a sandbox's loopback forwards, a remote host's public URLs.
+      if (input.mode === 'up') for (const line of urlLines(urls ?? labUrls(record))) log(line);
       if (input.mode === 'up' || record.createdByUs)
         await saveLab({
           ...record,

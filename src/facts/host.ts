@@ -15,6 +15,10 @@ export interface HostFacts {
   /** Login user of cloud images (ubuntu, admin, debian) when present. */
   defaultUser?: string;
   php?: PhpFacts;
+  /** kernel.perf_event_paranoid (undefined when unreadable). */
+  perfEventParanoid?: number;
+  /** The running kernel is one of Ubuntu's (it has /proc/version_signature): its perf patch applies. */
+  ubuntuKernel: boolean;
   libmemcached?: string;
   apcuSo?: string;
 }
@@ -29,12 +33,20 @@ export interface PhpFacts {
   cli?: string;
   /** /etc/php/8.1 */
   confDir: string;
+  /**
+   * The module and the fpm binary carry PHP's USDT probes (stapsdt notes): PHP was built
+   * with --enable-dtrace. Ubuntu 24.04's PHP 8.3 was not (LP #2088977): on such a host the
+   * USDT-based programs, tools and checks cannot work, and say so instead of failing.
+   */
+  usdt: boolean;
 }
 
 export const SUPPORTED_OS = [
   { id: 'ubuntu', versionId: '22.04', name: 'Ubuntu 22.04' },
   { id: 'ubuntu', versionId: '24.04', name: 'Ubuntu 24.04' },
+  { id: 'ubuntu', versionId: '26.04', name: 'Ubuntu 26.04' },
   { id: 'debian', versionId: '12', name: 'Debian 12' },
+  { id: 'debian', versionId: '13', name: 'Debian 13' },
 ] as const;
 
 const SECTIONS = [
@@ -49,6 +61,9 @@ const SECTIONS = [
   'cli',
   'memc',
   'apcu',
+  'perf',
+  'vsig',
+  'stapsdt',
 ] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
@@ -103,6 +118,9 @@ export function parseHostFacts(out: string): HostFacts {
         fpmUnit: fpm?.version === version ? `php${version}-fpm.service` : undefined,
         cli: cli?.version === version ? cli.path : undefined,
         confDir: `/etc/php/${version}`,
+        usdt: [mod?.version === version ? mod.path : undefined, fpm?.version === version ? fpm.path : undefined]
+          .filter((x): x is string => !!x)
+          .every((p) => s['stapsdt']!.includes(p)),
       }
     : undefined;
   const memc = s['memc']!.filter((p) => /libmemcached\.so\.\d+$/.test(p)).sort()[0];
@@ -121,6 +139,8 @@ export function parseHostFacts(out: string): HostFacts {
     cloudInit: s['cloudinit']!.length > 0,
     defaultUser: s['user']![0],
     php,
+    perfEventParanoid: /^-?\d+$/.test(s['perf']![0] ?? '') ? Number(s['perf']![0]) : undefined,
+    ubuntuKernel: /^Ubuntu /.test(s['vsig']![0] ?? ''),
     libmemcached: memc,
     apcuSo: s['apcu']!.sort().pop(),
   };

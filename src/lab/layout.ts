@@ -30,6 +30,8 @@ export const SAMPLE_FILES = [
 ];
 /** The sample pages as requested (relative to / or /fpm/), each with its status and a marker of its answer. */
 export const SAMPLE_PAGES: { page: string; status: number; expect: RegExp }[] = [
+  // `/` and `/fpm/` themselves: the sample app, not the distribution's default page.
+  { page: '', status: 200, expect: /ebpf-lab sample app/ },
   { page: 'index.php', status: 200, expect: /ebpf-lab sample app/ },
   { page: 'mem.php?n=20', status: 200, expect: /stored=20 of 20/ },
   { page: 'exception.php', status: 500, expect: /caught RuntimeException/ },

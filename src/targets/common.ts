@@ -2,6 +2,7 @@
 import { UserError } from '../errors.js';
 import { knownHostsPath, type LabRecord } from '../state.js';
 import type { Interaction, StatusRow } from './target.js';
+import { labUrls, urlLines } from './urls.js';
 
 /** A registry record with a state and, when the grafana step ran, the Grafana URL and password. */
 export async function recordStatus(lab: LabRecord, state: string, grafanaUrl: string | undefined): Promise<StatusRow> {
@@ -10,12 +11,13 @@ export async function recordStatus(lab: LabRecord, state: string, grafanaUrl: st
   return { ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) };
 }
 
-/** name, kind, state, where, last run, Grafana. */
+/** name, kind, state, where (and OS), last run, Grafana; then where to open the lab. */
 export function statusLine(r: StatusRow): string {
-  const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
+  const where = (r.host ? `${r.user}@${r.host}:${r.port}` : r.target) + (r.os ? ` (${r.os})` : '');
   const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
   const g = r.grafanaPassword ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}` : '';
-  return `${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`;
+  const urls = urlLines(r.urls ?? labUrls(r)).map((l) => `\n  ${l}`);
+  return `${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}${urls.join('')}`;
 }
 
 /** OpenSSH arguments for a host whose key is pinned in ebpf-lab's known_hosts. */

@@ -6,6 +6,7 @@
 import { UserError } from '../errors.js';
 import { cacheDir, forgetLab, knownHostsPath, labHome } from '../state.js';
 import { recordStatus, sshArgsFor, statusLine } from './common.js';
+import { labUrls } from './urls.js';
 import type { Target, TargetSpec } from './target.js';
 
 export interface SandboxSpec extends TargetSpec {
@@ -13,16 +14,27 @@ export interface SandboxSpec extends TargetSpec {
   name: string;
 }
 
-/** Nothing to ask yet: every sandbox is the same kind of container. */
-export type SandboxInputs = Record<string, never>;
+/** The sandbox's OS (--os; undefined: its own, or the default for a new one) and archive mirror. */
+export interface SandboxInputs {
+  os?: string;
+  mirror?: string;
+}
 
 const sandbox = () => import('./sandbox.js');
 
 export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
   kind: 'sandbox',
   forms: ['sandbox', 'sandbox:NAME'],
-  summary: 'a local Debian 12 systemd-nspawn container that ebpf-lab creates and destroys (the default; needs root)',
-  flags: [],
+  summary:
+    'a local systemd-nspawn container of a real distribution release (Ubuntu 22.04 unless --os says otherwise) that ebpf-lab creates and destroys (the default; needs root)',
+  flags: [
+    {
+      flags: '--os <os>',
+      description:
+        'the OS of a new sandbox: ubuntu-22.04 (default), ubuntu-24.04, ubuntu-26.04, debian-12 or debian-13 (an existing sandbox keeps its own)',
+      use: 'create',
+    },
+  ],
   // The sandbox has no internet: the distribution's Prometheus comes from its local repository.
   defaults: { prometheusSource: 'package' },
   downDestroysHost: true,
@@ -36,18 +48,29 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
 
   recordName: (spec) => spec.label,
 
-  resolve: async () => ({}),
+  // Bad input before anything is touched: an unknown --os, a malformed EBPF_LAB_APT_MIRROR.
+  async resolve(_spec, flags) {
+    const { parseSandboxOs, parseMirror, MIRROR_ENV } = await import('./sandbox-os.js');
+    return { os: parseSandboxOs(flags['os'] as string | undefined), mirror: parseMirror(process.env[MIRROR_ENV]) };
+  },
 
-  async open(spec, _inputs, o) {
-    const { ensureHostTools, sandboxState, sandboxUp } = await sandbox();
+  async open(spec, inputs, o) {
+    const { sandboxState, sandboxUp } = await sandbox();
     const ref = { name: spec.name, home: labHome() };
     if (!o.create && (await sandboxState(ref)) === 'absent')
       throw new UserError(
         `there is no sandbox named "${spec.name}"`,
         `create it with: ebpf-lab up --target ${spec.label}`,
       );
-    await ensureHostTools(o.log);
-    const info = await sandboxUp({ ...ref, cacheDir: cacheDir(), packages: o.packages(), log: o.log });
+    // sandboxUp checks its inputs (an OS change, say) before it installs host tools.
+    const info = await sandboxUp({
+      ...ref,
+      os: inputs.os,
+      mirror: inputs.mirror,
+      cacheDir: cacheDir(),
+      packages: o.packages,
+      log: o.log,
+    });
     const { connectSsh } = await import('../transports/ssh.js');
     const transport = await connectSsh(
       { host: info.host, port: info.port, user: info.user, keyPath: info.keyPath },
@@ -64,8 +87,10 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
         port: info.port,
         user: info.user,
         keyPath: info.keyPath,
+        os: info.os,
         createdByUs: true,
       },
+      urls: labUrls({ kind: 'sandbox' }, info.urls),
     };
   },
 
@@ -83,11 +108,13 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
   },
 
   async status(lab) {
-    const state = await (
-      await sandbox()
-    ).sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() });
-    // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
-    return recordStatus(lab, state, 'http://127.0.0.1:3000 (inside the sandbox)');
+    const { sandboxInfo, sandboxOsOf, sandboxState } = await sandbox();
+    const ref = { name: lab.target.split(':')[1] ?? 'default', home: labHome() };
+    const state = await sandboxState(ref);
+    const os = (await sandboxOsOf(ref)) ?? lab.os;
+    // Its Grafana and pages live in the container's own network namespace, forwarded to this machine's loopback.
+    const urls = labUrls({ kind: 'sandbox' }, (await sandboxInfo(ref))?.urls);
+    return { ...(await recordStatus(lab, state, urls.grafana)), ...(os ? { os } : {}), urls };
   },
 
   formatStatus: statusLine,

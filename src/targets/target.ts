@@ -56,14 +56,26 @@ export interface ResolveContext {
 export interface OpenOptions {
   /** `up`: create or boot the lab when needed; otherwise it must exist. */
   create: boolean;
-  /** Packages a sandbox's local repository must serve (computed from the steps). */
-  packages: () => string[];
+  /** Packages a sandbox's local repository must serve for its OS (computed from the steps). */
+  packages: (os: { distro: string; versionId: string; suite: string }) => readonly string[];
   log: (line: string) => void;
+}
+
+/** Where a browser on this machine opens the lab (see src/targets/urls.ts). */
+export interface LabUrls {
+  pages?: string;
+  fpm?: string;
+  grafana?: string;
+  prometheus?: string;
+  /** An `ssh -L` line for what stays on the lab's loopback. */
+  tunnel?: string;
 }
 
 export interface OpenedTarget {
   transport: Transport;
   record: Omit<LabRecord, 'createdAt'>;
+  /** Where to open the lab from here (printed at the end of `up`; never stored: ports change). */
+  urls?: LabUrls;
 }
 
 /** One `status` row: the registry record plus what the target sees now. */
@@ -71,6 +83,7 @@ export interface StatusRow extends LabRecord {
   state: string;
   grafanaUrl?: string;
   grafanaPassword?: string;
+  urls?: LabUrls;
 }
 
 /**

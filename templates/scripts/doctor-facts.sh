@@ -1,6 +1,6 @@
 # Every fact `ebpf-lab doctor` reads (src/facts/doctor.ts), one `== name` section each;
 # runs as root (sudo) like the lab does. @APACHE_PID@ is the main-pid script of
-# apache2.service, @NETEM_TEST@ the netem-test script.
+# apache2.service, @NETEM_TEST@ the netem-test script, @BPFTOOL_FACTS@ the bpftool-facts script.
 # bt_test PROGRAM: runs a bpftrace one-liner (30 s at most), prints `rc=<exit>` and its last lines.
 bt_test() { out=$(timeout 30 bpftrace -e "$1" 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3; }
 echo '== uname'; uname -r
@@ -12,7 +12,9 @@ echo '== uprobe'; test -d /sys/bus/event_source/devices/uprobe && echo pmu; for 
 echo '== bpftrace'; command -v bpftrace >/dev/null && bpftrace --version
 echo '== bpftest'; command -v bpftrace >/dev/null && { bt_test 'interval:ms:100 { printf("ebpf-lab-ok\n"); exit(); }'; }
 echo '== begintest'; command -v bpftrace >/dev/null && { bt_test 'BEGIN { printf("ebpf-lab-ok\n"); exit(); }'; }
-echo '== bpftool'; command -v bpftool >/dev/null && bpftool version 2>&1 | head -2
+echo '== btinfo'; command -v bpftrace >/dev/null && bpftrace --info 2>&1 | grep -E '^[[:space:]]*btf( [(][^)]*[)])?:'
+echo '== bpftool'
+@BPFTOOL_FACTS@
 echo '== libbpf'; dpkg-query -W -f='${Version}\n' libbpf-dev 2>/dev/null; test -f /usr/include/bpf/usdt.bpf.h && echo usdt.bpf.h
 echo '== php'; command -v php >/dev/null && { php -r 'echo PHP_VERSION, "\n";'; php -i 2>/dev/null | grep 'DTrace Support'; }
 # The module the running apache2 master mapped and the running php-fpm master's binary;

@@ -27,12 +27,15 @@ function expectOk(r: CliResult) {
 /** What bench must leave as it found: the drop-ins on disk, no runtime drop-in, no marker, the env as configured. */
 const configured = () =>
   onHost(
-    'md5sum /etc/systemd/system/*.service.d/*.conf; ls /run/systemd/system/*.service.d/ 2>/dev/null; ls /var/lib/ebpf-lab/pending; systemctl show -p Environment --value apache2 php8.2-fpm',
+    `md5sum /etc/systemd/system/*.service.d/*.conf; ls /run/systemd/system/*.service.d/ 2>/dev/null; ls /var/lib/ebpf-lab/pending; systemctl show -p Environment --value apache2 ${fpm}`,
   );
 const apacheEnv = () =>
   onHost(
     `tr '\\0' '\\n' < /proc/$(cat /run/apache2/apache2.pid)/environ | grep '^USE_ZEND_DTRACE=' || echo unset`,
   ).trim();
+
+/** The lab's php-fpm unit (php8.1-fpm.service on Ubuntu 22.04, php8.2-fpm.service on Debian 12…). */
+let fpm = '';
 
 describe('exercises on a sandbox lab', () => {
   beforeAll(async () => {
@@ -51,6 +54,7 @@ describe('exercises on a sandbox lab', () => {
       'BatchMode=yes',
       'root@127.0.0.1',
     ];
+    fpm = onHost("systemctl list-unit-files 'php*-fpm.service' --no-legend | awk '{print $1}'").trim();
   });
 
   afterAll(async () => {
@@ -188,12 +192,12 @@ describe('exercises on a sandbox lab', () => {
     expect(apacheEnv()).toBe('unset');
     expect(onHost('ls /var/lib/ebpf-lab/pending').split('\n').filter(Boolean).sort()).toEqual([
       'restart@apache2.service',
-      'restart@php8.2-fpm.service',
+      `restart@${fpm}`,
     ]);
     const up = await cli(['up', '--target', TARGET, '--skip', 'ebpf-exporter', '--output', 'json'], env);
     expectOk(up);
     expect(changeList(up.json)).toEqual(
-      expect.arrayContaining(['php: restart unit:apache2.service', 'php: restart unit:php8.2-fpm.service']),
+      expect.arrayContaining(['php: restart unit:apache2.service', `php: restart unit:${fpm}`]),
     );
     expect(apacheEnv()).toBe('USE_ZEND_DTRACE=1');
     expect(onHost('ls /var/lib/ebpf-lab/pending | wc -l').trim()).toBe('0');

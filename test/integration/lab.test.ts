@@ -7,7 +7,7 @@ import { cli, changeList, ROOT, type CliResult } from '../support/cli.js';
 import { parseRules, workshopSeriesEvidence, WORKSHOP_SERIES_QUERIES } from '../../steps/prometheus-rules.js';
 
 /**
- * The real thing: `ebpf-lab up` turns a fresh Debian 12 systemd-nspawn sandbox into a
+ * The real thing: `ebpf-lab up` turns a fresh Ubuntu 22.04 systemd-nspawn sandbox into a
  * lab, `verify` proves bpftrace sees real requests, a second `up` changes nothing,
  * hand-made drift is reported by `plan` and repaired by `up`, and bad input touches nothing.
  */
@@ -84,10 +84,10 @@ describe('sandbox lab, end to end', () => {
       expect(seen(w)?.ok, JSON.stringify(seen(w))).toBe(true);
       expect(seen(w).detail).toMatch(/SEEN (apache|fpm) (request|compile) .*\.ebpf-lab-probe-[0-9a-f]+\.php/);
     }
-    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.2\.so/)?.ok).toBe(
+    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.1\.so/)?.ok).toBe(
       true,
     );
-    expect(seen(/USDT probes in the running php-fpm binary \/usr\/sbin\/php-fpm8\.2/)?.ok).toBe(true);
+    expect(seen(/USDT probes in the running php-fpm binary \/usr\/sbin\/php-fpm8\.1/)?.ok).toBe(true);
     expect(seen(/apache2.service main process has USE_ZEND_DTRACE=1/)?.detail).toMatch(/environ/);
     expect(evidence.filter((e: any) => /^GET \//.test(e.what)).every((e: any) => e.ok)).toBe(true);
   });
@@ -340,12 +340,14 @@ describe('sandbox lab, end to end', () => {
   it('an interrupted run (drop-in written, restart never happened) is finished by the next up', async () => {
     // What a run cut between the write and the restart leaves: new drop-in content, a
     // pending marker, and a master started before the drop-in.
-    onHost('mkdir -p /var/lib/ebpf-lab/pending && touch /var/lib/ebpf-lab/pending/restart@php8.2-fpm.service');
-    const pid = onHost('systemctl show -p MainPID --value php8.2-fpm').trim();
+    const fpm = onHost("systemctl list-unit-files 'php*-fpm.service' --no-legend | awk '{print $1}'").trim();
+    expect(fpm).toBe('php8.1-fpm.service'); // Ubuntu 22.04's PHP
+    onHost(`mkdir -p /var/lib/ebpf-lab/pending && touch /var/lib/ebpf-lab/pending/restart@${fpm}`);
+    const pid = onHost(`systemctl show -p MainPID --value ${fpm}`).trim();
     const up = await cli(['up', '--target', TARGET, '--only', 'dtrace', '--output', 'json'], env);
     expectOk(up);
-    expect(changeList(up.json)).toEqual(['dtrace: restart unit:php8.2-fpm.service']);
-    expect(onHost('systemctl show -p MainPID --value php8.2-fpm').trim()).not.toBe(pid);
+    expect(changeList(up.json)).toEqual([`dtrace: restart unit:${fpm}`]);
+    expect(onHost(`systemctl show -p MainPID --value ${fpm}`).trim()).not.toBe(pid);
     expect(onHost('ls /var/lib/ebpf-lab/pending | wc -l').trim()).toBe('0');
   });
 
@@ -423,7 +425,9 @@ describe('sandbox lab, end to end', () => {
         const r = await cli(['up', '--target', TARGET], env);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/not supported/);
-        expect(r.stderr).toMatch(/hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Debian 12/);
+        expect(r.stderr).toMatch(
+          /hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13/,
+        );
       } finally {
         onHost('cp /root/os-release.bak /usr/lib/os-release');
       }

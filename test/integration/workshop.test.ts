@@ -1,6 +1,6 @@
 // Workshop mode end to end on real hosts. The one substitute is the Lightsail API
 // (aws-sdk-client-mock over an in-memory account): its "instances" are two local sandboxes
-// (systemd-nspawn Debian 12, src/targets/sandbox.ts) whose SSH endpoints and host keys it
+// (systemd-nspawn Ubuntu 22.04, the blueprint it asks for; src/targets/sandbox.ts) whose SSH endpoints and host keys it
 // reports. Key files, host-key pinning, ssh2, the runner, the real steps, the registry and
 // the roster are all the real code.
 import { execFile } from 'node:child_process';
@@ -81,7 +81,7 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
         name: `ws-${lab}`,
         home: sbHome,
         cacheDir,
-        packages: sandboxPackages(),
+        packages: sandboxPackages,
         log: (l) => console.log(`[sandbox ${stamp()}] ${l}`),
       });
       boxes.set(lab, info);
@@ -142,6 +142,12 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
         .map((c) => c.args[0].input.instanceNames![0])
         .sort(),
     ).toEqual(LABS);
+    // What it asked Lightsail for is what the stand-in instances are: Ubuntu 22.04.
+    expect(lightsail.commandCalls(CreateInstancesCommand).map((c) => c.args[0].input.blueprintId)).toEqual([
+      'ubuntu_22_04',
+      'ubuntu_22_04',
+    ]);
+    expect([...boxes.values()].map((b) => b.os)).toEqual(['ubuntu-22.04', 'ubuntu-22.04']);
     // parallel: the second lab started before the first one finished
     const firstOk = out.findIndex((l) => /^lab-0[12]: ok/.test(l));
     expect(out.findIndex((l) => l === 'lab-01: starting')).toBeLessThan(firstOk);

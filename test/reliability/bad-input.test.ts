@@ -21,7 +21,7 @@ import {
   UnauthenticatedException,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
-import { changeList, cli, type CliResult } from '../support/cli.js';
+import { CACHE, changeList, cli, type CliResult } from '../support/cli.js';
 import { fingerprint, inventory, labFacts, labRun, onHost, TARGET, SKIP, useLab, type Lab } from '../support/fault.js';
 
 /**
@@ -101,6 +101,12 @@ const mountTiny = (dir: string) =>
   `set -e; d=${dir}; rm -rf /root/keep.$$; cp -a $d /root/keep; mount -t tmpfs -o size=256k none $d; cp -a /root/keep/. $d/; rm -rf /root/keep; ` +
   `dd if=/dev/zero of=$d/.fill bs=4k count=1000 2>/dev/null || true`;
 const unmount = (dir: string) => `umount ${dir}`;
+/** After a refused sandbox: no sandbox directory, no half-built base left in the cache. */
+const nothingCreated = (name: string) => {
+  delete process.env['EBPF_LAB_APT_MIRROR'];
+  expect(readdirSync(join(lab.home, 'sandboxes'))).not.toContain(name);
+  expect(readdirSync(CACHE).filter((f) => f.includes('.tmp-'))).toEqual([]);
+};
 
 const ROWS: Row[] = [
   // CLI
@@ -148,6 +154,42 @@ const ROWS: Row[] = [
   },
   // targets
   { name: 'unknown target', args: () => ['up', '--target', 'bogus'], code: 2, says: /unknown target "bogus"/ },
+  // Sandbox OS
+  {
+    name: 'unknown --os',
+    args: () => ['up', '--target', TARGET, '--os', 'ubuntu-20.04'],
+    code: 2,
+    says: /unknown --os "ubuntu-20\.04"[\s\S]*hint: pick one of ubuntu-22\.04, ubuntu-24\.04, ubuntu-26\.04, debian-12, debian-13/,
+  },
+  {
+    name: '--os with a target other than a sandbox',
+    args: () => ['up', '--target', ssh(), '--os', 'debian-12'],
+    code: 2,
+    says: /--os does not apply to ssh:/,
+  },
+  {
+    name: 'an OS change on an existing sandbox',
+    args: () => ['up', '--target', TARGET, '--os', 'debian-13'],
+    code: 2,
+    host: true,
+    says: /runs Ubuntu 22\.04; it cannot become Debian 13[\s\S]*hint: leave --os out/,
+  },
+  {
+    name: 'EBPF_LAB_APT_MIRROR that is not a URL',
+    args: () => ['up', '--target', 'sandbox:bad-mirror'],
+    code: 2,
+    says: /EBPF_LAB_APT_MIRROR="mirror\.example\/ubuntu" is not a URL/,
+    setup: () => void (process.env['EBPF_LAB_APT_MIRROR'] = 'mirror.example/ubuntu'),
+    teardown: () => nothingCreated('bad-mirror'),
+  },
+  {
+    name: 'an archive that cannot be reached (names the OS and the mirror option)',
+    args: () => ['up', '--target', 'sandbox:no-archive', '--os', 'ubuntu-24.04'],
+    code: 2,
+    says: /cannot reach the package archive for the Ubuntu 24\.04 sandbox at http:\/\/127\.0\.0\.1:9\/ubuntu[\s\S]*hint: .*EBPF_LAB_APT_MIRROR/,
+    setup: () => void (process.env['EBPF_LAB_APT_MIRROR'] = 'http://127.0.0.1:9/ubuntu'),
+    teardown: () => nothingCreated('no-archive'),
+  },
   {
     name: 'user@host without ssh://',
     args: () => ['up', '--target', 'root@127.0.0.1'],

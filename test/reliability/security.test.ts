@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -184,6 +185,7 @@ describe('security', () => {
       configDir: '/opt/ebpf-lab/bpf',
       configNames: ['php_request'],
       listenAddress: '127.0.0.1:9435',
+      ...exporterUnitPrivileges({ ubuntuKernel: false, perfEventParanoid: 2 }),
     });
     expect(unit).toMatch(/--web\.listen-address=127\.0\.0\.1:9435/);
     const caps = (k: string) =>

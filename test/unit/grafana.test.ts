@@ -416,7 +416,7 @@ describe('grafana verify and prove', () => {
       'A: 1 series; B: 1 series; C: 1 series; D: 1 series',
     );
     expect(host.log()[0]).toMatch(
-      /^for i in \$\(seq 20\); do for u in 'http:\/\/127\.0\.0\.1\/index\.php' 'http:\/\/127\.0\.0\.1\/fpm\/index\.php'/,
+      /^for i in \$\(seq 20\); do for u in 'http:\/\/127\.0\.0\.1\/' 'http:\/\/127\.0\.0\.1\/fpm\/' 'http:\/\/127\.0\.0\.1\/index\.php'/,
     );
     expect(JSON.stringify(host.calls)).not.toContain(PW);
   });

@@ -27,7 +27,7 @@ describe('preflight', () => {
   });
   it('waits for cloud-init and the dpkg lock on a fresh Ubuntu, writes the apt and needrestart drop-ins', async () => {
     const { ctx } = fakeContext({
-      facts: factsFixture('ubuntu-22.04-fresh'),
+      facts: factsFixture('ubuntu-22.04-sandbox-fresh'),
       other: { 'cloud-init-status': 'status: running', 'apt-busy': '1234 unattended-upgr', needrestart: true },
     });
     const { changes } = await preflight.check(ctx);
@@ -258,14 +258,14 @@ describe('sample-app', () => {
 
 describe('php', () => {
   it('before PHP is installed (a plan on a fresh host) reports a deferred change instead of failing', async () => {
-    const r = await php.check(fakeContext({ facts: factsFixture('ubuntu-22.04-fresh') }).ctx);
+    const r = await php.check(fakeContext({ facts: factsFixture('ubuntu-22.04-sandbox-fresh') }).ctx);
     expect(r.changes).toEqual([
       { kind: 'step', step: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
     ]);
   });
   it('renders the fpm location with the host PHP version and enables proxy_fcgi, restarting apache once', async () => {
     const { ctx } = fakeContext({
-      facts: factsFixture('ubuntu-22.04-lab'),
+      facts: factsFixture('ubuntu-22.04-sandbox'),
       other: { apache: { mods: ['php8.1', 'mpm_prefork'], confs: [] } },
     });
     const { changes } = await php.check(ctx);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { render } from '../../src/render/template.js';
 import { tmpdir } from 'node:os';
@@ -81,6 +82,7 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
       configDir: '/opt/ebpf-lab/bpf',
       configNames: programNames(),
       listenAddress: '127.0.0.1:9435',
+      ...exporterUnitPrivileges({ ubuntuKernel: false, perfEventParanoid: 2 }),
     });
     const files = {
       '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter': { content: readFileSync(art.path, 'utf8'), mode: 0o755 },
