@@ -1,4 +1,4 @@
-import type { RunEvent } from '../runner/events.js';
+import type { RunEvent, RunSnapshot } from '../runner/events.js';
 import { changeLabel, type StepResult } from '../runner/types.js';
 import { colours, type Colours } from './colour.js';
 
@@ -229,7 +229,15 @@ export function detailRenderer(write: (s: string) => void, screenShowsDiffs: boo
  * started (extra.error) is never ok.
  */
 export function jsonRenderer(write: (s: string) => void): Renderer {
-  const runs: { host: string; mode: string; ok: boolean; durationMs: number; steps: StepResult[] }[] = [];
+  const runs: {
+    host: string;
+    mode: string;
+    ok: boolean;
+    durationMs: number;
+    roundTrips?: number;
+    snapshot?: RunSnapshot;
+    steps: StepResult[];
+  }[] = [];
   const notes: string[] = [];
   const r = ((e: RunEvent) => {
     if (e.kind === 'note') notes.push(e.line);
@@ -239,6 +247,8 @@ export function jsonRenderer(write: (s: string) => void): Renderer {
         mode: e.mode,
         ok: e.ok,
         durationMs: Math.round(e.durationMs),
+        roundTrips: e.roundTrips,
+        snapshot: e.snapshot,
         // Each change with its label first (`resource`: "file:/etc/x"), then its typed fields.
         steps: e.results.map((s) => ({ ...s, changes: s.changes.map((c) => ({ resource: changeLabel(c), ...c })) })),
       });

@@ -21,6 +21,12 @@ export function probe<T>(
   return { script, parse, fact };
 }
 
+/** What one probe script printed (its last newline dropped) and its exit code. */
+export interface RawOutput {
+  body: string;
+  code: number;
+}
+
 /**
  * Runs every probe in one sh script (one round trip), each in a subshell fenced
  * by nonce markers so one probe's output or failure cannot disturb another's.
@@ -31,24 +37,38 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
 ): Promise<ProbeResults<P>> {
   const keys = Object.keys(probes);
   if (keys.length === 0) return {} as ProbeResults<P>;
+  const raw = await readScripts(
+    host,
+    keys.map((k) => probes[k]!.script),
+    keys,
+  );
+  const out: Record<string, unknown> = {};
+  keys.forEach((k, i) => (out[k] = probes[k]!.parse(raw[i]!.body, raw[i]!.code)));
+  return out as ProbeResults<P>;
+}
+
+/**
+ * The raw outputs of `scripts`, run in one sh script (one round trip) as {@link runProbes}
+ * runs them; `names` name them in errors.
+ */
+export async function readScripts(host: Transport, scripts: string[], names: string[] = []): Promise<RawOutput[]> {
+  if (scripts.length === 0) return [];
   const nonce = randomBytes(6).toString('hex');
-  const script = keys
+  const script = scripts
     // The extra `echo` ends the probe's last line even when its output lacks a newline.
-    .map(
-      (k, i) =>
-        `echo '@@${nonce} ${i}'\n( ${probes[k]!.script}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`,
-    )
+    .map((s, i) => `echo '@@${nonce} ${i}'\n( ${s}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`)
     .join('\n');
   const r = await host.exec({ script }, { sudo: true });
-  const out: Record<string, unknown> = {};
   const re = new RegExp(`^@@${nonce} (\\d+)\\n([\\s\\S]*?)^@@${nonce} \\1 (\\d+)$`, 'gm');
-  const seen = new Map<number, { body: string; code: number }>();
-  for (const m of r.stdout.matchAll(re)) seen.set(Number(m[1]), { body: m[2]!, code: Number(m[3]) });
-  keys.forEach((k, i) => {
+  const seen = new Map<number, RawOutput>();
+  for (const m of r.stdout.matchAll(re))
+    seen.set(Number(m[1]), { body: m[2]!.slice(0, -1).replace(/\n$/, ''), code: Number(m[3]) });
+  return scripts.map((_, i) => {
     const s = seen.get(i);
     if (!s)
-      throw new Error(`probe ${k} produced no output on ${host.name} (exit ${r.exitCode}): ${r.stderr.slice(-300)}`);
-    out[k] = probes[k]!.parse(s.body.slice(0, -1).replace(/\n$/, ''), s.code);
+      throw new Error(
+        `probe ${names[i] ?? i} produced no output on ${host.name} (exit ${r.exitCode}): ${r.stderr.slice(-300)}`,
+      );
+    return s;
   });
-  return out as ProbeResults<P>;
 }

@@ -12,6 +12,24 @@ export type RunEvent =
   | { kind: 'step:progress'; id: string; line: string }
   | { kind: 'step:evidence'; id: string; evidence: Evidence }
   | { kind: 'step:end'; result: StepResult }
-  | { kind: 'run:end'; host: string; mode: Mode; ok: boolean; results: StepResult[]; durationMs: number };
+  | {
+      kind: 'run:end';
+      host: string;
+      mode: Mode;
+      ok: boolean;
+      results: StepResult[];
+      durationMs: number;
+      /** Round trips to the host during the run (each exec, put and get). */
+      roundTrips?: number;
+      /** The checks answered by one snapshot of the host (src/runner/snapshot.ts). */
+      snapshot?: RunSnapshot;
+    };
+
+/** How many steps' checks one snapshot answered, in how many round trips and how long. */
+export interface RunSnapshot {
+  steps: number;
+  roundTrips: number;
+  ms: number;
+}
 
 export type Emit = (e: RunEvent) => void;

@@ -8,6 +8,8 @@ import type { Transport } from '../transports/transport.js';
 import type { Emit, Mode } from './events.js';
 import { changeLabel, type Change, type Evidence, type Step, type StepContext, type StepResult } from './types.js';
 import { injectFaults } from './fault.js';
+import { countRoundTrips } from './count.js';
+import { snapshotChecks, type Snapshot } from './snapshot.js';
 
 export interface RunInput {
   host: Transport;
@@ -24,12 +26,17 @@ export interface RunInput {
 /**
  * Runs the selected steps on one host. up: check → apply → check again (a change
  * left is a failure) → verify. plan: check only. verify: verify + prove.
+ * The checks first run against one snapshot of the host (snapshot.ts): a converged lab is
+ * checked in two round trips; from the first step with changes on, `up` checks step by step.
  * Facts are read late (per step) and dropped after every apply.
  */
 export async function runSteps(input: RunInput): Promise<StepResult[]> {
   const { steps, options, mode } = input;
   // Fault injection for the reliability tests: the host and the events, wrapped once.
-  const { host, emit } = process.env['EBPF_LAB_FAULT'] ? injectFaults(input.host, input.emit) : input;
+  const faulty = process.env['EBPF_LAB_FAULT'] ? injectFaults(input.host, input.emit) : input;
+  const { emit } = faulty;
+  const counted = countRoundTrips(faulty.host);
+  const host = counted.host;
   const started = performance.now();
   let facts: Promise<HostFacts> | undefined;
   const results: StepResult[] = [];
@@ -56,6 +63,19 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     const why = await Promise.all(steps.map((step) => step.prepare?.(contextFor(step))));
     steps.forEach((step, i) => why[i] && skipped.set(step.id, why[i]));
   }
+  // Every check against one snapshot; a failure to read it leaves the checks to the steps.
+  let snapshot: Snapshot | undefined;
+  if (mode !== 'verify') {
+    const known = facts ? await facts.catch(() => undefined) : undefined;
+    snapshot = await snapshotChecks(
+      host,
+      steps.filter((s) => !skipped.has(s.id)),
+      mode,
+      (step, over) => ({ ...contextFor(step), ...over }),
+      known,
+    ).catch(() => undefined);
+    if (snapshot?.facts) facts ??= Promise.resolve(snapshot.facts);
+  }
   let failed = false;
   let anyFailed = false;
   // plan: a step that builds on a step with planned changes read the host before those
@@ -77,6 +97,13 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     }
     const ctx = contextFor(step);
     const t0 = performance.now();
+    const trips0 = counted.count();
+    const timing = (r: StepResult): StepResult => ({
+      ...r,
+      checkMs: Math.round(checkMs),
+      roundTrips: counted.count() - trips0,
+    });
+    let checkMs = 0;
     emit({ kind: 'step:start', id: step.id, title: step.title });
     let changes: Change[] = [];
     let notes: string[] = [];
@@ -84,10 +111,14 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     try {
       if (mode !== 'verify') {
         emit({ kind: 'step:phase', id: step.id, phase: 'check' });
-        const checked = await step.check(ctx);
+        const pre = snapshot?.checks.get(step.id);
+        for (const line of pre?.progress ?? []) ctx.progress(line);
+        const c0 = performance.now();
+        const checked = pre?.result ?? (await step.check(ctx));
+        checkMs = pre?.ms ?? performance.now() - c0;
         ({ changes, notes } = checked);
         if (checked.skip) {
-          const r = result(step, 'skipped', [], [checked.skip, ...notes], [], performance.now() - t0);
+          const r = timing(result(step, 'skipped', [], [checked.skip, ...notes], [], performance.now() - t0));
           results.push(r);
           emit({ kind: 'step:end', result: r });
           continue;
@@ -142,7 +173,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
           : changes.length && mode === 'up'
             ? 'changed'
             : 'unchanged';
-      const r = result(step, status, changes, notes, evidence, performance.now() - t0);
+      const r = timing(result(step, status, changes, notes, evidence, performance.now() - t0));
       results.push(r);
       emit({ kind: 'step:end', result: r });
     } catch (err) {
@@ -150,7 +181,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       // verify reports every check; up stops at the first failure (later steps build on it).
       if (mode !== 'verify') failed = true;
       else anyFailed = true;
-      const r = result(step, 'failed', changes, notes, evidence, performance.now() - t0, err);
+      const r = timing(result(step, 'failed', changes, notes, evidence, performance.now() - t0, err));
       results.push(r);
       emit({ kind: 'step:end', result: r });
     }
@@ -162,6 +193,10 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     ok: !failed && !anyFailed,
     results,
     durationMs: performance.now() - started,
+    roundTrips: counted.count(),
+    ...(snapshot
+      ? { snapshot: { steps: snapshot.checks.size, roundTrips: snapshot.roundTrips, ms: Math.round(snapshot.ms) } }
+      : {}),
   });
   return results;
 }

@@ -144,5 +144,9 @@ export interface StepResult {
   notes: string[];
   evidence: Evidence[];
   durationMs: number;
+  /** Time spent checking (in `up` and `plan`): the step's own check code, or its live check. */
+  checkMs?: number;
+  /** Round trips to the host during the step (checks answered by the run's snapshot take none). */
+  roundTrips?: number;
   error?: string;
 }
