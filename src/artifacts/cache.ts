@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { parseChecksums, type Arch, type ArtifactSpec } from './manifest.js';
+import { assertResolvable } from './reach.js';
 
 export interface FetchOptions {
   cacheDir: string;
@@ -66,6 +67,7 @@ export function artifactRel(spec: ArtifactSpec, arch: Arch): string {
 }
 
 async function httpGet(url: string): Promise<Buffer> {
+  await assertResolvable(url);
   let last: unknown;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {

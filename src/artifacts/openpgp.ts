@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { assertAuthenticated, isUrl, mirrorPath, recordArtifact, type FetchOptions } from './cache.js';
 import type { SigningKeySpec } from './manifest.js';
+import { assertResolvable, isOffline } from './reach.js';
 
 export type { SigningKeySpec };
 
@@ -464,6 +465,7 @@ export class SigningKeyUnavailable extends UserError {
 }
 
 async function download(url: string): Promise<Buffer> {
+  await assertResolvable(url);
   let last: unknown;
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
@@ -472,6 +474,8 @@ async function download(url: string): Promise<Buffer> {
       return Buffer.from(await res.arrayBuffer());
     } catch (e) {
       last = e;
+      // No DNS answer or nobody listening: an offline machine; a second try a second later finds the same.
+      if (isOffline(e)) break;
       if (attempt < 2) await new Promise((r) => setTimeout(r, 1000));
     }
   }
