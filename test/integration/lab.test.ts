@@ -20,29 +20,47 @@ function onHost(cmd: string): string {
   return execFileSync('ssh', [...sshBase, cmd], { encoding: 'utf8' });
 }
 
+function readSsh() {
+  const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
+  const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
+  sshBase = [
+    '-i',
+    key,
+    '-p',
+    String(sb.port),
+    '-o',
+    `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    'root@127.0.0.1',
+  ];
+}
+
 function expectOk(r: CliResult) {
   if (r.code !== 0) throw new Error(`exit ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
 }
 
 describe('sandbox lab, end to end', () => {
   beforeAll(async () => {
+    // Also the default OS's row of the OS matrix (test/matrix). Like a freshly booted Ubuntu
+    // cloud host, apt is busy when `up` starts: the sandbox is booted first, then an
+    // apt-daily-upgrade run starts and a dpkg lock is held, and preflight must wait them out.
+    expectOk(await cli(['up', '--target', TARGET, '--only', 'preflight', '--output', 'json'], env));
+    readSsh();
+    onHost(
+      'systemctl start --no-block apt-daily-upgrade.service; ' +
+        `systemd-run --quiet --unit=hold-dpkg-lock python3 -c "import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(20)"`,
+    );
     const r = await cli(['up', '--target', TARGET, '--output', 'json'], env);
     expectOk(r);
-    const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
-    const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
-    sshBase = [
-      '-i',
-      key,
-      '-p',
-      String(sb.port),
-      '-o',
-      `UserKnownHostsFile=${join(home, 'known_hosts')}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'BatchMode=yes',
-      'root@127.0.0.1',
-    ];
+    const pre = r.json.runs[0].steps.find((s: any) => s.id === 'preflight');
+    expect(pre.changes.map((c: any) => `${c.action} ${c.resource}`)).toContain('wait dpkg-lock');
+    expect(pre.changes.find((c: any) => c.resource === 'dpkg-lock').detail).toMatch(
+      /lock-frontend held by pid \d+|unattended-upgrade/,
+    );
+    expect(onHost('. /etc/os-release; echo "$ID $VERSION_ID"').trim()).toBe('ubuntu 22.04');
     const statuses = Object.fromEntries(r.json.runs[0].steps.map((s: any) => [s.id, s.status]));
     expect(statuses).toEqual({
       preflight: 'changed',
