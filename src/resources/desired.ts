@@ -1,4 +1,12 @@
-import { applyFile, absentFileChanges, fileChanges, fileProbe, type FileSpec, type FileState } from './files.js';
+import {
+  applyFile,
+  absentFileChanges,
+  fileChanges,
+  fileProbe,
+  sha256,
+  type FileSpec,
+  type FileState,
+} from './files.js';
 import { installPackages, packageChanges, packagesProbe } from './apt.js';
 import {
   applyUnitChanges,
@@ -30,7 +38,7 @@ export interface Desired {
 export function desiredProbes(d: Desired): Record<string, Probe<unknown>> {
   const probes: Record<string, Probe<unknown>> = {};
   if (d.packages?.length) probes['pkgs'] = packagesProbe(d.packages);
-  (d.files ?? []).forEach((f, i) => (probes[`file${i}`] = fileProbe(f.path, !f.secret)));
+  (d.files ?? []).forEach((f, i) => (probes[`file${i}`] = fileProbe(f.path, !f.secret, sha256(f.content))));
   (d.absent ?? []).forEach((p, i) => (probes[`absent${i}`] = fileProbe(p, false)));
   const units = ownedUnits(d);
   if (units.length) {

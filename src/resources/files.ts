@@ -32,11 +32,24 @@ export interface FileState {
 
 const MAX_DIFF_BYTES = 256 * 1024;
 
-export function fileProbe(path: string, withContent = true): Probe<FileState> {
+/**
+ * One file's mode, owner, sha256 and, for the diff of an update, its content.
+ *
+ * With `want` (the sha256 of the wanted content) the sha256 is the fingerprint that decides
+ * whether the content is read at all: it is sent (base64, up to 256 KiB) only when the file's
+ * sha256 differs from `want`. That is enough because the content is used for nothing but the
+ * diff of an `update`, and fileChanges() plans an update exactly when the sha256 differs;
+ * equal sha256 means equal content. The sha256 itself is computed over the whole file on
+ * every run, so no change to the content goes unseen. A converged file then costs a stat
+ * and a sha256sum, and none of its bytes cross the wire.
+ */
+export function fileProbe(path: string, withContent = true, want?: string): Probe<FileState> {
   const p = quote(path);
-  const body = withContent ? `if [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then base64 -w0 ${p}; fi` : 'true';
+  const read = `if [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then base64 -w0 ${p}; fi`;
+  const body = !withContent ? 'true' : want ? `[ "$h" = ${want} ] || { ${read}; }` : read;
   return probe(
-    `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; sha256sum ${p} | cut -c1-64; ${body}; echo; else echo absent; fi`,
+    // sha256sum prints "<hash>  <path>" (a leading backslash when the path needs escaping).
+    `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; set -- $(sha256sum ${p}); h=\${1#\\\\}; echo "$h"; ${body}; echo; else echo absent; fi`,
     (out) => {
       const [meta = '', sha = '', b64 = ''] = out.split('\n');
       if (meta === 'absent') return { exists: false };
