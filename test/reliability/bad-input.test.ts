@@ -108,7 +108,17 @@ const unmount = (dir: string) => `umount ${dir}`;
 const nothingCreated = (name: string) => {
   delete process.env['EBPF_LAB_APT_MIRROR'];
   expect(readdirSync(join(lab.home, 'sandboxes'))).not.toContain(name);
-  expect(readdirSync(CACHE).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  // A build's temp entry ends in its builder's pid: one whose process has ended is left over
+  // (the run under test has ended). Live ones are other suites' builds going on meanwhile.
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  expect(readdirSync(CACHE).filter((f) => /\.tmp-\d+$/.test(f) && !alive(Number(f.split('.tmp-')[1])))).toEqual([]);
 };
 
 const ROWS: Row[] = [
