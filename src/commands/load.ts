@@ -162,6 +162,7 @@ async function jobCommand(input: LoadInput, write: (s: string) => void): Promise
       BATCH_BT,
       JOB: JOB_PATH,
       WAIT_ATTACHED: waitBpftraceAttached('"$out"', 30),
+      NRUNS: String(JOB_RUNS.length),
       RUNS: JOB_RUNS.map((a) => `php ${JOB_PATH} ${a.join(' ')} >/dev/null; echo "RC $?"`).join('\n'),
     });
     const r = await host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
