@@ -10,6 +10,6 @@ trap 'kill -INT $bp 2>/dev/null; rm -f "$out"' EXIT
 sleep 1.5
 @RUNS@
 # Then until the tool has printed every run's EXIT (at most 5 s), not a fixed pause.
-i=0; while [ $i -lt 50 ] && [ "$(grep -c -E '^ *[0-9]+ +EXIT ' "$out")" -lt @NRUNS@ ]; do sleep 0.1; i=$((i+1)); done
+@WAIT_EXITS@
 kill -INT $bp; wait $bp
 grep -E '^ *[0-9]+ +(START|EXIT) |^ERROR' "$out" | grep -v RLIMIT
