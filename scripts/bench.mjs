@@ -320,17 +320,20 @@ try {
     );
   line('fresh up, issue-2 steps', [freshTool], [freshBash]);
   for (const [what, ph] of Object.entries(phases)) line(what, ph.t, ph.bash);
-  console.log('\nfrom the JSON of the timed runs (medians):');
-  for (const [what, ph] of Object.entries(phases)) {
-    const snap = ph.runs.map((r) => r.snapshot);
-    console.log(
-      `  ${what}: ${median(ph.runs.map((r) => r.roundTrips))} round trips in all, the snapshot ${median(snap.map((x) => x?.roundTrips ?? 0))} ` +
-        `(${median(snap.map((x) => x?.steps ?? 0))} steps' checks, ${median(snap.map((x) => x?.ms ?? 0))} ms)`,
-    );
-    const ids = ph.runs[0].steps.map((st) => st.id);
-    console.log(
-      `    check ms: ${ids.map((id) => `${id} ${median(ph.runs.map((r) => r.steps.find((st) => st.id === id)?.checkMs ?? 0))}`).join(', ')}`,
-    );
+  // Round trips and per-step check times, where the run's JSON reports them.
+  if (Object.values(phases).some((ph) => ph.runs.some((r) => r.roundTrips !== undefined))) {
+    console.log('\nfrom the JSON of the timed runs (medians):');
+    for (const [what, ph] of Object.entries(phases)) {
+      const snap = ph.runs.map((r) => r.snapshot);
+      console.log(
+        `  ${what}: ${median(ph.runs.map((r) => r.roundTrips ?? 0))} round trips in all, the snapshot ${median(snap.map((x) => x?.roundTrips ?? 0))} ` +
+          `(${median(snap.map((x) => x?.steps ?? 0))} steps' checks, ${median(snap.map((x) => x?.ms ?? 0))} ms)`,
+      );
+      const ids = ph.runs[0].steps.map((st) => st.id);
+      console.log(
+        `    check ms: ${ids.map((id) => `${id} ${median(ph.runs.map((r) => r.steps.find((st) => st.id === id)?.checkMs ?? 0))}`).join(', ')}`,
+      );
+    }
   }
   console.log(`\nload average during the run: ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}`);
 } finally {
