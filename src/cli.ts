@@ -222,8 +222,9 @@ export function report(e: unknown): number {
   const err = e as Error;
   // A failed command or a post-condition that did not hold (e.g. a sandbox whose sshd never
   // answered, with its log tail): the message says what happened; not a bug in ebpf-lab.
-  if (err?.name === 'CommandError' || err?.name === 'VerifyError') {
-    process.stderr.write(`error: ${err.message}\n`);
+  if (err?.name === 'CommandError' || err?.name === 'VerifyError' || err?.name === 'HostError') {
+    const hint = (err as { hint?: string }).hint;
+    process.stderr.write(`error: ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`);
     return 1;
   }
   process.stderr.write(

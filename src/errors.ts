@@ -34,6 +34,21 @@ export class VerifyError extends Error {
   }
 }
 
+/**
+ * The host (the lab or this machine) is in a state ebpf-lab cannot work in, for a reason
+ * outside the input: a full disk, a directory where a managed file belongs. Message and
+ * hint say where and what to do; exit 1, no stack trace.
+ */
+export class HostError extends Error {
+  override name = 'HostError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A step's apply left changes pending: the step does not converge (a bug). */
 export class ConvergenceError extends Error {
   override name = 'ConvergenceError';

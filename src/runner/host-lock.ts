@@ -1,66 +1,159 @@
 import { hostname, userInfo } from 'node:os';
-import { UserError } from '../errors.js';
+import { HostError, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
-import type { Transport } from '../transports/transport.js';
+import type { CommandResult, Transport } from '../transports/transport.js';
 
 /**
- * One run at a time per host. The lock is a directory on the host (mkdir is atomic),
- * kept fresh by a heartbeat while the run lasts; a run that crashed or lost its
- * connection stops the heartbeat, so its lock goes stale after STALE_S and the next run
- * takes it over. A second run waits for a live first one, then refuses after waitMs.
+ * One run at a time per host. The lock is a kernel lock (flock) on LOCK_DIR, held by a
+ * small holder process on the host that lives exactly as long as this run's connection:
+ * it writes a byte every second to the run, and the first write after the run is gone
+ * (process killed, connection closed) kills it, and the kernel drops the lock with it. A run
+ * that is merely slow or paused (SIGSTOP, a laptop lid) keeps its connection and so its lock:
+ * the lock is never taken over on a timer, only when its owner is provably gone. Only the
+ * owner releases it, by ending its own holder. OWNER_FILE says who holds it; a run that finds
+ * one left behind says whose run ended without releasing.
  */
-export const LOCK_DIR = '/var/lib/ebpf-lab/run.lock';
-const STALE_S = 60;
-const HEARTBEAT_MS = 15_000;
+export const LOCK_DIR = '/var/lib/ebpf-lab';
+export const OWNER_FILE = `${LOCK_DIR}/run.owner`;
+const RETRY_MS = 2000;
 
 export interface HostLock {
   release(): Promise<void>;
 }
 
-const acquireScript = (owner: string) => `
-mkdir -p /var/lib/ebpf-lab
-if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo acquired; exit 0; fi
-age=$(( $(date +%s) - $(stat -c %Y ${LOCK_DIR} 2>/dev/null || date +%s) ))
-if [ "$age" -gt ${STALE_S} ]; then
-  prev=$(cat ${LOCK_DIR}/owner 2>/dev/null); rm -rf ${LOCK_DIR}
-  if mkdir ${LOCK_DIR} 2>/dev/null; then echo ${quote(owner)} > ${LOCK_DIR}/owner; echo "taken-over $age $prev"; exit 0; fi
-fi
-echo "held $age $(cat ${LOCK_DIR}/owner 2>/dev/null)"`;
+export interface LockOptions {
+  waitMs?: number;
+  note?: (l: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+  /** What this run does (`up`, `load`…), shown to a run that waits for it. */
+  what?: string;
+  /** The locked directory (tests); default LOCK_DIR. */
+  dir?: string;
+}
 
-export async function acquireHostLock(
-  host: Transport,
-  opts: { waitMs?: number; note?: (l: string) => void; sleep?: (ms: number) => Promise<void> } = {},
-): Promise<HostLock> {
-  const owner = `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()}`;
+/**
+ * The holder: takes the lock without waiting or says who holds it; records its owner (an
+ * unwritable disk is reported with its mount and free bytes, and nothing is left behind);
+ * then holds the lock until it is killed (release) or its output goes nowhere (owner gone).
+ */
+export function holderScript(owner: string, dir = LOCK_DIR): string {
+  return [
+    `d=${quote(dir)}; o="$d/run.owner"`,
+    `space() { df -P -B1 "$1" 2>/dev/null | awk 'NR==2 {print $6 "\\t" $4}'; }`,
+    `if ! err=$(mkdir -p "$d" 2>&1); then printf 'unwritable\\t%s\\t%s\\n' "$(space "$(dirname "$d")")" "$err"; exit 0; fi`,
+    `exec 9<"$d"`,
+    `if ! flock -n 9; then printf 'held\\t%s\\n' "$(cat "$o" 2>/dev/null)"; exit 0; fi`,
+    `prev=$(cat "$o" 2>/dev/null | head -c 300 | tr -d '\\t\\n')`,
+    `if ! err=$( { printf '%s\\n' ${quote(owner)} > "$o.new" && mv -f "$o.new" "$o"; } 2>&1 ); then`,
+    `  rm -f "$o.new"; printf 'unwritable\\t%s\\t%s\\n' "$(space "$d")" "$(printf %s "$err" | tr '\\n' ' ')"; exit 0`,
+    `fi`,
+    `trap 'rm -f "$o"; exit 0' TERM`,
+    `printf 'acquired\\t%s\\t%s\\n' "$$" "$prev"`,
+    // The sleep must not inherit the lock: only this shell holds it.
+    `while printf '.\\n'; do sleep 1 9<&- & wait $!; done`,
+  ].join('\n');
+}
+
+type Attempt =
+  | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult> }
+  | { kind: 'held'; holder: string }
+  | { kind: 'unwritable'; mount: string; free: number; error: string }
+  | { kind: 'failed'; result: CommandResult };
+
+/** Starts a holder and waits for its first line. */
+function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt> {
+  return new Promise((resolve) => {
+    let buf = '';
+    let settled = false;
+    const settle = (a: Attempt) => {
+      if (!settled) resolve(a);
+      settled = true;
+    };
+    const done = host.exec(
+      { script: holderScript(owner, dir) },
+      {
+        sudo: true,
+        nothrow: true,
+        onOutput: (chunk, stream) => {
+          if (stream !== 'stdout' || settled) return;
+          buf += chunk;
+          const nl = buf.indexOf('\n');
+          if (nl < 0) return;
+          const [kind = '', ...f] = buf.slice(0, nl).split('\t');
+          if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done });
+          else if (kind === 'held') settle({ kind, holder: f[0] || 'a run whose owner is not recorded yet' });
+          else if (kind === 'unwritable')
+            settle({ kind, mount: f[0] ?? '?', free: Number(f[1] ?? NaN), error: f.slice(2).join(' ') });
+        },
+      },
+    );
+    done.then(
+      (result) => settle({ kind: 'failed', result }),
+      (e: unknown) =>
+        settle({
+          kind: 'failed',
+          result: { command: 'run lock', exitCode: 255, stdout: '', stderr: String(e), durationMs: 0 },
+        }),
+    );
+  });
+}
+
+/** The message for a lab host whose lock directory cannot be written. */
+export function unwritableError(host: string, a: { mount: string; free: number; error: string }): HostError {
+  if (/No space left|Disk quota/i.test(a.error) || a.free === 0)
+    return new HostError(
+      `no space left on ${host}:${a.mount}, ${Number.isFinite(a.free) ? a.free : '?'} bytes free (ebpf-lab cannot record its run lock in ${LOCK_DIR}); nothing was changed`,
+      `free space on ${a.mount} of ${host} (e.g. apt-get clean, journalctl --vacuum-size=50M, or remove large files), then run again`,
+    );
+  return new HostError(
+    `cannot write ${OWNER_FILE} on ${host} (${a.error.trim() || 'unknown error'}); nothing was changed`,
+    `make ${LOCK_DIR} writable for root on ${host} (is ${a.mount} mounted read-only?), then run again`,
+  );
+}
+
+export async function acquireHostLock(host: Transport, opts: LockOptions = {}): Promise<HostLock> {
+  const owner = `${userInfo().username}@${hostname()} pid ${process.pid}${opts.what ? ` (${opts.what})` : ''} since ${new Date().toISOString()}`;
   const sleep = opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (opts.waitMs ?? 300_000);
   let told = false;
   for (;;) {
-    const r = await host.exec({ script: acquireScript(owner) }, { sudo: true });
-    const out = r.stdout.trim();
-    if (out === 'acquired' || out.startsWith('taken-over')) {
-      if (out.startsWith('taken-over')) opts.note?.(`took over a stale run lock (${out.slice(11)})`);
-      break;
+    const a = await attempt(host, owner, opts.dir);
+    if (a.kind === 'acquired') {
+      if (a.prev)
+        opts.note?.(
+          `took over the run lock of a run that ended without releasing it (killed or disconnected): ${a.prev}`,
+        );
+      return holding(host, a);
     }
-    const holder = out.replace(/^held \d+ /, '');
+    if (a.kind === 'unwritable') throw unwritableError(host.name, a);
+    if (a.kind === 'failed') {
+      const why = (a.result.stderr || a.result.stdout).trim().split('\n').slice(-3).join('; ');
+      if (/flock: (command )?not found|flock: not found/.test(why))
+        throw new UserError(`${host.name} has no flock command`, 'install util-linux on the host');
+      throw new HostError(`cannot take the run lock on ${host.name}: exit ${a.result.exitCode}: ${why}`);
+    }
     if (Date.now() > deadline)
       throw new UserError(
-        `another ebpf-lab run is working on ${host.name}: ${holder}`,
-        "wait for it to finish and run again (a crashed run's lock expires after a minute)",
+        `another ebpf-lab run is working on ${host.name}: ${a.holder}`,
+        'wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself)',
       );
-    if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${holder})`);
+    if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
     told = true;
-    await sleep(2000);
+    await sleep(RETRY_MS);
   }
-  const beat = setInterval(
-    () => void host.exec(['touch', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {}),
-    HEARTBEAT_MS,
-  );
-  beat.unref();
+}
+
+function holding(host: Transport, a: Extract<Attempt, { kind: 'acquired' }>): HostLock {
+  let released: Promise<void> | undefined;
   return {
-    async release() {
-      clearInterval(beat);
-      await host.exec(['rm', '-rf', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {});
+    release() {
+      released ??= (async () => {
+        // Our own holder, still running (its command has not returned): end it. It removes
+        // the owner file itself, and the kernel drops the lock when it exits.
+        await host.exec(['kill', '-TERM', String(a.pid)], { sudo: true, nothrow: true }).catch(() => {});
+        await Promise.race([a.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
+      })();
+      return released;
     },
   };
 }

@@ -14,12 +14,14 @@ import {
   emptyOrMissing,
   expectExit,
   inventory,
+  labChild,
   labFacts,
   labRun,
   leftoverTemps,
   onHost,
   TARGET,
   useLab,
+  waitFor,
   type Lab,
 } from '../support/fault.js';
 import { render } from '../../src/render/template.js';
@@ -66,19 +68,47 @@ describe('concurrency: one run at a time per host, and a crashed run cannot hold
     expect(leftoverTemps(lab)).toEqual([]);
   });
 
-  it('a lock left by a crashed run (no heartbeat) is taken over once it is stale (60 s), not before', async () => {
-    onHost(
-      lab,
-      'mkdir -p /var/lib/ebpf-lab/run.lock && echo "ghost@nowhere pid 1 since then" > /var/lib/ebpf-lab/run.lock/owner',
-    );
-    const t0 = Date.now();
+  it('a lock left by a crashed run is taken over at once: its holder died with the run', async () => {
+    onHost(lab, 'echo "ghost@nowhere pid 1 (up) since then" > /var/lib/ebpf-lab/run.owner');
     const r = await labRun(lab, 'up');
     expectExit(r, 0, 'up after a crashed run');
     const notes = r.json.notes.join('\n');
-    expect(notes).toMatch(/waiting for another ebpf-lab run .*ghost@nowhere pid 1/);
-    expect(notes).toMatch(/took over a stale run lock \(\d+ ghost@nowhere/);
-    expect(Date.now() - t0).toBeGreaterThan(55_000);
-    expect(onHost(lab, 'test -e /var/lib/ebpf-lab/run.lock && echo held || echo free').trim()).toBe('free');
+    expect(notes).not.toMatch(/waiting for another/);
+    expect(notes).toMatch(/took over the run lock of a run that ended without releasing it .*ghost@nowhere pid 1/);
+    expect(onHost(lab, 'test -e /var/lib/ebpf-lab/run.owner && echo held || echo free').trim()).toBe('free');
+  });
+
+  it('a paused run (SIGSTOP for 66 s) keeps its lock: a second `up` waits, never takes over; they never apply together', async () => {
+    onHost(lab, 'rm /var/www/html/path2/a.php; DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1');
+    const a = labChild(lab, 'up');
+    const owner = () => onHost(lab, 'cat /var/lib/ebpf-lab/run.owner 2>/dev/null; true');
+    expect(
+      await waitFor(() => owner().includes(`pid ${a.child.pid} (up)`), 120_000),
+      'the first run took the lock',
+    ).toBe(true);
+    a.child.kill('SIGSTOP');
+    let b: ReturnType<typeof labChild> | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 66_000)); // the old heartbeat lock went stale after 60 s
+      b = labChild(lab, 'up');
+      await new Promise((r) => setTimeout(r, 15_000));
+      expect(b.child.exitCode, 'the second run is still waiting').toBe(null);
+      expect(owner(), 'the paused run still owns the lock').toContain(`pid ${a.child.pid} (up)`);
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const [ra, rb] = await Promise.all([a.result, b!.result]);
+    expectExit(ra, 0, 'paused run');
+    expectExit(rb, 0, 'second run');
+    expect(rb.json.notes.join('\n')).toMatch(
+      new RegExp(`waiting for another ebpf-lab run on .*pid ${a.child.pid} \\(up\\)`),
+    );
+    expect(rb.json.notes.join('\n')).not.toMatch(/took over/);
+    // The paused run repaired the drift; the second found nothing left to do.
+    expect(changeList(ra.json)).toEqual(
+      expect.arrayContaining(['packages: install apt:jq', 'sample-app: create file:/var/www/html/path2/a.php']),
+    );
+    expect(changeList(rb.json)).toEqual([]);
   });
 });
 
