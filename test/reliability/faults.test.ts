@@ -1,6 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { changeList } from '../support/cli.js';
-import { expectExit, labRun, leftoverTemps, onHost, useLab, type Lab } from '../support/fault.js';
+import {
+  expectExit,
+  labChild,
+  labRun,
+  leftoverTemps,
+  onHost,
+  onHostRc,
+  useLab,
+  waitFor,
+  type Lab,
+} from '../support/fault.js';
 
 /**
  * Faults beyond the named cut points (issue 14): odd files where managed files belong, an
@@ -8,6 +18,8 @@ import { expectExit, labRun, leftoverTemps, onHost, useLab, type Lab } from '../
  * leaves the lab converged for the next.
  */
 const lab: Lab = useLab();
+const BPF = '/opt/ebpf-lab/bpf';
+const BPF_SRC = '/opt/ebpf-lab/bpf-src';
 
 /** The failed step's error in a JSON run. */
 const failure = (json: any): string =>
@@ -48,4 +60,41 @@ describe('a directory where a managed file belongs', () => {
       await converged(`after ${path} was a directory`);
     },
   );
+});
+
+describe('BPF objects: the check compares what is on the host with what the current inputs build', () => {
+  const objSha = (n: string) => onHost(lab, `sha256sum < ${BPF}/${n}.bpf.o | cut -c1-64`).trim();
+  const buildPlanned = (json: any) => changeList(json).filter((c) => c.startsWith('bpf-programs: build '));
+
+  it('an object replaced by one built from other source (and newer than its sources) is rebuilt', async () => {
+    const clean = objSha('php_request');
+    onHost(lab, `cp ${BPF}/php_compile.bpf.o ${BPF}/php_request.bpf.o && touch ${BPF}/php_request.bpf.o`);
+    const plan = await labRun(lab, 'plan');
+    expect(buildPlanned(plan.json), 'plan sees the foreign object').toHaveLength(1);
+    expect(JSON.stringify(plan.json)).toMatch(/objects differ from what the last finished build made: php_request/);
+    const up = await labRun(lab, 'up');
+    expectExit(up, 0, 'up');
+    // make -B: rebuilt although its mtime was newer than every source; the build is reproducible.
+    expect(objSha('php_request')).toBe(clean);
+    expect(changeList((await labRun(lab, 'plan')).json)).toEqual([]);
+  });
+
+  it('a rebuild that did not finish (run killed, build killed) is visible to the next plan', async () => {
+    onHost(lab, `echo '// drift' >> ${BPF_SRC}/php_request.bpf.c`);
+    const run = labChild(lab, 'up');
+    const building = () => onHostRc(lab, `pgrep -f '[m]ake -B -C ${BPF_SRC}'`).code === 0;
+    expect(await waitFor(building, 300_000), 'the rebuild started').toBe(true);
+    run.child.kill('SIGKILL');
+    // The host's build dies too (a reboot, an OOM kill): only the lab's own processes, by pid.
+    onHost(lab, `kill -9 $(pgrep -f '[m]ake -B -C ${BPF_SRC}') $(pgrep -x clang) 2>/dev/null; true`);
+    await run.result;
+    const plan = await labRun(lab, 'plan');
+    expect(buildPlanned(plan.json), 'plan shows the unfinished build').toHaveLength(1);
+    expect(JSON.stringify(plan.json)).toMatch(/no record of a finished build|objects missing/);
+    const up = await labRun(lab, 'up');
+    expectExit(up, 0, 'recovery');
+    expect(changeList((await labRun(lab, 'plan')).json)).toEqual([]);
+    const v = await labRun(lab, 'verify', ['--only', 'bpf-programs']);
+    expectExit(v, 0, 'verify --only bpf-programs');
+  });
 });
