@@ -6,6 +6,8 @@ import { saveLab } from '../state.js';
 import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
+import type { Transport } from '../transports/transport.js';
+import { guardRun } from '../runner/interrupt.js';
 
 export interface RunCommandInput {
   mode: Mode;
@@ -35,24 +37,45 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     input.diff || input.mode === 'plan',
   );
   let ok = false;
+  let transport: Transport | undefined;
+  // Ctrl-C / SIGTERM: say what was interrupted and the host's state, release the lock, exit 130/143.
+  const guard = guardRun({
+    emit: renderer,
+    say: (l) => process.stderr.write(l + '\n'),
+    host: () => transport,
+    mode: input.mode,
+  });
   try {
-    const log = (line: string) => renderer({ kind: 'note', line });
-    const { transport, record } = await openTarget(spec, {
+    const log = (line: string) => guard.emit({ kind: 'note', line });
+    guard.stage(
+      `opening ${spec.label}${spec.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
+    );
+    const opened = await openTarget(spec, {
       create: input.mode === 'up',
       keyPath: input.keyPath,
       packages: sandboxPackages,
       log,
     });
+    transport = opened.transport;
+    const { record } = opened;
+    guard.holding(() => transport!.close());
     let lock: HostLock | undefined;
     try {
       // plan only reads; up and verify (which writes a probe page) take the host's run lock.
-      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log });
+      guard.stage(`waiting for the run lock on ${transport.name} (nothing was changed)`);
+      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log, what: input.mode });
+      const held = lock;
+      guard.holding(async () => {
+        await held?.release();
+        await transport!.close();
+      });
+      guard.stage(`starting the run on ${transport.name}`);
       const results = await runSteps({
-        host: transport,
+        host: guard.wrap(transport),
         steps,
         options,
         mode: input.mode,
-        emit: renderer,
+        emit: guard.emit,
         lab: record.name,
       });
       ok = results.every((r) => r.status !== 'failed');
@@ -67,6 +90,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
       await transport.close();
     }
   } finally {
+    guard.dispose();
     renderer.finish();
   }
   return ok ? 0 : 1;

@@ -98,3 +98,52 @@ describe('BPF objects: the check compares what is on the host with what the curr
     expectExit(v, 0, 'verify --only bpf-programs');
   });
 });
+
+describe('Ctrl-C and SIGTERM: say what was interrupted and the host state, release the lock, exit 130/143', () => {
+  const owner = () => onHost(lab, 'cat /var/lib/ebpf-lab/run.owner 2>/dev/null; true').trim();
+
+  it('SIGINT while apt-get installs: dpkg is let finish, the lock is released, exit 130', async () => {
+    // A slow apt (3 s before dpkg starts) so the signal surely lands while apt-get runs.
+    const slow = '/etc/apt/apt.conf.d/00ebpf-lab-test-slow';
+    onHost(
+      lab,
+      `DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jq >/dev/null 2>&1; echo 'DPkg::Pre-Invoke {"sleep 3";};' > ${slow}`,
+    );
+    const run = labChild(lab, 'up');
+    const installing = () => onHostRc(lab, "pgrep -f '^apt-get .*install .*jq'").code === 0;
+    expect(await waitFor(installing, 300_000), 'apt-get install started').toBe(true);
+    run.child.kill('SIGINT');
+    const r = await run.result;
+    onHost(lab, `rm -f ${slow}`);
+    expect(r.code, r.stderr).toBe(130);
+    expect(owner(), 'the lock was released').toBe('');
+    expect(r.stderr).toMatch(/interrupted by SIGINT in step packages \(applying its changes\)/);
+    expect(r.stderr).toMatch(/apt-get\/dpkg is installing packages on .*: waiting for it to finish/);
+    expect(r.stderr).toMatch(/apt-get finished on /);
+    expect(r.stderr).toMatch(
+      /state of .*: finished: preflight \(unchanged\); interrupted: packages .*; not started: php, /,
+    );
+    expect(r.stderr).toMatch(/run `ebpf-lab up` again to finish/);
+    expect(r.stderr).toMatch(/the host run lock was released/);
+    // dpkg was not cut: nothing half-configured, nothing still running, jq installed.
+    expect(
+      onHost(lab, "dpkg --audit; pgrep -x dpkg; pgrep -x apt-get; dpkg-query -W -f='${db:Status-Abbrev}' jq").trim(),
+    ).toBe('ii');
+    await converged('after SIGINT during apt-get');
+  });
+
+  it('SIGTERM during the BPF rebuild: exit 143, the step and the steps not started are named, the lock is released', async () => {
+    onHost(lab, `echo '// drift' >> ${BPF_SRC}/php_compile.bpf.c`);
+    const run = labChild(lab, 'up');
+    const building = () => onHostRc(lab, `pgrep -f '[m]ake -B -C ${BPF_SRC}'`).code === 0;
+    expect(await waitFor(building, 300_000), 'the rebuild started').toBe(true);
+    run.child.kill('SIGTERM');
+    const r = await run.result;
+    expect(r.code, r.stderr).toBe(143);
+    expect(owner(), 'the lock was released').toBe('');
+    expect(r.stderr).toMatch(/interrupted by SIGTERM in step bpf-programs \(applying its changes\)/);
+    expect(r.stderr).toMatch(/interrupted: bpf-programs \(its changes may be partly made\); not started: prometheus/);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    await converged('after SIGTERM during the BPF rebuild');
+  });
+});
