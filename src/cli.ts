@@ -1,11 +1,16 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { UserError } from './errors.js';
 import { DEFAULT_OPTIONS, exporterVersion, onOff, prometheusSource, type LabOptions } from './options.js';
 import { runCommand } from './commands/run.js';
 import { downCommand, sshCommand, statusCommand } from './commands/lab.js';
 import { setLightsailFlags } from './commands/lightsail-inputs.js';
 import { packageRoot } from './paths.js';
+import { checkConfigFile, checkKeyFile, checkLabHome } from './inputs.js';
+import { localFsError } from './local-fs.js';
+import { redactUrls } from './redact.js';
 
 const USAGE = `ebpf-lab — an eBPF-for-PHP observability lab on any host, idempotently
 
@@ -124,6 +129,10 @@ export async function main(argv: string[]): Promise<number> {
       `--output must be tty, plain or json, not "${v.output}"`,
       'plain for logs and CI, json for one summary object on stdout; leave it out to pick tty or plain automatically',
     );
+  // Files and directories the user names: checked before anything is read in full or written.
+  await checkLabHome();
+  if (v.key !== undefined) await checkKeyFile(v.key);
+  if (v.config !== undefined) await checkConfigFile(v.config);
   const extra = positionals.slice(1);
   if (extra.length && cmd !== 'ssh' && !(cmd === 'workshop' && extra.length === 1))
     throw new UserError(`unexpected argument "${extra[0]}"`, 'options start with --, e.g. --target sandbox');
@@ -215,8 +224,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export function report(e: unknown): number {
+  e = localFsError(e, () => process.env['EBPF_LAB_HOME'] || join(homedir(), '.ebpf-lab')) ?? e; // a full or read-only disk here: said as such, not as a bug
   if (e instanceof UserError) {
-    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+    process.stderr.write(redactUrls(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`));
     return 2;
   }
   const err = e as Error;
@@ -224,7 +234,7 @@ export function report(e: unknown): number {
   // answered, with its log tail): the message says what happened; not a bug in ebpf-lab.
   if (err?.name === 'CommandError' || err?.name === 'VerifyError' || err?.name === 'HostError') {
     const hint = (err as { hint?: string }).hint;
-    process.stderr.write(`error: ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`);
+    process.stderr.write(redactUrls(`error: ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`));
     return 1;
   }
   process.stderr.write(

@@ -6,6 +6,8 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { UserError } from '../errors.js';
+import { withPath } from '../local-fs.js';
 import { findExecutable } from './host-tools.js';
 import { mountsUnder, pidAlive, run, sleep } from './sandbox-proc.js';
 import { BASE_SPEC, REPO_MOUNT, aptNeedsUpdate, baseKey, repoKey, validatePackages } from './sandbox-spec.js';
@@ -22,6 +24,14 @@ export const basePath = (cacheDir: string, key = baseKey()) => path.join(cacheDi
 export const repoPath = (cacheDir: string, packages: readonly string[]) =>
   path.join(cacheDir, `repo-${repoKey(baseKey(), packages)}`);
 
+/** A directory ebpf-lab would remove has a filesystem mounted under it: never removed through it. */
+export function mountedUnder(dir: string, mounts: string[]): UserError {
+  return new UserError(
+    `${dir} has ${mounts.length > 1 ? 'filesystems' : 'a filesystem'} mounted under it (${mounts.join(', ')}); ebpf-lab never removes files through a mount, so nothing was changed`,
+    `unmount it first (umount ${mounts.sort((a, b) => b.length - a.length).join(' && umount ')}), then run again`,
+  );
+}
+
 /**
  * rm -rf that never descends into a mount point. With `unmount`, mounts left under `dir`
  * by a killed builder are detached first (only used on our own dead temp dirs).
@@ -33,7 +43,7 @@ export async function removeTree(dir: string, unmount = false): Promise<void> {
     for (const m of mounts.sort((a, b) => b.length - a.length)) await run(['umount', '-l', m], { nothrow: true });
     mounts = await mountsUnder(path.resolve(dir));
   }
-  if (mounts.length > 0) throw new Error(`refusing to remove ${dir}: still mounted: ${mounts.join(', ')}`);
+  if (mounts.length > 0) throw mountedUnder(dir, mounts);
   await run(['rm', '-rf', '--one-file-system', '--', dir]);
 }
 
@@ -47,8 +57,14 @@ export async function withLock<T>(final: string, log: (l: string) => void, fn: (
   for (const deadline = Date.now() + 30 * 60_000; ;) {
     try {
       const fh = await open(lock, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      try {
+        await fh.writeFile(String(process.pid));
+      } catch (e) {
+        await rm(lock, { force: true }); // a full disk: no empty lock file left behind
+        throw withPath(e, lock);
+      } finally {
+        await fh.close();
+      }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

@@ -18,8 +18,8 @@ import {
   waitForSsh,
   type SandboxRecord,
 } from './sandbox-boot.js';
-import { ensureBase, ensureRepo, removeTree, repoPath, withLock } from './sandbox-image.js';
-import { findContainerLeader, procCmdline, run } from './sandbox-proc.js';
+import { ensureBase, ensureRepo, mountedUnder, removeTree, repoPath, withLock } from './sandbox-image.js';
+import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep } from './sandbox-proc.js';
 import {
   hostKeyLine,
   machineName,
@@ -99,6 +99,9 @@ async function authorize(rootfs: string, user: string, pubKey: string): Promise<
 
 /** Copy the base, give it its own host keys, hostname and login key; write sandbox.json. */
 async function create(opts: SandboxOptions, dir: string, repoDir: string): Promise<SandboxRecord> {
+  const mounts = existsSync(dir) ? await mountsUnder(dir) : [];
+  if (mounts.length) throw mountedUnder(dir, mounts);
+  await stopCopiers(path.join(dir, 'rootfs.tmp'));
   await removeTree(dir); // leftovers of an interrupted create
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const base = await ensureBase(opts.cacheDir, opts.log);
@@ -222,6 +225,9 @@ export async function sandboxDown(opts: SandboxRef): Promise<boolean> {
 
 async function down(dir: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
+  // Not ours to unmount: refuse before stopping anything.
+  const mounts = await mountsUnder(dir);
+  if (mounts.length) throw mountedUnder(dir, mounts);
   const rec = await readRecord(dir);
   if (rec) {
     await stopContainer(rec);
@@ -234,6 +240,24 @@ async function down(dir: string): Promise<boolean> {
   }
   await removeTree(dir);
   return true;
+}
+
+/**
+ * A `cp` of an interrupted create that still writes into `dest` (started before children
+ * died with ebpf-lab, see dieWithUs): recognised by its argv, killed, waited for.
+ */
+async function stopCopiers(dest: string): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await procCmdline(Number(entry));
+    if (!argv || path.basename(argv[0] ?? '') !== 'cp' || argv.at(-1) !== dest) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      continue; // gone already
+    }
+    for (let i = 0; i < 50 && (await pidAlive(Number(entry))); i++) await sleep(100);
+  }
 }
 
 /** Pids of any systemd-nspawn running on `rootfs` (a safety check before rm -rf). */

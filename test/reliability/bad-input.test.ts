@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   copyFileSync,
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -54,6 +55,10 @@ interface Row {
   teardown?: () => void | Promise<void>;
   /** Run main() in this process (Lightsail rows: the API is aws-sdk-client-mock). */
   inproc?: boolean;
+  /** What the output must not say (e.g. a chmod hint for a file that is no key). */
+  notSays?: RegExp;
+  /** Environment of the run (e.g. EBPF_LAB_HOME), over the lab's. */
+  env?: () => Record<string, string>;
 }
 
 const ssh = (user = 'root') => `ssh://${user}@127.0.0.1:${lab.port}`;
@@ -76,6 +81,21 @@ const mountTiny = (dir: string) =>
   `set -e; d=${dir}; rm -rf /root/keep.$$; cp -a $d /root/keep; mount -t tmpfs -o size=256k none $d; cp -a /root/keep/. $d/; rm -rf /root/keep; ` +
   `dd if=/dev/zero of=$d/.fill bs=4k count=1000 2>/dev/null || true`;
 const unmount = (dir: string) => `umount ${dir}`;
+const fifo = (name: string) => {
+  const p = join(scratch, name);
+  rmSync(p, { force: true });
+  execFileSync('mkfifo', [p]);
+  return p;
+};
+/** A scratch EBPF_LAB_HOME prepared by `make` (created once per row). */
+const home = (name: string, make: (dir: string) => void = () => {}) => {
+  const d = join(scratch, 'homes', name);
+  if (!existsSync(d)) {
+    mkdirSync(d, { recursive: true });
+    make(d);
+  }
+  return d;
+};
 
 const ROWS: Row[] = [
   // CLI
@@ -157,6 +177,155 @@ const ROWS: Row[] = [
     code: 2,
     says: /cannot be read/,
   },
+  // files that are not what they claim (issue 14: never opened, never a chmod hint for a non-key)
+  {
+    name: '--key naming a FIFO (used to hang)',
+    args: () => ['up', '--target', ssh(), '--key', fifo('key.fifo')],
+    code: 2,
+    says: /--key \S+key\.fifo is a FIFO \(named pipe\), not a regular file/,
+  },
+  {
+    name: '--key /dev/zero (used to grow to 4 GB)',
+    args: () => ['up', '--target', ssh(), '--key', '/dev/zero'],
+    code: 2,
+    says: /--key \/dev\/zero is a character device, not a regular file/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key naming a directory',
+    args: () => ['up', '--target', ssh(), '--key', '/tmp'],
+    code: 2,
+    says: /--key \/tmp is a directory, not a regular file/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key /etc/shadow: no chmod hint for a file that is no key',
+    args: () => ['up', '--target', ssh(), '--key', '/etc/shadow'],
+    code: 2,
+    says: /--key \/etc\/shadow is not an ssh private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key naming the public key',
+    args: () => ['up', '--target', ssh(), '--key', `${lab.key}.pub`],
+    code: 2,
+    says: /is not an ssh private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key far too large for a key',
+    args: () => ['up', '--target', ssh(), '--key', file('huge-key', 'x'.repeat(200_000))],
+    code: 2,
+    says: /is 200000 bytes, more than the 65536 a private key can be/,
+  },
+  {
+    name: '--key that looks like a key but cannot be used',
+    args: () => [
+      'up',
+      '--target',
+      ssh(),
+      '--key',
+      file(
+        'garbled-key',
+        `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.alloc(30_000, 7).toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+      ),
+    ],
+    code: 2,
+    says: /is not a usable private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--config naming a FIFO (used to hang)',
+    args: () => ['workshop', 'up', '--count', '1', '--config', fifo('config.fifo'), '--yes'],
+    code: 2,
+    says: /--config \S+config\.fifo is a FIFO \(named pipe\), not a regular file/,
+  },
+  {
+    name: '--config naming a directory',
+    args: () => ['workshop', 'up', '--count', '1', '--config', scratch, '--yes'],
+    code: 2,
+    says: /--config \S+ is a directory, not a regular file/,
+  },
+  // EBPF_LAB_HOME and the files in it (issue 14: messages, not stack traces; nothing written)
+  {
+    name: 'EBPF_LAB_HOME empty (used to write into the current directory)',
+    args: () => ['status'],
+    env: () => ({ EBPF_LAB_HOME: '' }),
+    code: 2,
+    says: /EBPF_LAB_HOME is set but empty/,
+  },
+  {
+    name: 'EBPF_LAB_HOME naming a file',
+    args: () => ['up', '--target', 'sandbox:nohome'],
+    env: () => ({ EBPF_LAB_HOME: file('home-is-a-file', '') }),
+    code: 2,
+    says: /EBPF_LAB_HOME \S+home-is-a-file is a file, not a directory/,
+  },
+  {
+    name: 'EBPF_LAB_HOME read-only',
+    args: () => ['up', '--target', ssh(), '--key', lab.key],
+    env: () => ({ EBPF_LAB_HOME: home('ro') }),
+    setup: () => void execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'none', home('ro')]),
+    teardown: () => void execFileSync('umount', [home('ro')]),
+    code: 2,
+    says: /EBPF_LAB_HOME \S+ is not writable \(read-only file system\)/,
+  },
+  {
+    name: 'known_hosts is a directory',
+    args: () => ['up', '--target', ssh(), '--key', lab.key],
+    env: () => ({ EBPF_LAB_HOME: home('kh-dir', (d) => mkdirSync(join(d, 'known_hosts'))) }),
+    code: 2,
+    says: /known_hosts is a directory, not a regular file/,
+  },
+  {
+    name: 'a sandbox directory with a mount under it (down)',
+    args: () => ['down', '--target', 'sandbox:mnt'],
+    env: () => ({ EBPF_LAB_HOME: home('mnt') }),
+    setup: () => {
+      const srv = join(home('mnt'), 'sandboxes', 'mnt', 'rootfs', 'srv');
+      mkdirSync(srv, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'none', srv]);
+    },
+    teardown: () => {
+      const srv = join(home('mnt'), 'sandboxes', 'mnt', 'rootfs', 'srv');
+      // Nothing was removed: the directory and its mount are still there.
+      expect(existsSync(srv)).toBe(true);
+      execFileSync('umount', [srv]);
+    },
+    code: 2,
+    says: /sandboxes\/mnt has a filesystem mounted under it \(\S+\/srv\); ebpf-lab never removes files through a mount/,
+  },
+  // hints that were missing (issue 14)
+  {
+    name: 'deadcode --since=-5m',
+    args: () => ['deadcode', '--target', TARGET, '--since=-5m'],
+    code: 2,
+    says: /--since must be a duration/,
+  },
+  {
+    name: 'inject-latency --to 99999',
+    args: () => ['inject-latency', '--target', TARGET, '--to', '99999', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: "inject-latency --to 'memcached;id'",
+    args: () => ['inject-latency', '--target', TARGET, '--to', 'memcached;id', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: 'inject-latency --to 0',
+    args: () => ['inject-latency', '--target', TARGET, '--to', '0', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: 'a host named -oProxyCommand=x',
+    args: () => ['up', '--target', 'ssh://-oProxyCommand=x', '--key', lab.key],
+    code: 2,
+    says: /"-oProxyCommand=x" is not a valid host name or address/,
+  },
   // config file / workshop (in process: should anything reach for AWS, the mocked API answers)
   {
     name: 'workshop --count 0',
@@ -177,7 +346,7 @@ const ROWS: Row[] = [
     inproc: true,
     args: () => ['workshop', 'up', '--config', '/nonexistent.yaml', '--yes'],
     code: 2,
-    says: /cannot read config file/,
+    says: /--config \/nonexistent\.yaml cannot be read \(ENOENT\)/,
   },
   {
     name: 'config file malformed',
@@ -373,6 +542,13 @@ const ROWS: Row[] = [
     says: /denied|permission/i,
   },
   {
+    name: 'Lightsail: API endpoint unreachable',
+    inproc: true,
+    args: () => ['up', '--target', 'lightsail:lab1', '--region', 'eu-central-1', '--yes'],
+    code: 2,
+    says: /Lightsail API endpoint cannot be reached/,
+  },
+  {
     name: 'Lightsail: account still being set up',
     inproc: true,
     args: () => ['up', '--target', 'lightsail:lab1', '--region', 'eu-central-1', '--yes'],
@@ -389,6 +565,9 @@ const LIGHTSAIL_ERRORS: Record<string, Error> = {
   'Lightsail: access denied': new AccessDeniedException({
     message: 'not authorized to perform lightsail:GetInstance',
     $metadata: {},
+  }),
+  'Lightsail: API endpoint unreachable': Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+    code: 'ECONNREFUSED',
   }),
   'Lightsail: account still being set up': new AccountSetupInProgressException({
     message: 'setting up',
@@ -479,7 +658,7 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
       try {
         await row.setup?.();
         const mark = fingerprint(lab, watched);
-        r = await cli(row.args(), lab.env, 120_000);
+        r = await cli(row.args(), { ...lab.env, ...row.env?.() }, 120_000);
         expect(fingerprint(lab, watched), 'nothing changed on the host').toBe(mark);
       } finally {
         await row.teardown?.();
@@ -488,6 +667,7 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
     const text = r.stderr + r.stdout;
     expect(r.code, text.slice(-3000)).toBe(row.code);
     expect(text).toMatch(row.says);
+    if (row.notSays) expect(text).not.toMatch(row.notSays);
     if (row.code === 2) {
       expect(r.stderr, 'an error line').toMatch(/^error: \S/m);
       // What to do: always a hint line of its own.
@@ -498,5 +678,5 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
     }
   });
 
-  it('the table has at least 30 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(30));
+  it('the table has at least 65 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(65));
 });

@@ -1,5 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { changeList } from '../support/cli.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { changeList, cli } from '../support/cli.js';
 import {
   expectExit,
   labChild,
@@ -145,5 +149,53 @@ describe('Ctrl-C and SIGTERM: say what was interrupted and the host state, relea
     expect(r.stderr).toMatch(/interrupted: bpf-programs \(its changes may be partly made\); not started: prometheus/);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     await converged('after SIGTERM during the BPF rebuild');
+  });
+});
+
+describe('full disk: "no space left on <host>:<mount>, N bytes free" at once, exit 1, nothing left behind', () => {
+  it('on the lab host, under the run lock (/var/lib/ebpf-lab)', async () => {
+    const d = '/var/lib/ebpf-lab';
+    onHost(
+      lab,
+      `set -e; rm -rf /root/keep; cp -a ${d} /root/keep; mount -t tmpfs -o size=256k none ${d}; cp -a /root/keep/. ${d}/; rm -rf /root/keep; ` +
+        `dd if=/dev/zero of=${d}/.fill bs=4k count=1000 2>/dev/null || true`,
+    );
+    try {
+      const before = onHost(lab, `ls -A ${d}`);
+      const r = await labRun(lab, 'up');
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`^error: no space left on root@127\\.0\\.0\\.1:${lab.port}:${d}, 0 bytes free`, 'm'),
+      );
+      expect(r.stderr).toMatch(/^hint: free space on \/var\/lib\/ebpf-lab of /m);
+      expect(r.stderr).not.toMatch(/internal error|another ebpf-lab run|\n\s+at /);
+      expect(r.ms, 'at once, not after waiting for a lock').toBeLessThan(60_000);
+      expect(onHost(lab, `ls -A ${d}`), 'nothing left behind').toBe(before);
+    } finally {
+      onHost(lab, `umount ${d}`);
+    }
+  });
+
+  it('on this machine, where EBPF_LAB_HOME is', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'ebpf-lab-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'none', home]);
+    try {
+      // The lab's pinned host key is there already: the run reaches the host, then cannot record the lab.
+      writeFileSync(join(home, 'known_hosts'), readFileSync(join(lab.home, 'test_known_hosts')));
+      spawnSync('dd', ['if=/dev/zero', `of=${join(home, 'fill')}`, 'bs=4k', 'count=100']);
+      const before = readdirSync(home).sort();
+      const r = await cli(
+        ['up', '--target', `ssh://root@127.0.0.1:${lab.port}`, '--key', lab.key, '--only', 'preflight'],
+        { EBPF_LAB_HOME: home },
+      );
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^error: no space left on local:${home}, 0 bytes free`, 'm'));
+      expect(r.stderr).toMatch(/^hint: free space on /m);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(readdirSync(home).sort(), 'no temp or empty file left').toEqual(before);
+    } finally {
+      execFileSync('umount', [home]);
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
