@@ -18,7 +18,7 @@ usage:
   ebpf-lab up      [--target T] [--only a,b] [--skip c] [--output tty|plain|json] [--diff]
   ebpf-lab plan    [--target T] [--only a,b] [--skip c]     what up would change (nothing is changed)
   ebpf-lab verify  [--target T]                             end-to-end checks with evidence
-  ebpf-lab status  [--output json]                          labs this tool knows
+  ebpf-lab status  [--output json] [--show-password]        labs this tool knows (the Grafana password only on request)
   ebpf-lab down    [--target T]                             destroy what this tool created
   ebpf-lab ssh     [--target T]                             a shell on a lab
   ebpf-lab doctor  [--target T] [--output json]             can this host run the lab? read-only checks, each with a fix
@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
         prefix: { type: 'string' },
         ttl: { type: 'string' },
         expired: { type: 'boolean' },
+        'show-password': { type: 'boolean' },
         config: { type: 'string' },
         rate: { type: 'string' },
         duration: { type: 'string' },
@@ -171,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
         write,
       );
     case 'status':
-      return statusCommand(v.output, write);
+      return statusCommand(v.output, write, { showPassword: v['show-password'] });
     case 'down':
       return downCommand(v.target, write);
     case 'doctor':

@@ -1,3 +1,4 @@
+import { redactUrls } from '../redact.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -100,7 +101,8 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
     /* not cached yet */
   }
   const source = opts.mirror ? mirrorPath(opts.mirror, rel) : spec.url(arch);
-  opts.log?.(`fetching ${key} from ${source}`);
+  const shown = redactUrls(source); // a mirror URL's credentials are never printed
+  opts.log?.(`fetching ${key} from ${shown}`);
   let data: Buffer;
   let want = expected;
   try {
@@ -120,14 +122,14 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError(
-      `cannot fetch ${spec.id} ${spec.version} (${spec.file(arch)}) from ${source}: ${(e as Error).message}`,
+      `cannot fetch ${spec.id} ${spec.version} (${spec.file(arch)}) from ${shown}: ${redactUrls((e as Error).message)}`,
       `without internet access, give a local copy with --mirror DIR|URL (laid out as DIR/${rel} plus DIR/${join(spec.id, spec.version, 'sha256sums.txt')}), or leave the step out with --skip`,
     );
   }
   const got = sha256(data);
   if (got !== want)
     throw new UserError(
-      `${key} from ${source} has sha256 ${got}, expected ${want}: refusing to install it`,
+      `${key} from ${shown} has sha256 ${got}, expected ${want}: refusing to install it`,
       'the download is corrupt or was tampered with; delete it from the mirror or try again later',
     );
   await writeAtomic(path, data, 0o644);

@@ -1,3 +1,4 @@
+import { redactUrls } from '../redact.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -264,20 +265,20 @@ export async function ensureSigningKey(spec: SigningKeySpec, opts: FetchOptions)
     : isUrl(opts.mirror)
       ? `${opts.mirror.replace(/\/+$/, '')}/${rel}`
       : join(isAbsolute(opts.mirror) ? opts.mirror : resolve(opts.mirror), rel);
-  opts.log?.(`fetching ${spec.id} from ${source}`);
+  opts.log?.(`fetching ${spec.id} from ${redactUrls(source)}`);
   let data: Buffer;
   try {
     data = isUrl(source) ? await (opts.download ?? download)(source) : await readFile(source);
   } catch (e) {
     const err = e as Error & { cause?: { message?: string } };
     throw new SigningKeyUnavailable(
-      source,
-      err.cause?.message ? `${err.message} (${err.cause.message})` : err.message,
+      redactUrls(source),
+      redactUrls(err.cause?.message ? `${err.message} (${err.cause.message})` : err.message),
       spec,
     );
   }
   const armored = data.toString('utf8');
-  const keys = requireKeyId(armored, spec.keyId, source);
+  const keys = requireKeyId(armored, spec.keyId, redactUrls(source));
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.part`;
   await writeFile(tmp, armored, { mode: 0o644 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
-import { readSecret } from '../secrets.js';
+import { forgetSecrets, readSecret, secretPath } from '../secrets.js';
 import { parseTarget } from '../targets/resolve.js';
 import { sandboxDown, sandboxState } from '../targets/sandbox.js';
 import type { LightsailStatus } from '../targets/lightsail.js';
@@ -17,19 +17,32 @@ export async function downCommand(target: string | undefined, write: (s: string)
   if (spec.kind === 'sandbox') {
     const removed = await sandboxDown({ name: spec.name, home: labHome() });
     await forgetLab(spec.label);
+    await forgetSecrets(spec.label); // its Grafana is gone with it
     write(removed ? `${spec.label}: stopped and removed` : `${spec.label}: nothing to remove (it does not exist)`);
     return 0;
   }
-  if (spec.kind === 'lightsail') return (await lightsail()).lightsailDown(spec, write);
+  if (spec.kind === 'lightsail') {
+    const code = await (await lightsail()).lightsailDown(spec, write);
+    await forgetSecrets(spec.label);
+    return code;
+  }
   const reg = await readRegistry();
   const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : 'local';
   if (reg.labs[name]) await forgetLab(name);
   write(`${spec.label}: ebpf-lab did not create this host, so it leaves it as it is (forgotten from the lab list)`);
+  if (await readSecret(name, 'grafana'))
+    write(
+      `${spec.label}: its Grafana keeps running with the admin password kept in ${secretPath(name, 'grafana')} (delete that file once you no longer need it)`,
+    );
   return 0;
 }
 
 /** status: every lab this tool knows, with its state and how to reach it. */
-export async function statusCommand(output: string | undefined, write: (s: string) => void): Promise<number> {
+export async function statusCommand(
+  output: string | undefined,
+  write: (s: string) => void,
+  opts: { showPassword?: boolean } = {},
+): Promise<number> {
   const reg = await readRegistry();
   const rows = [];
   for (const lab of Object.values(reg.labs)) {
@@ -51,6 +64,13 @@ export async function statusCommand(output: string | undefined, write: (s: strin
           : undefined;
     rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
   }
+  // The Grafana admin password is shown only when asked for (--show-password).
+  if (!opts.showPassword)
+    for (const r of rows as { grafanaPassword?: string; grafanaPasswordHidden?: string }[])
+      if (r.grafanaPassword) {
+        delete r.grafanaPassword;
+        r.grafanaPasswordHidden = 'ebpf-lab status --show-password';
+      }
   if (output === 'json') {
     write(JSON.stringify({ labs: rows }, null, 2));
     return 0;
@@ -69,7 +89,9 @@ export async function statusCommand(output: string | undefined, write: (s: strin
     const g =
       'grafanaPassword' in r && r.grafanaPassword
         ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}`
-        : '';
+        : 'grafanaPasswordHidden' in r
+          ? `  grafana ${r.grafanaUrl} (admin password: ebpf-lab status --show-password)`
+          : '';
     write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`);
   }
   return 0;

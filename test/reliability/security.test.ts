@@ -146,8 +146,9 @@ describe('security', () => {
   it('private keys and lab secrets are 0600 in 0700 directories, and never printed by any run', async () => {
     const { labSecret, secretPath } = await import('../../src/secrets.js');
     process.env['EBPF_LAB_HOME'] = lab.home;
-    const pw = await labSecret(TARGET, 'grafana-admin-password');
-    const p = secretPath(TARGET, 'grafana-admin-password');
+    // The secret the grafana step really uses (and `status` reads): `grafana`.
+    const pw = await labSecret(TARGET, 'grafana');
+    const p = secretPath(TARGET, 'grafana');
     expect(statSync(p).mode & 0o777).toBe(0o600);
     expect(statSync(join(p, '..')).mode & 0o077).toBe(0);
     expect(statSync(lab.key).mode & 0o777).toBe(0o600);
@@ -166,6 +167,30 @@ describe('security', () => {
     expect(all).not.toContain(pw);
     for (const line of key) expect(all).not.toContain(line);
     expect(leftoverTemps(lab)).toEqual([]);
+    // Shown only when asked for, and documented in the usage.
+    const shown = await cli(['status', '--show-password'], lab.env);
+    expect(shown.stdout).toContain(pw);
+    expect(shown.stdout).toMatch(/sandbox:rel .*grafana .*admin password /);
+    expect((await cli(['help'], lab.env)).stdout).toMatch(/status .*--show-password/);
+  });
+
+  it('a --mirror URL with credentials: they are never printed', async () => {
+    const mirrorUrl = 'https://alice:s3cret-token@127.0.0.1:1/mirror';
+    const r = await run([
+      'up',
+      '--target',
+      TARGET,
+      '--only',
+      'ebpf-exporter',
+      '--mirror',
+      mirrorUrl,
+      '--output',
+      'plain',
+    ]);
+    const text = r.stdout + r.stderr;
+    expect(text).toContain('https://***@127.0.0.1:1/mirror/');
+    expect(text).not.toContain('s3cret-token');
+    expect(text).not.toContain('alice');
   });
 
   it('Prometheus listens on loopback only; nothing else of the lab listens beyond apache and sshd', () => {
