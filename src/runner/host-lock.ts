@@ -58,7 +58,8 @@ type Attempt =
   | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult> }
   | { kind: 'held'; holder: string }
   | { kind: 'unwritable'; mount: string; free: number; error: string }
-  | { kind: 'failed'; result: CommandResult };
+  | { kind: 'failed'; result: CommandResult }
+  | { kind: 'refused'; error: unknown };
 
 /** Starts a holder and waits for its first line. */
 function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt> {
@@ -89,11 +90,7 @@ function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt>
     );
     done.then(
       (result) => settle({ kind: 'failed', result }),
-      (e: unknown) =>
-        settle({
-          kind: 'failed',
-          result: { command: 'run lock', exitCode: 255, stdout: '', stderr: String(e), durationMs: 0 },
-        }),
+      (error: unknown) => settle({ kind: 'refused', error }), // e.g. no password-less sudo: the user's to fix
     );
   });
 }
@@ -126,13 +123,17 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
       return holding(host, a);
     }
     if (a.kind === 'unwritable') throw unwritableError(host.name, a);
+    if (a.kind === 'refused') throw a.error;
     if (a.kind === 'failed') {
       const why = (a.result.stderr || a.result.stdout).trim().split('\n').slice(-3).join('; ');
       if (/flock: (command )?not found|flock: not found/.test(why))
         throw new UserError(`${host.name} has no flock command`, 'install util-linux on the host');
       throw new HostError(`cannot take the run lock on ${host.name}: exit ${a.result.exitCode}: ${why}`);
     }
-    if (Date.now() > deadline)
+    // A holder that says how long it runs (`load until <time>`) is waited for that long.
+    const until = Date.parse(/ until (\S+)/.exec(a.holder)?.[1] ?? '');
+    const untilLimit = Number.isFinite(until) ? Math.min(until + 30_000, deadline + 4 * 3600_000) : 0;
+    if (Date.now() > Math.max(deadline, untilLimit))
       throw new UserError(
         `another ebpf-lab run is working on ${host.name}: ${a.holder}`,
         'wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself)',

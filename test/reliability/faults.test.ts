@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { changeList, cli } from '../support/cli.js';
+import { changeList, cli, cliChild } from '../support/cli.js';
 import {
   expectExit,
   labChild,
@@ -11,6 +11,7 @@ import {
   leftoverTemps,
   onHost,
   onHostRc,
+  TARGET,
   useLab,
   waitFor,
   type Lab,
@@ -197,5 +198,25 @@ describe('full disk: "no space left on <host>:<mount>, N bytes free" at once, ex
       execFileSync('umount', [home]);
       rmSync(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe('`up` and `load` on one lab', () => {
+  it('up waits for a running load instead of restarting apache2 and php-fpm under it; the load sees no error', async () => {
+    const dropin = '/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf';
+    onHost(lab, `rm ${dropin}`); // up will rewrite it and restart apache2
+    const load = cliChild(
+      ['load', '--target', TARGET, '--rate', '20', '--duration', '40s', '--output', 'json'],
+      lab.env,
+    );
+    const owner = () => onHost(lab, 'cat /var/lib/ebpf-lab/run.owner 2>/dev/null; true');
+    expect(await waitFor(() => owner().includes('(load until '), 120_000), 'the load holds the lab').toBe(true);
+    const u = await labRun(lab, 'up');
+    const l = await load.result;
+    expect(l.code, l.stdout + l.stderr).toBe(0);
+    expect(l.json).toMatchObject({ errors: 0, failed: 0 });
+    expectExit(u, 0, 'up');
+    expect(u.json.notes.join('\n')).toMatch(/waiting for another ebpf-lab run on .*\(load until /);
+    expect(changeList(u.json)).toEqual(expect.arrayContaining([`dtrace: create file:${dropin}`]));
   });
 });
