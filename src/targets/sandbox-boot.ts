@@ -60,8 +60,11 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
   throw new VerifyError([`sandbox ${rec.name}: ${what}; ${nspawnLog(rec)} ends with:`, ...shown].join('\n'), tail);
 }
 
-/** Start the container detached; fills nspawnPid and leaderPid. */
-export async function bootContainer(rec: SandboxRecord): Promise<void> {
+/**
+ * Start the container detached; fills nspawnPid and leaderPid. `persist` records the pid as
+ * soon as it exists, so a run killed while the container boots leaves it known.
+ */
+export async function bootContainer(rec: SandboxRecord, persist?: () => Promise<void>): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
   await rm(propagateDir(rec), { recursive: true, force: true });
   const pid = spawnDetached(
@@ -71,6 +74,7 @@ export async function bootContainer(rec: SandboxRecord): Promise<void> {
   rec.nspawnPid = pid;
   rec.bootedAt = new Date().toISOString();
   delete rec.leaderPid;
+  await persist?.();
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (!(await pidAlive(pid))) await bootFailure(rec, 'systemd-nspawn exited during start');

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 import { ensureHostTools } from './host-tools.js';
 import {
   bootContainer,
@@ -21,6 +22,7 @@ import {
 import { ensureBase, ensureRepo, mountedUnder, removeTree, repoPath, withLock } from './sandbox-image.js';
 import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep } from './sandbox-proc.js';
 import {
+  isOurNspawn,
   hostKeyLine,
   machineName,
   passwdEntry,
@@ -171,6 +173,7 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
         opts.log(`sandbox ${opts.name}: restarting the SSH forwarder`);
         await stopForwarder(rec);
         rec.leaderPid = (await findContainerLeader(rec.nspawnPid!)) ?? rec.leaderPid;
+        await stopStrayForwarders(rec);
         await startForwarder(rec);
         await writeRecord(rec);
       }
@@ -185,6 +188,7 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
     await writeRecord(rec);
   } else if (rec) {
     await stopForwarder(rec); // a forwarder that outlived its container
+    await stopStrays(rec); // a container booted by a run killed before it recorded the pid
   }
   await ensureRepo(opts.cacheDir, opts.packages, opts.log);
   if (!rec) {
@@ -195,7 +199,7 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
   opts.log(`booting sandbox ${opts.name}`);
   const started = Date.now();
   try {
-    await bootContainer(rec);
+    await bootContainer(rec, () => writeRecord(rec!));
     await writeRecord(rec); // pids first: a failure below can still be cleaned up by down
     await startForwarder(rec);
     await writeRecord(rec);
@@ -233,10 +237,14 @@ async function down(dir: string): Promise<boolean> {
     await stopContainer(rec);
     await writeRecord(rec);
   }
+  if (rec) await stopStrays(rec);
   const rootfs = path.join(dir, 'rootfs');
   const users = await nspawnsUsing(rootfs);
   if (users.length > 0) {
-    throw new Error(`not removing ${dir}: systemd-nspawn pid(s) ${users.join(', ')} still use it (not recorded by us)`);
+    throw new UserError(
+      `not removing ${dir}: systemd-nspawn pid(s) ${users.join(', ')} still use it, and ebpf-lab did not start them`,
+      `stop them first (kill ${users.join(' ')}), then run ebpf-lab down again`,
+    );
   }
   await removeTree(dir);
   return true;
@@ -257,6 +265,36 @@ async function stopCopiers(dest: string): Promise<void> {
       continue; // gone already
     }
     for (let i = 0; i < 50 && (await pidAlive(Number(entry))); i++) await sleep(100);
+  }
+}
+
+/**
+ * This sandbox's containers that its record does not know: booted by a run that was killed
+ * before it wrote the pid down (recognised by argv: this rootfs and this sandbox's own machine
+ * name). They are stopped, with the forwarders into them; an unknown nspawn on the rootfs is
+ * left alone (down refuses).
+ */
+async function stopStrays(rec: SandboxRecord): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === rec.nspawnPid) continue;
+    const pid = Number(entry);
+    if (!isOurNspawn(await procCmdline(pid), rec.rootfs, rec.machine)) continue;
+    const stray = { ...rec, nspawnPid: pid, leaderPid: await findContainerLeader(pid) };
+    await stopStrayForwarders(stray);
+    await stopContainer(stray);
+  }
+}
+
+/** Forwarders into this container that its record does not know (a run killed right after starting one). */
+async function stopStrayForwarders(rec: SandboxRecord): Promise<void> {
+  if (!rec.leaderPid) return;
+  for (const f of await readdir('/proc')) {
+    if (!/^\d+$/.test(f) || Number(f) === rec.forwarderPid) continue;
+    const argv = await procCmdline(Number(f));
+    if (argv?.[0]?.endsWith('socat') && argv[2]?.includes(`/proc/${rec.leaderPid}/ns/net `)) {
+      const port = Number(/^TCP-LISTEN:(\d+),/.exec(argv[1] ?? '')?.[1]);
+      await stopForwarder({ ...rec, forwarderPid: Number(f), port });
+    }
   }
 }
 
