@@ -1,6 +1,6 @@
 /**
  * Layering check (run by `npm test`): layers import downwards only.
- *   cli -> commands -> (targets, runner) -> steps -> (resources, facts, render, artifacts, cloud)
+ *   cli -> commands -> (targets, runner) -> steps -> (lab, resources, facts, render, artifacts, cloud)
  *       -> transports -> (errors, state, paths)
  */
 const layer = (name, dirs) => ({ name, path: `^(${dirs.join('|')})/` });
@@ -19,7 +19,7 @@ const steps = layer('steps', ['steps']);
 const targets = layer('targets', ['src/targets']);
 const runner = layer('runner', ['src/runner']);
 const transports = layer('transports', ['src/transports']);
-const lower = layer('lower', ['src/resources', 'src/facts', 'src/render', 'src/artifacts']);
+const lower = layer('lower', ['src/lab', 'src/resources', 'src/facts', 'src/render', 'src/artifacts']);
 const cli = { name: 'cli', path: '^src/(cli|main)\\.ts$' };
 
 module.exports = {
@@ -35,10 +35,10 @@ module.exports = {
     forbid(transports, lower, 'transports are the bottom layer above errors/state/paths'),
     forbid(runner, commands, 'the runner runs steps; commands call the runner'),
     forbid(runner, cli, 'the runner runs steps; the CLI calls commands'),
-    forbid(lower, commands, 'resources, facts, render and artifacts sit below commands'),
-    forbid(lower, steps, 'resources, facts, render and artifacts sit below steps'),
-    forbid(lower, runner, 'resources, facts, render and artifacts sit below the runner', RUNNER_CONTRACT),
-    forbid(lower, targets, 'resources, facts, render and artifacts sit below targets'),
+    forbid(lower, commands, 'lab, resources, facts, render and artifacts sit below commands'),
+    forbid(lower, steps, 'lab, resources, facts, render and artifacts sit below steps'),
+    forbid(lower, runner, 'lab, resources, facts, render and artifacts sit below the runner', RUNNER_CONTRACT),
+    forbid(lower, targets, 'lab, resources, facts, render and artifacts sit below targets'),
     {
       name: 'no-circular',
       severity: 'error',

@@ -39,6 +39,17 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        test: {
+          // Every supported sandbox OS (Ubuntu 22.04/24.04/26.04, Debian 12/13) from its own
+          // archive: fresh up, verify, no-op up, drift, down.
+          name: 'matrix',
+          include: ['test/matrix/**/*.test.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 900_000,
+          pool: 'forks',
+        },
+      },
     ],
   },
 });

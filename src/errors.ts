@@ -1,4 +1,5 @@
 import type { CommandResult } from './transports/transport.js';
+import { redactUrls } from './redact.js';
 
 /** A user's mistake (bad flag, unreachable host, wrong key): message + hint, exit 2. */
 export class UserError extends Error {
@@ -89,3 +90,37 @@ export function formatCommandFailure(r: CommandResult, host: string, stepId?: st
     ...out.map((l) => '  | ' + l),
   ].join('\n');
 }
+
+/** An error as data, for `--output json` (bad input, a failure, or a bug in ebpf-lab). */
+export interface ErrorSummary {
+  kind: 'bad-input' | 'failed' | 'internal';
+  message: string;
+  hint?: string;
+  exitCode: 1 | 2;
+}
+
+export function summarizeError(e: unknown): ErrorSummary {
+  if (e instanceof UserError)
+    return {
+      kind: 'bad-input',
+      message: redactUrls(e.message),
+      ...(e.hint ? { hint: redactUrls(e.hint) } : {}),
+      exitCode: 2,
+    };
+  const err = e as Error;
+  if (err?.name === 'CommandError' || err?.name === 'VerifyError')
+    return { kind: 'failed', message: redactUrls(err.message), exitCode: 1 };
+  if (err?.name === 'HostError') {
+    const hint = (err as HostError).hint;
+    return {
+      kind: 'failed',
+      message: redactUrls(err.message),
+      ...(hint ? { hint: redactUrls(hint) } : {}),
+      exitCode: 1,
+    };
+  }
+  return { kind: 'internal', message: err?.stack ?? String(e), exitCode: 1 };
+}
+
+/** Set on an error whose JSON summary is already on stdout (the run's own JSON object carried it). */
+export const JSON_PRINTED = Symbol('ebpf-lab.jsonPrinted');

@@ -13,7 +13,7 @@ export interface LabOptions {
   exporterVersion: string;
   /** prometheus: `release` (upstream tarball, pinned sha256) or `package` (the distribution's). */
   prometheusSource: 'release' | 'package';
-  /** Artifacts from a local directory or URL instead of the internet (offline labs). */
+  /** Artifacts from a local directory or an https URL instead of the internet (offline labs). */
   mirror?: string;
 }
 
@@ -47,6 +47,24 @@ export function exporterVersion(value: string | undefined): string {
     throw new UserError(
       `--exporter-version must look like 2.5.1, not "${value}"`,
       `leave it out for the pinned default ${DEFAULT_OPTIONS.exporterVersion}, or give a released version without a leading v`,
+    );
+  return value;
+}
+
+/**
+ * `--mirror DIR|https://URL`: a local directory or an https base URL. Plain http (or any
+ * other scheme) is refused: a release whose sha256 is only trusted on first use, a checksum
+ * list, or a signing key must never come over a channel that authenticates nothing.
+ */
+export function mirror(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '')
+    throw new UserError('--mirror is empty', 'give a local directory (--mirror /srv/mirror) or an https:// URL');
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== 'https')
+    throw new UserError(
+      `--mirror ${value} is ${scheme === 'http' ? 'plain http' : `a ${scheme}:// URL`}: downloads whose sha256 is not pinned would come over a channel that authenticates nothing`,
+      'use an https:// mirror, or a local directory (--mirror DIR, e.g. a copy made on a machine with internet access)',
     );
   return value;
 }

@@ -25,13 +25,18 @@ export function knownHostsPath(): string {
 /** A lab this tool knows: how to reach it and what it created (so `down` never touches anything else). */
 export interface LabRecord {
   name: string;
-  kind: 'sandbox' | 'ssh' | 'local' | 'lightsail';
+  /** The Target kind that made the record (src/targets/index.ts): sandbox, ssh, local, lightsail. */
+  kind: string;
   target: string;
   host?: string;
   port?: number;
   user?: string;
   keyPath?: string;
   region?: string;
+  /** A sandbox's OS id (e.g. ubuntu-22.04). */
+  os?: string;
+  /** AWS profile the lab was created with (--profile), for status and ssh later. */
+  profile?: string;
   createdByUs: boolean;
   createdAt: string;
   lastRun?: { command: string; at: string; ok: boolean };

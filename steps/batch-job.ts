@@ -1,6 +1,6 @@
 import { applyDesired, checkDesired, type Desired } from '../src/resources/desired.js';
 import { render } from '../src/render/template.js';
-import { JOB_PATH } from '../src/commands/load.js';
+import { DOCROOT, JOB_PATH, MEMCACHED_PORT } from '../src/lab/layout.js';
 import type { Step } from '../src/runner/types.js';
 
 /**
@@ -9,7 +9,19 @@ import type { Step } from '../src/runner/types.js';
  * is named php for bt/php-batch-jobs.bt). `ebpf-lab load --job` runs it under that tool.
  */
 function desired(): Desired {
-  return { files: [{ path: JOB_PATH, content: render('opt/ebpf-lab/jobs/nightly-report.php', {}), mode: 0o644 }] };
+  return {
+    files: [
+      {
+        path: JOB_PATH,
+        content: render('opt/ebpf-lab/jobs/nightly-report.php', {
+          jobPath: JOB_PATH,
+          docroot: DOCROOT,
+          memcachedPort: MEMCACHED_PORT,
+        }),
+        mode: 0o644,
+      },
+    ],
+  };
 }
 
 const step: Step = {

@@ -4,10 +4,14 @@ import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../sr
 import { probe } from '../src/resources/probe.js';
 import { sha256 } from '../src/resources/files.js';
 import { assetPath } from '../src/paths.js';
+import { BPF_OUT, BPF_SRC } from '../src/lab/layout.js';
+import { hostScript } from '../src/render/script.js';
 import { quote } from '../src/transports/quote.js';
 import { bpfMakeVars } from '../src/facts/bpf-targets.js';
 import type { HostFacts } from '../src/facts/host.js';
-import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { bpftoolProbe, describeBpftool, type BpftoolFacts } from '../src/facts/bpftool.js';
+import { CommandError } from '../src/errors.js';
+import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * bpf-programs — the lab's BPF programs (bpf/*.bpf.c, CO-RE, libbpf) are built ON the
@@ -19,8 +23,6 @@ import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js
  * the sha256 of each object it made; the objects are rebuilt (all of them, make -B) when the
  * record is missing or any of that differs from what is on the host now.
  */
-export const BPF_SRC = '/opt/ebpf-lab/bpf-src';
-export const BPF_OUT = '/opt/ebpf-lab/bpf';
 const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
 
 function walk(dir: string): string[] {
@@ -45,6 +47,21 @@ export function bpfSources(): Map<string, string> {
 /** Config names (`php_request`…): every bpf/<name>.bpf.c with its <name>.yaml. */
 export function programNames(): string[] {
   return [...bpfSources().keys()].filter((k) => /^[a-z0-9_]+\.bpf\.c$/.test(k)).map((k) => k.replace(/\.bpf\.c$/, ''));
+}
+
+/** Programs on PHP's USDT probes (they cannot attach where PHP is built without DTrace). */
+export function usdtProgramNames(): string[] {
+  const src = bpfSources();
+  return programNames().filter((n) => /LAB_PHP_PROBE\(|SEC\("usdt\//.test(src.get(`${n}.bpf.c`) ?? ''));
+}
+
+/**
+ * The programs ebpf_exporter loads here: all of them, except the USDT ones when this host's
+ * PHP has no USDT probes (they could not attach, and --config.strict would refuse the set).
+ */
+export function exporterProgramNames(f: Pick<HostFacts, 'php'>): string[] {
+  const usdt = new Set(usdtProgramNames());
+  return programNames().filter((n) => f.php?.usdt !== false || !usdt.has(n));
 }
 
 /** make variables: probe targets from facts (validated paths) and the output dir. */
@@ -73,15 +90,21 @@ const TOOLCHAIN =
   'printf "%s btf:%s\\n" "$(clang --version 2>/dev/null | head -1)" "$(sha256sum < /sys/kernel/btf/vmlinux 2>/dev/null | cut -c1-16)"';
 
 /**
- * The build record: written only after a build finished, removed before one starts, so a
- * build that never finished leaves none. It holds what went in (inputs, toolchain) and what
- * came out (each object's sha256): an object replaced or half-built since does not match.
+ * The build (templates/scripts/bpf-build.sh): the build record is removed before the build
+ * and written only after it finished, so a build that never finished leaves none. It holds
+ * what went in (inputs, toolchain) and what came out (each object's sha256): an object
+ * replaced or half-built since does not match.
  */
-export function stampScript(key: string, names: string[]): string {
-  return (
-    `{ printf 'inputs %s\\n' ${key}; printf 'toolchain %s\\n' "$(${TOOLCHAIN})"; ` +
-    `for n in ${names.join(' ')}; do printf '%s %s\\n' $n "$(sha256sum < ${BPF_OUT}/$n.bpf.o | cut -c1-64)"; done; } > ${STAMP}.tmp && mv -f ${STAMP}.tmp ${STAMP}`
-  );
+export function buildScript(key: string, vars: string[]): string {
+  return hostScript('bpf-build', {
+    STAMP,
+    BPF_SRC,
+    BPF_OUT,
+    VARS: vars.map(quote).join(' '),
+    KEY: key,
+    TOOLCHAIN,
+    NAMES: programNames().join(' '),
+  });
 }
 
 export interface BuildState {
@@ -128,28 +151,23 @@ async function check(ctx: StepContext) {
   const f = await ctx.facts();
   if (!f.php?.libphp || !f.php.fpmBinary || !f.libmemcached)
     return {
-      changes: [
-        { resource: 'bpf:programs', action: 'build', detail: 'after PHP and libmemcached are installed' },
-      ] as Change[],
+      changes: [{ kind: 'bpf', action: 'build', detail: 'after PHP and libmemcached are installed' }] as Change[],
     };
   const d = desired();
   const names = programNames();
   const r = await ctx.probe({
     ...desiredProbes(d),
-    build: probe(
-      `echo @stamp; cat ${STAMP} 2>/dev/null; echo @objects; for n in ${names.join(' ')}; do ` +
-        `if [ -s ${BPF_OUT}/$n.bpf.o ]; then printf '%s %s\\n' $n "$(sha256sum < ${BPF_OUT}/$n.bpf.o | cut -c1-64)"; else echo "$n missing"; fi; done; ` +
-        `echo @toolchain; ${TOOLCHAIN}`,
-      (o) => o,
-      { id: 'bpf-build', args: names },
-    ),
+    build: probe(hostScript('bpf-build-state', { STAMP, BPF_OUT, NAMES: names.join(' '), TOOLCHAIN }), (o) => o, {
+      id: 'bpf-build',
+      args: names,
+    }),
   });
   const changes = desiredChanges(d, r);
   const stale = staleReason(parseBuildState(r.build), names, buildKey(f));
   // A source's content (not its mode or owner) is what makes the objects stale.
   const edited = changes.some((c) => c.action === 'create' || c.action === 'update');
   if (stale || edited)
-    changes.push({ resource: `bpf:${names.join(',')}`, action: 'build', detail: stale ?? 'sources changed' });
+    changes.push({ kind: 'bpf', programs: names, action: 'build', detail: stale ?? 'sources changed' });
   return { changes };
 }
 
@@ -166,22 +184,15 @@ const step: Step = {
   },
   async apply(ctx, changes) {
     const f = await ctx.facts();
-    await applyDesired(
-      ctx,
-      desired(),
-      changes.filter((c) => c.resource.startsWith('file:')),
-    );
+    await applyDesired(ctx, desired(), ofKind(changes, 'file'));
     if (!changes.some((c) => c.action === 'build')) return;
-    const vars = Object.entries(makeVars(f)).map(([k, v]) => `${k}=${v}`);
+    const tool = await bpftool(ctx);
+    const vars = Object.entries({ ...makeVars(f), BPFTOOL: tool }).map(([k, v]) => `${k}=${v}`);
     ctx.progress(`make -B -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
     // The record goes first and comes back only after the whole build: an interrupted build
     // stays visible. -B: every object is rebuilt, whatever its mtime says.
     await ctx.host.exec(
-      {
-        script:
-          `set -e; rm -f ${STAMP}; make -B -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all; ` +
-          stampScript(buildKey(f), programNames()),
-      },
+      { script: buildScript(buildKey(f), vars) },
       {
         sudo: true,
         timeoutMs: 900_000,
@@ -190,37 +201,45 @@ const step: Step = {
     );
   },
   async verify(ctx) {
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    const tool: Evidence = {
+      ok: Boolean(bt.chosen),
+      what: "a bpftool that reads this kernel's BTF",
+      detail: describeBpftool(bt),
+    };
     const r = await ctx.host.exec(
-      {
-        script: `cd ${BPF_OUT} && for n in ${programNames().join(' ')}; do printf '%s %s %s\\n' $n "$(stat -c %s $n.bpf.o 2>/dev/null || echo 0)" "$(test -s $n.yaml && echo yaml)"; done`,
-      },
+      { script: hostScript('bpf-objects', { BPF_OUT, NAMES: programNames().join(' ') }) },
       { sudo: true, nothrow: true },
     );
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l): Evidence => {
-        const [n, size, yaml] = l.split(' ');
-        return {
-          ok: Number(size) > 0 && yaml === 'yaml',
-          what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
-          detail: `${size} bytes`,
-        };
-      });
+    return [
+      tool,
+      ...r.stdout
+        .trim()
+        .split('\n')
+        .map((l): Evidence => {
+          const [n, size, yaml] = l.split(' ');
+          return {
+            ok: Number(size) > 0 && yaml === 'yaml',
+            what: `${n}.bpf.o and ${n}.yaml in ${BPF_OUT}`,
+            detail: `${size} bytes`,
+          };
+        }),
+    ];
   },
   /** Every object loads through the kernel's verifier (pinned in a scratch bpffs dir, then removed). */
   async prove(ctx) {
     const names = programNames();
-    // bpftool creates the (single-level) pin directory itself.
-    const script =
-      `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; d=/sys/fs/bpf/ebpf-lab-verify-$$; ` +
-      names
-        .map(
-          (n) =>
-            `if out=$(bpftool prog loadall ${BPF_OUT}/${n}.bpf.o $d-${n} 2>&1); then echo "${n} ok $(ls $d-${n} | wc -l)"; else echo "${n} fail $(echo "$out" | grep -v '^Warning' | tail -3 | tr '\\n' ' ')"; fi; rm -rf $d-${n}`,
-        )
-        .join('; ') +
-      `; true`;
+    const { bt } = await ctx.probe({ bt: bpftoolProbe });
+    // A bpftool that cannot read this kernel's BTF fails on good objects: never report that
+    // as a verifier failure.
+    if (!bt.chosen)
+      return names.map((n) => ({
+        ok: false,
+        skipped: true,
+        what: `${n}.bpf.o passes the kernel verifier`,
+        detail: `not checked: ${describeBpftool(bt)}`,
+      }));
+    const script = hostScript('bpf-load', { BPF_OUT, NAMES: names.join(' '), BPFTOOL: quote(bt.chosen.path) });
     const r = await ctx.host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     return names.map((n): Evidence => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`${n} `)) ?? `${n} fail no output`;
@@ -228,9 +247,32 @@ const step: Step = {
       return {
         ok: status === 'ok',
         what: `${n}.bpf.o passes the kernel verifier`,
-        detail: status === 'ok' ? `${rest[0]} programs loaded` : rest.join(' '),
+        detail:
+          status === 'ok'
+            ? `${rest[0]} programs loaded by ${bt.chosen!.path}`
+            : `${rest.join(' ')} (${bt.chosen!.path})`,
       };
     });
   },
 };
+/** The chosen bpftool's path; a clear failure when none can read this kernel's BTF. */
+async function bpftool(ctx: StepContext): Promise<string> {
+  const { bt } = await ctx.probe({ bt: bpftoolProbe });
+  if (bt.chosen) return bt.chosen.path;
+  throw noBpftool(ctx, bt);
+}
+
+function noBpftool(ctx: StepContext, bt: BpftoolFacts): CommandError {
+  return new CommandError(
+    {
+      command: 'bpftool btf dump file /sys/kernel/btf/vmlinux format c',
+      exitCode: 2,
+      stdout: '',
+      stderr: `${describeBpftool(bt)}: vmlinux.h cannot be generated. Install a newer linux-tools (e.g. linux-tools-generic-hwe-22.04 on Ubuntu 22.04) or the bpftool package.`,
+      durationMs: 0,
+    },
+    ctx.host.name,
+    ctx.stepId,
+  );
+}
 export default step;

@@ -1,11 +1,10 @@
 import { applyDesired, desiredChanges, desiredProbes, unitStates, type Desired } from '../src/resources/desired.js';
 import { render } from '../src/render/template.js';
-import { phpFacts } from './php.js';
-import { proveUsdt } from './dtrace-prove.js';
+import { proveUsdt } from '../src/lab/dtrace-prove.js';
 import { probe } from '../src/resources/probe.js';
 import type { UnitState } from '../src/resources/systemd.js';
-import type { HostFacts } from '../src/facts/host.js';
-import type { Change, Step, StepContext } from '../src/runner/types.js';
+import { phpFacts, type HostFacts } from '../src/facts/host.js';
+import { ofKind, type Change, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * dtrace — apache2 and phpX.Y-fpm run with USE_ZEND_DTRACE=1 in their environment,
@@ -60,7 +59,7 @@ async function check(ctx: StepContext) {
   if (!f.php?.fpmUnit)
     return {
       d: undefined,
-      changes: [{ resource: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[],
+      changes: [{ kind: 'step', step: 'dtrace', action: 'configure', detail: 'after PHP is installed' }] as Change[],
     };
   const on = ctx.options.dtrace;
   const d = desired(f, on);
@@ -70,18 +69,19 @@ async function check(ctx: StepContext) {
   for (const u of units(f)) {
     const s = states[u];
     const has = carriesDtrace(s, r.mtimes[u] ?? 0);
-    const queued = changes.some((c) => c.resource === `unit:${u}` && c.action === 'restart');
+    const queued = ofKind(changes, 'unit', 'restart').some((c) => c.unit === u);
     if (s?.active === 'active' && s.mainPid > 0 && has !== on && !queued)
       changes.push({
-        resource: `unit:${u}`,
+        kind: 'unit',
+        unit: u,
         action: 'restart',
         detail: `running main process (pid ${s.mainPid}) ${on ? 'lacks' : 'still has'} USE_ZEND_DTRACE=1`,
       });
   }
   if (d.absent && changes.some((c) => c.action === 'delete'))
     for (const u of units(f))
-      if (!changes.some((c) => c.resource === `unit:${u}`))
-        changes.push({ resource: `unit:${u}`, action: 'restart', detail: 'drop-in removed' });
+      if (!ofKind(changes, 'unit').some((c) => c.unit === u))
+        changes.push({ kind: 'unit', unit: u, action: 'restart', detail: 'drop-in removed' });
   return { d, changes };
 }
 

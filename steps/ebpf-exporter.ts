@@ -4,27 +4,38 @@ import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { ebpfExporter } from '../src/artifacts/manifest.js';
 import { quoteArgv } from '../src/transports/quote.js';
-import { BPF_OUT, programNames } from './bpf-programs.js';
-import { prepareArtifact } from './artifact-skip.js';
-import type { Evidence, Step, StepContext } from '../src/runner/types.js';
+import { exporterProgramNames, programNames } from './bpf-programs.js';
+import { noUsdtReason } from '../src/lab/dtrace-prove.js';
+import { prepareArtifact } from '../src/lab/artifact-skip.js';
+import { BPF_OUT, EXPORTER_LISTEN, exporterBinary, STATE_DIR } from '../src/lab/layout.js';
+import { ofKind, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
+import type { HostFacts } from '../src/facts/host.js';
+import { asExporterService, exporterPrivileges, exporterServiceProperties } from '../src/render/exporter-service.js';
+
+/** Which programs are left out here, and why (a PHP built without DTrace). */
+function skippedNote(f: HostFacts): string[] {
+  const left = programNames().filter((n) => !exporterProgramNames(f).includes(n));
+  return left.length && f.php ? [`not loaded: ${left.join(', ')}: ${noUsdtReason(f.php.version)}`] : [];
+}
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * ebpf-exporter — cloudflare's ebpf_exporter (pinned release, default 2.5.1; the asset
  * for the host's architecture, sha256-checked, fetched once into the local cache and
- * uploaded) runs as a systemd service (Type=notify, only CAP_BPF and CAP_PERFMON,
+ * uploaded) runs as a systemd service (Type=notify, DynamicUser, CAP_BPF and CAP_PERFMON —
+ * plus CAP_SYS_ADMIN only on an Ubuntu kernel whose perf_event_paranoid demands it —
  * 127.0.0.1:9435) with the lab's programs from /opt/ebpf-lab/bpf. A new binary, unit or
  * program set is checked with `--config.check --config.strict` (every program must
- * attach) before the service restarts.
+ * attach), run with the unit's own user, capabilities and sandboxing, before the service restarts.
  */
-export const EXPORTER_LISTEN = '127.0.0.1:9435';
 const UNIT = 'ebpf_exporter.service';
-const LOADED = '/var/lib/ebpf-lab/ebpf_exporter.loaded';
+const LOADED = `${STATE_DIR}/ebpf_exporter.loaded`;
+const binaryPath = exporterBinary;
 
-const binaryPath = (version: string) => `/opt/ebpf-lab/ebpf_exporter/${version}/ebpf_exporter`;
-
-function desired(ctx: StepContext): Desired {
+function desired(ctx: StepContext, f: HostFacts): Desired {
   const v = ctx.options.exporterVersion;
+  const priv = exporterPrivileges(f);
   const art = ctx.artifacts.get('ebpf_exporter');
   if (!art) throw new Error('ebpf_exporter artifact was not prepared');
   return {
@@ -35,8 +46,10 @@ function desired(ctx: StepContext): Desired {
         content: render('etc/systemd/system/ebpf_exporter.service', {
           binary: binaryPath(v),
           configDir: BPF_OUT,
-          configNames: programNames(),
+          configNames: exporterProgramNames(f),
           listenAddress: EXPORTER_LISTEN,
+          service: exporterServiceProperties(priv),
+          reasons: priv.reasons,
         }),
         notify: { unit: UNIT, action: 'restart' },
       },
@@ -56,24 +69,22 @@ const programSetProbe = probe(
 );
 
 async function check(ctx: StepContext) {
-  const d = desired(ctx);
+  const d = desired(ctx, await ctx.facts());
   const r = await ctx.probe({ ...desiredProbes(d), programs: programSetProbe });
   const changes = desiredChanges(d, r);
-  if (
-    r.programs.now !== r.programs.loaded &&
-    !changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart')
-  )
+  if (r.programs.now !== r.programs.loaded && !ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT))
     changes.push({
-      resource: `unit:${UNIT}`,
+      kind: 'unit',
+      unit: UNIT,
       action: 'restart',
-      detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
+      detail: `the BPF programs in ${BPF_OUT} changed since the exporter loaded them`,
     });
   return { d, changes };
 }
 
 const step: Step = {
   id: 'ebpf-exporter',
-  title: "ebpf_exporter serves the lab's BPF metrics on 127.0.0.1:9435",
+  title: `ebpf_exporter serves the lab's BPF metrics on ${EXPORTER_LISTEN}`,
   needs: ['bpf-programs'],
   prepare: (ctx) => prepareArtifact(ctx, ebpfExporter(ctx.options.exporterVersion)),
   async check(ctx) {
@@ -82,41 +93,42 @@ const step: Step = {
       changes,
       notes: changes.length
         ? []
-        : [`ebpf_exporter ${ctx.options.exporterVersion} running with ${programNames().length} programs`],
+        : [
+            `ebpf_exporter ${ctx.options.exporterVersion} running with ${exporterProgramNames(await ctx.facts()).length} programs`,
+            ...skippedNote(await ctx.facts()),
+          ],
     };
   },
   async apply(ctx, changes) {
     const { d } = await check(ctx);
-    const restart = changes.some((c) => c.resource === `unit:${UNIT}` && c.action === 'restart');
+    const restart = ofKind(changes, 'unit', 'restart').some((c) => c.unit === UNIT);
     await applyDesired(
       ctx,
       { ...d, services: [] },
-      changes.filter((c) => !c.resource.startsWith('unit:')),
+      changes.filter((c) => c.kind !== 'unit'),
     );
     if (restart) {
-      // The exporter's own checker first: every program must attach, else the old one keeps running.
-      ctx.progress('ebpf_exporter --config.check --config.strict');
+      // The exporter's own checker first, as the service would run it (its user, capabilities
+      // and sandboxing): every program must attach, else the old one keeps running.
+      ctx.progress("ebpf_exporter --config.check --config.strict (with the unit's privileges)");
       const bin = binaryPath(ctx.options.exporterVersion);
-      await ctx.host.exec(
-        [
-          bin,
-          `--config.dir=${BPF_OUT}`,
-          `--config.names=${programNames().join(',')}`,
-          '--config.check',
-          '--config.strict',
-        ],
-        { sudo: true, timeoutMs: 180_000 },
-      );
+      const argv = [
+        bin,
+        `--config.dir=${BPF_OUT}`,
+        `--config.names=${exporterProgramNames(await ctx.facts()).join(',')}`,
+        '--config.check',
+        '--config.strict',
+      ];
+      await ctx.host.exec(asExporterService(exporterPrivileges(await ctx.facts()), argv), {
+        sudo: true,
+        timeoutMs: 180_000,
+      });
     }
-    await applyDesired(
-      ctx,
-      { ...d, files: [] },
-      changes.filter((c) => c.resource.startsWith('unit:')),
-    );
+    await applyDesired(ctx, { ...d, files: [] }, ofKind(changes, 'unit'));
     if (restart)
       await ctx.host.exec(
         {
-          script: `mkdir -p /var/lib/ebpf-lab && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
+          script: `mkdir -p ${STATE_DIR} && cd ${BPF_OUT} && cat *.bpf.o *.yaml | sha256sum | cut -c1-64 > ${LOADED}`,
         },
         { sudo: true },
       );
@@ -132,9 +144,14 @@ export default step;
 
 /** ebpf_exporter_ebpf_program_attached is 1 for every program (after up to 45 s for the exporter, which loads its programs before it listens). */
 export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
+  const want = exporterProgramNames(await ctx.facts());
   const r = await ctx.host.exec(
     {
-      script: `command -v ${quoteArgv([binaryPath(ctx.options.exporterVersion)])} >/dev/null || { echo NOT-INSTALLED; exit 0; }; ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 })}; curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | grep -E '^ebpf_exporter_(ebpf_program_attached|ebpf_program_info|enabled_configs)'`,
+      script: hostScript('exporter-attached', {
+        BINARY: quoteArgv([binaryPath(ctx.options.exporterVersion)]),
+        LISTEN: EXPORTER_LISTEN,
+        WAIT_METRICS: waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 45, every: 1 }),
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 180_000 },
   );
@@ -152,8 +169,8 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
   const bad = attached.filter((m) => m[2] !== '1');
   return [
     {
-      ok: configs.length === programNames().length,
-      what: `ebpf_exporter loaded all ${programNames().length} configs`,
+      ok: configs.length === want.length,
+      what: `ebpf_exporter loaded all ${want.length} configs`,
       detail: configs.join(', ') || 'none',
     },
     {
@@ -166,11 +183,12 @@ export async function attachedEvidence(ctx: StepContext): Promise<Evidence[]> {
 
 /** The ebpf_exporter_php_* series grow after generated requests on both SAPIs. */
 export async function growthEvidence(ctx: StepContext): Promise<Evidence[]> {
-  const sum = `curl -s -m 10 http://${EXPORTER_LISTEN}/metrics | awk '/^ebpf_exporter_php_(request_duration_seconds_count|compile_file_total|exception_thrown_total)/ {s+=$NF} END {printf "%d\\n", s}'`;
-  const load = `for i in $(seq 10); do for u in index.php path1/a.php exception.php mem.php?n=20; do curl -s -o /dev/null http://127.0.0.1/$u; curl -s -o /dev/null http://127.0.0.1/fpm/$u; done; done`;
   const r = await ctx.host.exec(
     {
-      script: `command -v curl >/dev/null; test -x ${binaryPath(ctx.options.exporterVersion)} || { echo NOT-INSTALLED; exit 0; }; a=$(${sum}); ${load}; sleep 1; b=$(${sum}); echo "$a $b"`,
+      script: hostScript('exporter-growth', {
+        BINARY: binaryPath(ctx.options.exporterVersion),
+        LISTEN: EXPORTER_LISTEN,
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 120_000 },
   );

@@ -6,9 +6,10 @@ import { applyDesired, desiredChanges, desiredProbes, unitStates, type Desired }
 import { aptGet } from '../src/resources/apt.js';
 import { render } from '../src/render/template.js';
 import { cacheDir } from '../src/state.js';
-import { GRAFANA_UNIT, grafanaApi, grafanaStateProbe, waitForGrafana } from './grafana-api.js';
-import { DASHBOARDS_DIR, labDashboards, proveGrafana, verifyGrafana } from './grafana-verify.js';
-import type { Change, CheckResult, Step, StepContext } from '../src/runner/types.js';
+import { GRAFANA_UNIT, grafanaApi, grafanaStateProbe, waitForGrafana } from '../src/lab/grafana-api.js';
+import { labDashboards, proveGrafana, verifyGrafana } from '../src/lab/grafana-verify.js';
+import { DASHBOARDS_DIR, GRAFANA_PORT, PROMETHEUS_URL } from '../src/lab/layout.js';
+import { ofKind, type Change, type CheckResult, type Step, type StepContext } from '../src/runner/types.js';
 
 /**
  * grafana — Grafana from its own APT repository, pinned, provisioned and locked down.
@@ -16,9 +17,11 @@ import type { Change, CheckResult, Step, StepContext } from '../src/runner/types
  * - Repository, with Grafana's current key method (the workshop's `gpg.key | gpg --dearmor`
  *   broke when the key was rotated in 2025): https://apt.grafana.com/gpg-full.key is
  *   fetched once into the local artifact cache (`<cache>/artifacts/grafana-apt-key/grafana-gpg-full.key`;
- *   with `--mirror DIR|URL` it is read from `DIR/grafana-apt-key/grafana-gpg-full.key`),
- *   accepted only if it holds key id {@link GRAFANA_KEY}.keyId (parsed here, see
- *   src/artifacts/openpgp.ts), and written to /etc/apt/keyrings/grafana.asc (0644);
+ *   with `--mirror DIR|https://URL` it is read from `DIR/grafana-apt-key/grafana-gpg-full.key`),
+ *   accepted only if every primary key in it is one pinned by full fingerprint in
+ *   {@link GRAFANA_KEY} (parsed here, see src/artifacts/openpgp.ts), and a keyring holding only
+ *   the pinned signing key (re-serialised from the parsed packets, ASCII-armored) is written to
+ *   /etc/apt/keyrings/grafana.asc (0644): apt trusts nothing else from the file;
  *   /etc/apt/sources.list.d/grafana.list is rewritten whole with {@link GRAFANA_SOURCE}.
  *   The packages themselves still come from apt.grafana.com.
  * - Package `grafana` at {@link GRAFANA_VERSION} (dpkg's installed version must equal it),
@@ -45,8 +48,12 @@ export const KEYRING = '/etc/apt/keyrings/grafana.asc';
 export const SOURCE_LIST = '/etc/apt/sources.list.d/grafana.list';
 export const GRAFANA_SOURCE = `deb [signed-by=${KEYRING}] https://apt.grafana.com stable main`;
 const INI = '/etc/grafana/grafana.ini';
-const PASSWORD = 'grafana:admin-password';
 const REPO_FILES = [KEYRING, SOURCE_LIST];
+
+/** The repository's changes: its key and source list, and the CA certificates apt needs for it. */
+const isRepo = (c: Change) =>
+  (c.kind === 'package' && c.name === 'ca-certificates') || (c.kind === 'file' && REPO_FILES.includes(c.path));
+const isGrafanaPackage = (c: Change) => c.kind === 'package' && c.name === 'grafana';
 
 /** The files and service the step wants, from the (checked) key text and the admin password. */
 export function grafanaDesired(key: string, adminPassword: string): Desired {
@@ -68,10 +75,14 @@ export function grafanaDesired(key: string, adminPassword: string): Desired {
         content: `# managed by ebpf-lab: do not edit, \`ebpf-lab up\` rewrites this file.\n${GRAFANA_SOURCE}\n`,
         mode: 0o644,
       },
-      conf(INI, render('etc/grafana/grafana.ini', { httpAddr: '0.0.0.0', httpPort: 3000, adminPassword }), true),
+      conf(
+        INI,
+        render('etc/grafana/grafana.ini', { httpAddr: '0.0.0.0', httpPort: GRAFANA_PORT, adminPassword }),
+        true,
+      ),
       conf(
         '/etc/grafana/provisioning/datasources/ebpf-lab.yaml',
-        render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: 'http://127.0.0.1:9090' }),
+        render('etc/grafana/provisioning/datasources/ebpf-lab.yaml', { prometheusUrl: PROMETHEUS_URL }),
       ),
       conf(
         '/etc/grafana/provisioning/dashboards/ebpf-lab.yaml',
@@ -83,7 +94,7 @@ export function grafanaDesired(key: string, adminPassword: string): Desired {
   };
 }
 
-/** The checked key text: from prepare() (ctx.artifacts), else fetched now; or why not. */
+/** The keyring of the pinned key: from prepare() (ctx.artifacts), else fetched and checked now; or why not. */
 async function signingKey(ctx: StepContext): Promise<{ armored: string } | { skip: string }> {
   const have = ctx.artifacts.get(GRAFANA_KEY.id);
   if (have) return { armored: await readFile(have.path, 'utf8') };
@@ -93,14 +104,15 @@ async function signingKey(ctx: StepContext): Promise<{ armored: string } | { ski
       mirror: ctx.options.mirror,
       log: (l) => ctx.progress(l),
     });
-    ctx.artifacts.set(GRAFANA_KEY.id, { path: k.path, sha256: k.sha256 });
-    return { armored: k.armored };
+    // What the host gets is the keyring of the pinned key only, not the publisher's file.
+    ctx.artifacts.set(GRAFANA_KEY.id, { path: k.keyringPath, sha256: k.sha256 });
+    return { armored: k.keyring };
   } catch (e) {
     if (!(e instanceof SigningKeyUnavailable)) throw e;
     return {
       skip:
         `Grafana's APT signing key cannot be fetched from ${e.source} (${e.reason}): ${ctx.options.mirror ? 'the mirror has no copy of it' : 'this machine cannot reach apt.grafana.com'}. ` +
-        `Give a copy with --mirror DIR|URL (DIR/${GRAFANA_KEY.id}/${GRAFANA_KEY.file}, a copy of ${GRAFANA_KEY.url}) or leave Grafana out with --skip grafana`,
+        `Give a copy with --mirror DIR|https://URL (DIR/${GRAFANA_KEY.id}/${GRAFANA_KEY.file}, a copy of ${GRAFANA_KEY.url}) or leave Grafana out with --skip grafana`,
     };
   }
 }
@@ -113,12 +125,12 @@ async function inspect(ctx: StepContext): Promise<CheckResult> {
   const r = await ctx.probe({ ...desiredProbes(d), grafana: grafanaStateProbe(DASHBOARDS_DIR) });
   const g = r.grafana;
   const all = desiredChanges(d, r);
-  const isRepo = (c: Change) => c.resource === 'apt:ca-certificates' || REPO_FILES.includes(c.resource.slice(5));
   // In apply order: repository, package, provisioning, services, password.
   const changes = all.filter(isRepo);
   if (g.version !== GRAFANA_VERSION)
     changes.push({
-      resource: 'apt:grafana',
+      kind: 'package',
+      name: 'grafana',
       action: 'install',
       detail: `grafana=${GRAFANA_VERSION} (installed: ${g.version ?? 'none'})`,
     });
@@ -126,22 +138,20 @@ async function inspect(ctx: StepContext): Promise<CheckResult> {
   const stale = g.dashboards
     .filter((f) => !ours.has(f))
     .map((f): Change => ({
-      resource: `file:${DASHBOARDS_DIR}/${f}`,
+      kind: 'file',
+      path: `${DASHBOARDS_DIR}/${f}`,
       action: 'delete',
       detail: 'not a dashboard of ebpf-lab',
     }));
-  changes.push(
-    ...all.filter((c) => !isRepo(c) && !c.resource.startsWith('unit:')),
-    ...stale,
-    ...all.filter((c) => c.resource.startsWith('unit:')),
-  );
+  changes.push(...all.filter((c) => !isRepo(c) && c.kind !== 'unit'), ...stale, ...ofKind(all, 'unit'));
   const notes: string[] = [];
   if (g.version && g.db) {
     if (unitStates(r)[GRAFANA_UNIT]?.active === 'active') {
       const login = await grafanaApi(ctx, '/api/user', { password });
       if (login.status === 401)
         changes.push({
-          resource: PASSWORD,
+          kind: 'password',
+          of: 'grafana',
           action: 'reset',
           detail: "Grafana's database holds another admin password (the lab's is refused: HTTP 401)",
         });
@@ -149,7 +159,8 @@ async function inspect(ctx: StepContext): Promise<CheckResult> {
         notes.push(`admin password not checked: Grafana answered ${login.status || 'nothing'} on /api/user`);
     } else
       changes.push({
-        resource: PASSWORD,
+        kind: 'password',
+        of: 'grafana',
         action: 'reset',
         detail: 'Grafana is stopped and its database exists: the admin password cannot be checked, so it is set',
       });
@@ -175,29 +186,27 @@ const step: Step = {
     if ('skip' in key) throw new UserError(key.skip);
     const password = await ctx.secret('grafana');
     const d = grafanaDesired(key.armored, password);
-    const has = (resource: string) => changes.some((c) => c.resource === resource);
-    const repo = changes.filter(
-      (c) => c.resource === 'apt:ca-certificates' || REPO_FILES.includes(c.resource.slice(5)),
-    );
+    const repo = changes.filter(isRepo);
+    const resetPassword = ofKind(changes, 'password').length > 0;
     await applyDesired(ctx, { ...d, files: d.files!.filter((f) => REPO_FILES.includes(f.path)), services: [] }, repo);
-    if (has('apt:grafana')) {
+    if (changes.some(isGrafanaPackage)) {
       // The repository may be new: apt knows nothing about it until an update.
       await aptGet(ctx, ['update', '-q']);
       ctx.progress(`apt-get install grafana=${GRAFANA_VERSION}`);
       await aptGet(ctx, ['install', '-y', '-q', '--no-install-recommends', `grafana=${GRAFANA_VERSION}`]);
       await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo: true });
     }
-    const rest = changes.filter((c) => !repo.includes(c) && c.resource !== 'apt:grafana' && c.resource !== PASSWORD);
-    const absent = rest.filter((c) => c.action === 'delete').map((c) => c.resource.slice(5));
+    const rest = changes.filter((c) => !repo.includes(c) && !isGrafanaPackage(c) && c.kind !== 'password');
+    const absent = ofKind(rest, 'file', 'delete').map((c) => c.path);
     await applyDesired(
       ctx,
       { ...d, packages: [], files: d.files!.filter((f) => !REPO_FILES.includes(f.path)), absent },
       rest,
     );
-    const dashboardsChanged = rest.some((c) => c.resource.startsWith(`file:${DASHBOARDS_DIR}/`));
-    const restarted = rest.some((c) => c.resource === `unit:${GRAFANA_UNIT}`);
-    if (restarted || dashboardsChanged || has(PASSWORD)) await waitForGrafana(ctx);
-    if (has(PASSWORD)) {
+    const dashboardsChanged = ofKind(rest, 'file').some((c) => c.path.startsWith(`${DASHBOARDS_DIR}/`));
+    const restarted = ofKind(rest, 'unit').some((c) => c.unit === GRAFANA_UNIT);
+    if (restarted || dashboardsChanged || resetPassword) await waitForGrafana(ctx);
+    if (resetPassword) {
       ctx.progress("setting the admin password in Grafana's database (grafana-cli, password on stdin)");
       await ctx.host.exec(
         ['runuser', '-u', 'grafana', '--', 'grafana-cli', 'admin', 'reset-admin-password', '--password-from-stdin'],

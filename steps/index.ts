@@ -10,6 +10,7 @@ import grafana from './grafana.js';
 import btTools from './bt-tools.js';
 import batchJob from './batch-job.js';
 import { labPackages } from './packages.js';
+import { release } from 'node:os';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
@@ -27,19 +28,19 @@ export const STEPS: Step[] = [
   batchJob,
 ];
 
-/** Facts of the sandbox (always Debian 12), to compute its package repository offline. */
-const SANDBOX_FACTS = {
-  os: { id: 'debian', versionId: '12', codename: 'bookworm', pretty: 'Debian GNU/Linux 12 (bookworm)' },
-  arch: 'x86_64',
-  multiarch: 'x86_64-linux-gnu',
-  kernel: 'sandbox',
-  btf: true,
-  virt: 'systemd-nspawn',
-  cloudInit: false,
-};
+/** What the sandbox's package set depends on: its OS release (the kernel is this machine's). */
+export interface SandboxOsFacts {
+  distro: string;
+  versionId: string;
+  suite: string;
+}
 
-/** Every package any step may install on the sandbox: its local repository serves them. */
-export function sandboxPackages(): string[] {
+/**
+ * Every package any step may install on a sandbox of `os`: its local repository serves them
+ * (alternatives `a|b` are resolved against that OS's archive when the repository is built).
+ */
+export function sandboxPackages(os: SandboxOsFacts): string[] {
+  const facts = { os: { id: os.distro, versionId: os.versionId, codename: os.suite, pretty: '' }, kernel: release() };
   // + the distribution's Prometheus: the sandbox has no internet for the upstream release.
-  return [...new Set([...labPackages(SANDBOX_FACTS), 'prometheus'])].sort();
+  return [...new Set([...labPackages(facts), 'prometheus'])].sort();
 }

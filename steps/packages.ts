@@ -1,20 +1,24 @@
-import { checkDesired, applyDesired, type Desired } from '../src/resources/desired.js';
+import { applyDesired, desiredChanges, type Desired } from '../src/resources/desired.js';
+import { aptGet, alternativeMembers, packagesProbe, resolveAlternatives } from '../src/resources/apt.js';
+import { probe } from '../src/resources/probe.js';
+import { quoteArgv } from '../src/transports/quote.js';
 import type { HostFacts } from '../src/facts/host.js';
-import type { Step } from '../src/runner/types.js';
+import type { Step, StepContext } from '../src/runner/types.js';
 
 /**
  * packages — every package the lab needs is installed, nothing else.
  *
  * Tracing: bpftrace, bpftool, clang, llvm, libbpf-dev, libelf-dev, libc6-dev, make;
  * tools: curl, jq, apache2-utils (ab), iproute2 (tc); PHP: apache2 with mod_php, php-fpm, php-cli, memcached with
- * php-memcached, php-apcu. bpftool comes from `linux-tools-<kernel>` on Ubuntu and
- * from the `bpftool` package on Debian. Installs with --no-install-recommends in one
- * apt-get call; `apt-get update` only when apt does not know a package.
+ * php-memcached, php-apcu. Installs with --no-install-recommends in one apt-get call;
+ * `apt-get update` only when apt does not know a package.
+ *
+ * bpftool is a list of alternatives, the first the archive has wins (see {@link bpftoolAlternatives}).
  */
-export function labPackages(f: HostFacts): string[] {
+export function labPackages(f: Pick<HostFacts, 'os' | 'kernel'>): string[] {
   return [
     'bpftrace',
-    ...bpftoolPackages(f),
+    bpftoolAlternatives(f),
     'clang',
     'llvm',
     'libbpf-dev',
@@ -36,17 +40,34 @@ export function labPackages(f: HostFacts): string[] {
   ];
 }
 
-/** Ubuntu ships bpftool inside the kernel-versioned linux-tools; Debian as `bpftool`. */
-export function bpftoolPackages(f: HostFacts): string[] {
-  if (f.os.id !== 'ubuntu') return ['bpftool'];
-  // An Ubuntu kernel (5.15.0-1051-aws, 6.8.0-45-generic) has its own linux-tools
-  // package; a foreign kernel (a container on another host) falls back to -generic.
-  const ubuntuKernel = /^\d+\.\d+\.\d+-\d+-[a-z]+$/.test(f.kernel);
-  return ['linux-tools-common', ubuntuKernel ? `linux-tools-${f.kernel}` : 'linux-tools-generic'];
+/**
+ * Where bpftool comes from, best first, as apt alternatives `a|b|c`:
+ * - Debian: the `bpftool` package.
+ * - Ubuntu: `linux-tools-<running kernel>` when the archive has it (what the
+ *   /usr/sbin/bpftool wrapper looks for); else a real `bpftool` package (26.04 has one;
+ *   24.04's is only a virtual name, which apt gives no candidate); else the newest
+ *   generic tools the release has (the HWE ones first: 22.04's 5.15 bpftool cannot read a
+ *   6.x kernel's BTF, its HWE 6.8 bpftool can). A kernel without its own linux-tools
+ *   (a vendor kernel, a container on another host, a kernel newer than its tools) takes
+ *   one of the latter; the bpf-programs step then finds the binary from facts.
+ */
+export function bpftoolAlternatives(f: Pick<HostFacts, 'os' | 'kernel'>): string {
+  if (f.os.id !== 'ubuntu') return 'bpftool';
+  const own = /^[0-9][a-z0-9.+-]*$/.test(f.kernel) ? [`linux-tools-${f.kernel}`] : [];
+  return [...own, 'bpftool', `linux-tools-generic-hwe-${f.os.versionId}`, 'linux-tools-generic'].join('|');
 }
 
-async function desired(f: HostFacts): Promise<Desired> {
-  return { packages: labPackages(f) };
+const policyProbe = (names: string[]) =>
+  probe(`apt-cache policy ${quoteArgv(names)} 2>/dev/null; true`, (o) => o, { id: 'apt-policy', args: names });
+
+/** The packages this host gets: alternatives resolved against its apt lists, in one round trip with dpkg's view. */
+async function resolve(ctx: StepContext) {
+  const wanted = labPackages(await ctx.facts());
+  const members = alternativeMembers(wanted);
+  const r = await ctx.probe({ policy: policyProbe(members), pkgs: packagesProbe(members) });
+  const { packages, unresolved } = resolveAlternatives(r.policy, wanted);
+  const installed = Object.fromEntries(packages.map((p) => [p, r.pkgs[p] ?? false]));
+  return { packages, unresolved, results: { pkgs: installed } };
 }
 
 const step: Step = {
@@ -54,25 +75,30 @@ const step: Step = {
   title: 'Tracing, build and PHP packages are installed',
   needs: ['preflight'],
   async check(ctx) {
-    const f = await ctx.facts();
-    const { changes, notes } = await checkDesired(
-      ctx,
-      await desired(f),
-      `all ${labPackages(f).length} packages installed`,
-    );
+    const { packages, unresolved, results } = await resolve(ctx);
+    const changes = desiredChanges({ packages }, results);
+    const notes = changes.length ? [] : [`all ${packages.length} packages installed`];
+    if (unresolved.length) notes.push(`apt's lists do not know ${unresolved.join(', ')} yet: they are updated first`);
     return { changes, notes };
   },
   async apply(ctx, changes) {
-    await applyDesired(ctx, await desired(await ctx.facts()), changes);
+    let { packages, unresolved } = await resolve(ctx);
+    if (unresolved.length) {
+      // Fresh image, empty lists: which alternative exists is only known after an update.
+      ctx.progress(`apt-get update (to choose between ${unresolved.join(', ')})`);
+      await aptGet(ctx, ['update', '-q']);
+      const again = await resolve(ctx);
+      ({ packages, unresolved } = again);
+      changes = desiredChanges({ packages } satisfies Desired, again.results);
+    }
+    await applyDesired(ctx, { packages }, changes);
   },
   async verify(ctx) {
     const r = await ctx.host.exec(
-      { script: 'bpftrace --version; bpftool version | head -1; clang --version | head -1' },
+      { script: 'bpftrace --version; clang --version | head -1' },
       { sudo: true, nothrow: true },
     );
-    return [
-      { ok: r.exitCode === 0, what: 'bpftrace, bpftool and clang run', detail: r.stdout.trim().split('\n').join('; ') },
-    ];
+    return [{ ok: r.exitCode === 0, what: 'bpftrace and clang run', detail: r.stdout.trim().split('\n').join('; ') }];
   },
 };
 export default step;

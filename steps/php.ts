@@ -2,10 +2,12 @@ import { UserError } from '../src/errors.js';
 import { applyDesired, desiredChanges, desiredProbes, dedupe, type Desired } from '../src/resources/desired.js';
 import { apacheChanges, apacheProbe, applyApache, apacheConfigTest } from '../src/resources/apache.js';
 import { render } from '../src/render/template.js';
-import type { HostFacts, PhpFacts } from '../src/facts/host.js';
-import type { Step, StepContext, Evidence } from '../src/runner/types.js';
+import { phpFacts, type HostFacts } from '../src/facts/host.js';
+import { DOCROOT, fpmSocket, HTTP_PORT, MEMCACHED_PORT } from '../src/lab/layout.js';
+import { ofKind, type Change, type Step, type StepContext, type Evidence } from '../src/runner/types.js';
 import type { LabOptions } from '../src/options.js';
 import { waitLoop } from '../src/resources/wait.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * php — apache2 serves the sample pages with mod_php at `/` and php-fpm serves the
@@ -13,20 +15,6 @@ import { waitLoop } from '../src/resources/wait.js';
  * traced; memcached runs; opcache follows `--opcache on|off` (default off).
  * All three services are enabled and running.
  */
-export const DOCROOT = '/var/www/html';
-
-export function phpFacts(
-  f: HostFacts,
-): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
-  const p = f.php;
-  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
-    throw new UserError(
-      'PHP (mod_php and php-fpm) is not installed on this host yet',
-      'run the packages step first: ebpf-lab up --only packages,php',
-    );
-  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
-}
-
 function desired(f: HostFacts, o: LabOptions): Desired {
   const p = phpFacts(f);
   const ini = (sapi: string, unit: string) => ({
@@ -40,7 +28,7 @@ function desired(f: HostFacts, o: LabOptions): Desired {
         path: '/etc/apache2/conf-available/ebpf-lab.conf',
         content: render('etc/apache2/conf-available/ebpf-lab.conf', {
           docroot: DOCROOT,
-          fpmSocket: `/run/php/php${p.version}-fpm.sock`,
+          fpmSocket: fpmSocket(p.version),
         }),
         notify: { unit: 'apache2.service', action: 'reload' },
       },
@@ -58,18 +46,27 @@ async function fullCheck(ctx: StepContext) {
   if (!f.php?.libphp || !f.php.fpmUnit)
     return {
       d: undefined,
-      changes: [{ resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' }],
+      changes: [
+        { kind: 'step', step: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
+      ] as Change[],
     };
   const d = desired(f, ctx.options);
   const r = await ctx.probe({ ...desiredProbes(d), apache: apacheProbe });
   const mods = apacheChanges(r.apache, MODS(f.php.version), ['ebpf-lab'], ['mpm_event', 'mpm_worker']);
   const changes = desiredChanges(d, r);
   if (mods.length)
-    changes.push(...mods, { resource: 'unit:apache2.service', action: 'restart', detail: 'apache modules changed' });
+    changes.push(...mods, {
+      kind: 'unit',
+      unit: 'apache2.service',
+      action: 'restart',
+      detail: 'apache modules changed',
+    });
   return {
     d,
     changes: dedupe(
-      changes.filter((c) => !(c.action === 'reload' && mods.length && c.resource === 'unit:apache2.service')),
+      changes.filter(
+        (c) => !(c.kind === 'unit' && c.action === 'reload' && mods.length && c.unit === 'apache2.service'),
+      ),
     ),
   };
 }
@@ -98,23 +95,22 @@ const step: Step = {
     await applyDesired(
       ctx,
       d,
-      changes.filter((c) => !c.resource.startsWith('unit:')),
+      changes.filter((c) => c.kind !== 'unit'),
     );
     await applyApache(ctx, changes);
     await apacheConfigTest(ctx);
-    await applyDesired(
-      ctx,
-      { ...d, files: [] },
-      changes.filter((c) => c.resource.startsWith('unit:')),
-    );
+    await applyDesired(ctx, { ...d, files: [] }, ofKind(changes, 'unit'));
   },
   async verify(ctx) {
     const p = phpFacts(await ctx.facts());
-    const sock = `/run/php/php${p.version}-fpm.sock`;
+    const sock = fpmSocket(p.version);
     const r = await ctx.host.exec(
-      // memcached is Type=simple: started is not yet listening, and the sample pages use it next.
       {
-        script: `${waitLoop("ss -Hltn 'sport = :11211' | grep -q .", { tries: 40, every: 0.25 })}; systemctl is-active apache2 ${p.fpmUnit} memcached | tr '\\n' ' '; echo; test -S ${sock} && echo socket; curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1/`,
+        script: hostScript('php-verify', {
+          WAIT_MEMCACHED: waitLoop(`ss -Hltn 'sport = :${MEMCACHED_PORT}' | grep -q .`, { tries: 40, every: 0.25 }),
+          FPM_UNIT: p.fpmUnit,
+          SOCKET: sock,
+        }),
       },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
     );
@@ -126,7 +122,7 @@ const step: Step = {
         detail: active.trim(),
       },
       { ok: sockLine === 'socket', what: `php-fpm listens on ${sock}` },
-      { ok: http === '200', what: 'apache answers on port 80', detail: `http ${http}` },
+      { ok: http === '200', what: `apache answers on port ${HTTP_PORT}`, detail: `http ${http}` },
     ];
     return ev;
   },

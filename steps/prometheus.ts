@@ -3,9 +3,15 @@ import { applyDesired, desiredChanges, desiredProbes, type Desired } from '../sr
 import { probe } from '../src/resources/probe.js';
 import { render } from '../src/render/template.js';
 import { prometheus, PROMETHEUS_VERSION } from '../src/artifacts/manifest.js';
-import { EXPORTER_LISTEN } from './ebpf-exporter.js';
-import { prepareArtifact } from './artifact-skip.js';
-import type { Change, Evidence, Step, StepContext } from '../src/runner/types.js';
+import { prepareArtifact } from '../src/lab/artifact-skip.js';
+import {
+  EXPORTER_LISTEN,
+  exporterBinary,
+  PROMETHEUS_LISTEN,
+  PROMETHEUS_PORT,
+  prometheusDir,
+} from '../src/lab/layout.js';
+import { ofKind, type Change, type Evidence, type Step, type StepContext } from '../src/runner/types.js';
 import { waitLoop } from '../src/resources/wait.js';
 import { WORKSHOP_RULE_GROUP } from '../src/render/metrics.js';
 import {
@@ -16,6 +22,7 @@ import {
   WORKSHOP_SERIES_QUERIES,
   WORKSHOP_SERIES_WHAT,
 } from './prometheus-rules.js';
+import { hostScript } from '../src/render/script.js';
 
 /**
  * prometheus — Prometheus scrapes the exporter every 15 s and listens on 127.0.0.1:9090
@@ -29,11 +36,10 @@ import {
  * checked with `promtool check rules` before they go live, and written before the config
  * that names them; verify checks that Prometheus loaded them and that they evaluate.
  */
-export const PROMETHEUS_LISTEN = '127.0.0.1:9090';
 const CONFIG = '/etc/prometheus/prometheus.yml';
 export const WORKSHOP_RULES = '/etc/prometheus/ebpf-lab-workshop.rules.yml';
 const UNIT = 'prometheus.service';
-const dir = (v: string) => `/opt/ebpf-lab/prometheus/${v}`;
+const dir = prometheusDir;
 
 function promtool(ctx: StepContext): string {
   return ctx.options.prometheusSource === 'release' ? `${dir(PROMETHEUS_VERSION)}/promtool` : '/usr/bin/promtool';
@@ -114,15 +120,17 @@ async function check(ctx: StepContext) {
   if (release) {
     const want = ctx.artifacts.get('prometheus')?.sha256;
     const [have = '', user = ''] = (r as unknown as { rel: string[] }).rel;
-    if (user !== 'user') changes.push({ resource: 'user:prometheus', action: 'create' });
+    if (user !== 'user') changes.push({ kind: 'user', name: 'prometheus', action: 'create' });
     if (have !== want)
       changes.push(
         {
-          resource: `artifact:prometheus@${PROMETHEUS_VERSION}`,
+          kind: 'artifact',
+          name: 'prometheus',
+          version: PROMETHEUS_VERSION,
           action: 'install',
           detail: `unpack into ${dir(PROMETHEUS_VERSION)}`,
         },
-        { resource: `unit:${UNIT}`, action: 'restart', detail: 'new binary' },
+        { kind: 'unit', unit: UNIT, action: 'restart', detail: 'new binary' },
       );
   }
   // The config cannot be validated before promtool exists: then it is written with the install.
@@ -132,7 +140,7 @@ async function check(ctx: StepContext) {
 
 const step: Step = {
   id: 'prometheus',
-  title: 'Prometheus scrapes the exporter, on 127.0.0.1:9090',
+  title: `Prometheus scrapes the exporter, on ${PROMETHEUS_LISTEN}`,
   needs: ['packages'],
   prepare: (ctx) =>
     ctx.options.prometheusSource === 'release'
@@ -148,7 +156,7 @@ const step: Step = {
   async apply(ctx, changes) {
     const { d } = await check(ctx);
     const v = PROMETHEUS_VERSION;
-    if (changes.some((c) => c.resource === 'user:prometheus'))
+    if (ofKind(changes, 'user').some((c) => c.name === 'prometheus'))
       await ctx.host.exec(
         [
           'useradd',
@@ -163,34 +171,32 @@ const step: Step = {
         { sudo: true },
       );
     const art = ctx.artifacts.get('prometheus');
-    if (changes.some((c) => c.resource.startsWith('artifact:')) && art) {
+    if (ofKind(changes, 'artifact').length && art) {
       const tgz = `/var/cache/ebpf-lab/prometheus-${v}.tar.gz`;
       ctx.progress(`uploading Prometheus ${v} (${Math.round(readFileSync(art.path).length / 1e6)} MB)`);
       await ctx.host.put(tgz, readFileSync(art.path), { mode: 0o644 });
       await ctx.host.exec(
-        {
-          script: `set -e; t=$(mktemp -d ${dir(v)}.XXXX); tar -xzf ${tgz} -C "$t" --strip-components=1; echo ${art.sha256} > "$t/.tarball-sha256"; rm -rf ${dir(v)}; mv "$t" ${dir(v)}; chmod 755 ${dir(v)}; install -d -o prometheus -g prometheus /var/lib/prometheus/metrics2; rm -f ${tgz}`,
-        },
+        { script: hostScript('prometheus-unpack', { DIR: dir(v), TARBALL: tgz, SHA256: art.sha256 }) },
         { sudo: true, timeoutMs: 300_000 },
       );
     }
     await applyDesired(
       ctx,
       d,
-      changes.filter((c) => !c.resource.startsWith('artifact:') && !c.resource.startsWith('user:')),
+      changes.filter((c) => c.kind !== 'artifact' && c.kind !== 'user'),
     );
   },
   async verify(ctx) {
     // Prometheus answers 503 while it replays its write-ahead log after a (re)start: wait up to 45 s for 200.
     const poll = `c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${PROMETHEUS_LISTEN}/-/ready); [ "$c" = 200 ]`;
-    const ready = `${waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; echo "$c"`;
+    const ready = waitLoop(poll, { tries: 45, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` });
     // The rule group is there after a (re)load, and each rule's health is "unknown" until its
     // first evaluation (every 15 s): wait up to 40 s for both before reading the answer.
     const rulesUrl = `http://${PROMETHEUS_LISTEN}/api/v1/rules`;
     const rulesPoll = `r=$(curl -s -m 5 ${rulesUrl}); case "$r" in *'"name":"${WORKSHOP_RULE_GROUP}"'*) case "$r" in *'"health":"unknown"'*) false ;; esac ;; *) false ;; esac`;
-    const rules = `r=''; ${waitLoop(rulesPoll, { tries: 40, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` })}; printf '%s' "$r" | tr -d '\\n'`;
+    const rules = waitLoop(rulesPoll, { tries: 40, every: 1, giveUpIf: `! systemctl is-active -q ${UNIT}` });
     const r = await ctx.host.exec(
-      { script: `${ready}; ss -Hltn 'sport = :9090' | awk '{print $4}' | sort -u | tr '\\n' ' '; echo; ${rules}` },
+      { script: hostScript('prometheus-verify', { PORT: PROMETHEUS_PORT, WAIT_READY: ready, WAIT_RULES: rules }) },
       { sudo: true, nothrow: true, timeoutMs: 200_000 },
     );
     const [code = '', listen = '', rulesAnswer = ''] = r.stdout.split('\n');
@@ -214,14 +220,16 @@ const step: Step = {
     ];
   },
   async prove(ctx) {
-    const q = (expr: string) =>
-      `curl -s -m 10 --data-urlencode 'query=${expr}' http://${PROMETHEUS_LISTEN}/api/v1/query`;
     const derived = WORKSHOP_SERIES_QUERIES.flatMap((p) => [p.from, p.to])
-      .map((e) => `${q(e)}; echo`)
-      .join('; ');
+      .map((e) => `q '${e}'; echo`)
+      .join('\n');
     const r = await ctx.host.exec(
       {
-        script: `${q('up{job="ebpf"}')}; echo; ${q('count({__name__=~"ebpf_exporter_php_.+"})')}; echo; { test -x /opt/ebpf-lab/ebpf_exporter/${ctx.options.exporterVersion}/ebpf_exporter && echo exporter || echo none; }; ${derived}`,
+        script: hostScript('prometheus-prove', {
+          LISTEN: PROMETHEUS_LISTEN,
+          EXPORTER_BINARY: exporterBinary(ctx.options.exporterVersion),
+          DERIVED: derived,
+        }),
       },
       { sudo: true, nothrow: true },
     );

@@ -1,6 +1,8 @@
 import { checkDesired, applyDesired, type Desired } from '../src/resources/desired.js';
 import { render } from '../src/render/template.js';
-import { DOCROOT } from './php.js';
+import { hostScript } from '../src/render/script.js';
+import { quote, quoteArgv } from '../src/transports/quote.js';
+import { DOCROOT, MEMCACHED_PORT, SAMPLE_FILES, SAMPLE_PAGES } from '../src/lab/layout.js';
 import type { Evidence, Step } from '../src/runner/types.js';
 
 /**
@@ -10,20 +12,13 @@ import type { Evidence, Step } from '../src/runner/types.js';
  * path2/a.php (compile counts by directory) and phpinfo.php. Other files in the
  * document root are left alone.
  */
-export const PAGES: { page: string; status: number; expect: RegExp }[] = [
-  { page: 'index.php', status: 200, expect: /ebpf-lab sample app/ },
-  { page: 'mem.php?n=20', status: 200, expect: /stored=20 of 20/ },
-  { page: 'exception.php', status: 500, expect: /caught RuntimeException/ },
-  { page: 'error.php', status: 500, expect: /^/ },
-  { page: 'path1/a.php', status: 200, expect: /path1\/a\.php/ },
-  { page: 'path2/a.php', status: 200, expect: /path2\/a\.php/ },
-  { page: 'phpinfo.php', status: 200, expect: /DTrace Support/ },
-];
-
-const FILES = ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'];
-
 function desired(): Desired {
-  return { files: FILES.map((f) => ({ path: `${DOCROOT}/${f}`, content: render(`var/www/html/${f}`, {}) })) };
+  return {
+    files: SAMPLE_FILES.map((f) => ({
+      path: `${DOCROOT}/${f}`,
+      content: render(`var/www/html/${f}`, { memcachedPort: MEMCACHED_PORT }),
+    })),
+  };
 }
 
 const step: Step = {
@@ -31,27 +26,26 @@ const step: Step = {
   title: 'Sample PHP pages are served by both SAPIs',
   needs: ['php'],
   async check(ctx) {
-    const { changes, notes } = await checkDesired(ctx, desired(), `${FILES.length} pages in ${DOCROOT} up to date`);
+    const { changes, notes } = await checkDesired(
+      ctx,
+      desired(),
+      `${SAMPLE_FILES.length} pages in ${DOCROOT} up to date`,
+    );
     return { changes, notes };
   },
   async apply(ctx, changes) {
     await applyDesired(ctx, desired(), changes);
   },
   async verify(ctx) {
-    const urls = PAGES.flatMap((p) => [`/${p.page}`, `/fpm/${p.page}`]);
+    const urls = SAMPLE_PAGES.flatMap((p) => [`/${p.page}`, `/fpm/${p.page}`]);
     // One round trip: status code plus the markers each page prints, per URL.
     const markers =
       'sapi=[a-z0-9-]+|stored=[0-9]+ of [0-9]+|caught [A-Za-z]+|path[12]/a\\.php|DTrace Support|ebpf-lab sample app';
-    const script = urls
-      .map(
-        (u) =>
-          `b=$(curl -s -m 20 -w '\\n%{http_code}' 'http://127.0.0.1${u}'); printf '%s\\t%s\\t' '${u}' "$(printf '%s' "$b" | tail -n1)"; printf '%s' "$b" | grep -o -E '${markers}' | sort -u | tr '\\n' ' '; echo`,
-      )
-      .join('\n');
+    const script = hostScript('sample-pages', { URLS: quoteArgv(urls), MARKERS: quote(markers) });
     const r = await ctx.host.exec({ script }, { nothrow: true, timeoutMs: 120_000 });
     const lines = r.stdout.split('\n');
     return urls.map((u, i): Evidence => {
-      const p = PAGES[Math.floor(i / 2)]!;
+      const p = SAMPLE_PAGES[Math.floor(i / 2)]!;
       const line = lines.find((l) => l.startsWith(u + '\t')) ?? '';
       const [, codeText = '0', seen = ''] = line.split('\t');
       const code = Number(codeText);

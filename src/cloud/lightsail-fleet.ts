@@ -2,6 +2,7 @@ import type { LightsailClient } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
 import type { CloudOptions } from './api.js';
 import { getInstance, listLabs, type LabInstance } from './lightsail.js';
+import { GRAFANA_PORT } from '../lab/layout.js';
 
 /**
  * Default cap on a workshop fleet. Lightsail's documented per-region instance quota is 20,
@@ -99,7 +100,7 @@ export function rosterRows(
       return {
         lab: l.name,
         ip,
-        grafanaUrl: ip ? `http://${ip}:3000/` : '',
+        grafanaUrl: ip ? `http://${ip}:${GRAFANA_PORT}/` : '',
         grafanaPassword: pw(l.name),
         ssh: ip ? `ssh ${key}${user}@${ip}` : '',
       };

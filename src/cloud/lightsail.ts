@@ -14,6 +14,8 @@ import { DEFAULT_BLUEPRINT, DEFAULT_BUNDLE, isNanoBundle, pickAvailabilityZone, 
 import { isNameTaken, isNotFound, translateAwsError } from './errors.js';
 import { deleteKeyPairIfOurs } from './keys.js';
 import { EXPIRES_KEY, LAB_KEY, isOurs, labTags, tagMap } from './tags.js';
+import type { Change } from '../runner/types.js';
+import { hostScript } from '../render/script.js';
 
 /** A Lightsail instance as the rest of ebpf-lab sees it. */
 export interface LabInstance {
@@ -36,12 +38,8 @@ export interface LabInstance {
   tags: Record<string, string>;
 }
 
-/** A planned or applied change, in the engine's shape (`lightsail:<name>`). */
-export interface CloudChange {
-  resource: string;
-  action: string;
-  detail?: string;
-}
+/** A planned or applied change to a Lightsail instance or key pair, in the engine's shape. */
+export type CloudChange = Extract<Change, { kind: 'lightsail' | 'lightsail-keypair' }>;
 
 function toLab(i: Instance): LabInstance {
   const tags = tagMap(i.tags);
@@ -109,13 +107,7 @@ export interface EnsureInstanceResult {
 }
 
 /** Launch-script lines that add a 2 GB swap file once (nano has 512 MB, too little for clang). */
-export const SWAP_SCRIPT = [
-  'if [ ! -f /swapfile ]; then',
-  '  fallocate -l 2G /swapfile || dd if=/dev/zero of=/swapfile bs=1M count=2048',
-  '  chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile',
-  "  grep -q '^/swapfile ' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab",
-  'fi',
-].join('\n');
+export const SWAP_SCRIPT = hostScript('swap');
 
 /** The launch script sent to Lightsail: the caller's script, with swap first when needed. */
 export function buildUserData(userData: string | undefined, withSwap: boolean): string | undefined {
@@ -206,7 +198,12 @@ export async function ensureInstance(
   }
   return {
     action: 'created',
-    change: { resource: `lightsail:${spec.name}`, action: 'create', detail: `${bundleId} ${blueprintId} in ${zone}` },
+    change: {
+      kind: 'lightsail',
+      instance: spec.name,
+      action: 'create',
+      detail: `${bundleId} ${blueprintId} in ${zone}`,
+    },
     notes: nano ? [`${spec.name} uses ${bundleId} with a 2 GB swap file: BPF builds will be slow`] : [],
   };
 }
@@ -254,14 +251,14 @@ export async function destroyLab(
   if (found) {
     try {
       await raw(() => client.send(new DeleteInstanceCommand({ instanceName: name, forceDeleteAddOns: true })), opts);
-      changes.push({ resource: `lightsail:${name}`, action: 'delete' });
+      changes.push({ kind: 'lightsail', instance: name, action: 'delete' });
     } catch (err) {
       if (!isNotFound(err)) throw translateAwsError(err, { action: `delete instance ${name}` });
     }
   }
   const keyName = found?.keyPairName ?? opts.keyPairName;
   if (keyName && (await deleteKeyPairIfOurs(client, keyName, lab, opts))) {
-    changes.push({ resource: `lightsail-keypair:${keyName}`, action: 'delete' });
+    changes.push({ kind: 'lightsail-keypair', name: keyName, action: 'delete' });
   }
   return changes;
 }

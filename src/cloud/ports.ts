@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import {
   GetInstancePortStatesCommand,
   PutInstancePublicPortsCommand,
@@ -7,19 +8,23 @@ import {
   type PortInfo,
 } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
+import { GRAFANA_PORT, HTTP_PORT } from '../lab/layout.js';
 import { call, type CloudOptions } from './api.js';
 import type { CloudChange } from './lightsail.js';
 
 /** The only public ports of a lab: SSH, the lab's web app (apache2) and Grafana. */
-export const LAB_PORTS = [22, 80, 3000] as const;
+export const LAB_PORTS = [22, HTTP_PORT, GRAFANA_PORT] as const;
 
-/** A CIDR split by family; a bare address becomes /32 or /128, host bits of IPv4 are cleared. */
+/** A CIDR split by family, in canonical form (see {@link canonicalCidr}). */
 export interface ParsedCidr {
   family: 4 | 6;
   cidr: string;
 }
 
-/** Validate one `--allow-from` value; UserError (exit 2) when it is not an IPv4/IPv6 CIDR. */
+/**
+ * Validate one `--allow-from` value; UserError (exit 2) when it is not an IPv4/IPv6 CIDR.
+ * A bare address becomes /32 or /128. The result is canonical, as the firewall stores it.
+ */
 export function parseCidr(input: string): ParsedCidr {
   const value = input.trim();
   const [addr = '', prefix, extra] = value.split('/');
@@ -32,16 +37,26 @@ export function parseCidr(input: string): ParsedCidr {
       'Use an address range such as 203.0.113.0/24, 198.51.100.7/32 or 2001:db8::/32.',
     );
   }
-  // store the network address, as a firewall does, so a re-run compares equal
-  const network = family === 4 ? ipv4Network(addr, bits) : addr.toLowerCase();
-  return { family, cidr: `${network}/${bits}` };
+  return { family, cidr: canonicalCidr(`${addr}/${bits}`) };
 }
 
-function ipv4Network(addr: string, bits: number): string {
-  const n = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  const net = (n & mask) >>> 0;
-  return [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.');
+/**
+ * The canonical text of a CIDR, so that two spellings of one range compare equal: the
+ * network address (host bits cleared) in its shortest form — IPv6 per RFC 5952 (lower case,
+ * no leading zeros, the longest run of zero groups as `::`), by ipaddr.js — and the prefix
+ * length. `2001:0DB8:0:0::1/32` becomes `2001:db8::/32`. A value that is not a CIDR (the API
+ * should never return one) is returned trimmed and lower-cased, so it still compares as itself.
+ */
+export function canonicalCidr(cidr: string): string {
+  const v = cidr.trim();
+  try {
+    const [addr, bits] = ipaddr.parseCIDR(v);
+    const network =
+      addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(v) : ipaddr.IPv6.networkAddressFromCIDR(v);
+    return `${network.toString()}/${bits}`;
+  } catch {
+    return v.toLowerCase();
+  }
 }
 
 /** The exact port set for a lab: tcp 22/80/3000 from `allowFrom` (default everyone, IPv4 and IPv6). */
@@ -53,7 +68,11 @@ export function desiredPorts(allowFrom?: readonly string[]): PortInfo[] {
   return LAB_PORTS.map((port) => ({ fromPort: port, toPort: port, protocol: 'tcp', cidrs, ipv6Cidrs }));
 }
 
-/** Canonical, order-independent form of a rule set, for comparing desired and observed. */
+/**
+ * Canonical, order-independent form of a rule set, for comparing desired and observed: CIDRs
+ * of both sides in canonical form ({@link canonicalCidr}), so the API's `2001:db8::/32` equals
+ * a desired `2001:0db8::/32`.
+ */
 function canonical(rules: ReadonlyArray<PortInfo | InstancePortState>): string {
   return rules
     .filter((r) => (r as InstancePortState).state === undefined || (r as InstancePortState).state === 'open')
@@ -62,8 +81,8 @@ function canonical(rules: ReadonlyArray<PortInfo | InstancePortState>): string {
         r.protocol ?? '',
         r.fromPort ?? -1,
         r.toPort ?? -1,
-        [...(r.cidrs ?? [])].sort(),
-        [...(r.ipv6Cidrs ?? [])].sort(),
+        [...new Set((r.cidrs ?? []).map(canonicalCidr))].sort(),
+        [...new Set((r.ipv6Cidrs ?? []).map(canonicalCidr))].sort(),
         [...(r.cidrListAliases ?? [])].sort(),
       ]),
     )
@@ -111,7 +130,8 @@ export async function ensurePorts(
     changed: true,
     note,
     change: {
-      resource: `lightsail:${name}`,
+      kind: 'lightsail',
+      instance: name,
       action: 'update',
       detail: `public ports tcp ${LAB_PORTS.join(', ')} from ${from}`,
     },

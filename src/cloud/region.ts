@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
 import { LightsailClient } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
 
@@ -8,33 +6,46 @@ import { UserError } from '../errors.js';
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /**
+ * The AWS profile in use: `profile` (the `--profile` flag) when given, else AWS_PROFILE, else
+ * "default" — the order of the SDK's own `getProfileName`, computed from `env` so tests can
+ * pass their own environment.
+ */
+export function activeProfile(profile?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return profile?.trim() || env['AWS_PROFILE']?.trim() || 'default';
+}
+
+/**
  * The region to use, in this order: `--region` flag, AWS_REGION, AWS_DEFAULT_REGION (which the
- * JS SDK v3 ignores, unlike the AWS CLI), then the profile's `region` from ~/.aws/config.
- * Resolved here and passed to the client explicitly because the SDK's own resolution skips
- * AWS_DEFAULT_REGION and has had bugs with `profile` + region (aws-sdk-js-v3 #3469, #5471).
+ * JS SDK v3 ignores, unlike the AWS CLI), then the `region` of the active profile (`profile`,
+ * else AWS_PROFILE, else default) as the SDK's shared-config loader reads it. Resolved here and
+ * passed to the client explicitly because the SDK's own resolution skips AWS_DEFAULT_REGION and
+ * has had bugs with `profile` + region (aws-sdk-js-v3 #3469, #5471).
  * Throws UserError when none is set or the value is not shaped like a region.
  */
-export function resolveRegion(input: {
+export async function resolveRegion(input: {
   flag?: string;
+  /** The named AWS profile (`--profile`); default AWS_PROFILE, then "default". */
+  profile?: string;
   env?: NodeJS.ProcessEnv;
-  /** Override for tests; default reads the profile's region from the shared config file. */
-  profileRegion?: () => string | undefined;
-}): string {
+  /** Override for tests; default reads the profile's region with {@link profileRegion}. */
+  profileRegion?: (profile: string) => Promise<string | undefined> | string | undefined;
+}): Promise<string> {
   const env = input.env ?? process.env;
   const candidates: Array<[string, string | undefined]> = [
     ['--region', input.flag],
-    ['AWS_REGION', env.AWS_REGION],
-    ['AWS_DEFAULT_REGION', env.AWS_DEFAULT_REGION],
+    ['AWS_REGION', env['AWS_REGION']],
+    ['AWS_DEFAULT_REGION', env['AWS_DEFAULT_REGION']],
   ];
   let found = candidates.find(([, v]) => v !== undefined && v.trim() !== '');
+  const profile = activeProfile(input.profile, env);
   if (!found) {
-    const fromProfile = (input.profileRegion ?? (() => profileRegion(env)))();
-    if (fromProfile) found = [`region of AWS profile "${env.AWS_PROFILE || 'default'}"`, fromProfile];
+    const fromProfile = await (input.profileRegion ?? ((p: string) => profileRegion(p, env)))(profile);
+    if (fromProfile) found = [`region of AWS profile "${profile}"`, fromProfile];
   }
   if (!found) {
     throw new UserError(
       'No AWS region is set',
-      'Pass --region (e.g. --region eu-central-1), set AWS_REGION, or add `region = …` to your profile in ~/.aws/config.',
+      `Pass --region (e.g. --region eu-central-1), set AWS_REGION, or add \`region = …\` to the profile "${profile}" in ~/.aws/config.`,
     );
   }
   const [source, value] = found as [string, string];
@@ -49,35 +60,22 @@ export function resolveRegion(input: {
 }
 
 /**
- * `region` of the active profile (AWS_PROFILE or "default") in AWS_CONFIG_FILE or
- * ~/.aws/config; undefined when the file or the key is absent. Only the plain INI form the
- * AWS CLI writes is read (`[default]`, `[profile name]`, `key = value`).
+ * `region` of `profile` in the shared AWS files (AWS_CONFIG_FILE or ~/.aws/config, then
+ * AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), read by the SDK's own shared-config
+ * loader (the parser the SDK's credential and region providers use: `[profile name]` and
+ * `[name]` sections, comments, sub-sections); undefined when the files or the key are absent.
  */
-export function profileRegion(
+export async function profileRegion(
+  profile: string,
   env: NodeJS.ProcessEnv = process.env,
-  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
-): string | undefined {
-  const file = env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config');
-  let text: string;
-  try {
-    text = read(file);
-  } catch {
-    return undefined;
-  }
-  const profile = env.AWS_PROFILE || env.AWS_DEFAULT_PROFILE || 'default';
-  const wanted = profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`];
-  let inSection = false;
-  for (const rawLine of text.split(/\r?\n/)) {
-    const line = rawLine.replace(/[#;].*$/, '').trim();
-    const section = /^\[\s*(.+?)\s*\]$/.exec(line);
-    if (section) {
-      inSection = wanted.includes((section[1] as string).replace(/\s+/g, ' '));
-      continue;
-    }
-    const kv = /^region\s*=\s*(\S+)$/.exec(line);
-    if (inSection && kv) return kv[1];
-  }
-  return undefined;
+): Promise<string | undefined> {
+  const files = await loadSharedConfigFiles({
+    ignoreCache: true,
+    ...(env['AWS_CONFIG_FILE'] ? { configFilepath: env['AWS_CONFIG_FILE'] } : {}),
+    ...(env['AWS_SHARED_CREDENTIALS_FILE'] ? { filepath: env['AWS_SHARED_CREDENTIALS_FILE'] } : {}),
+  });
+  const region = files.configFile[profile]?.['region'] ?? files.credentialsFile[profile]?.['region'];
+  return region?.trim() || undefined;
 }
 
 /**

@@ -1,9 +1,13 @@
 import { UserError } from '../errors.js';
-import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { hostFactsProbe, phpFacts, type HostFacts } from '../facts/host.js';
+import { BPF_OUT, EXPORTER_LISTEN, PENDING_DIR, STATE_DIR } from '../lab/layout.js';
 import { runProbes } from '../resources/probe.js';
-import { mainPidScript, PENDING_DIR } from '../resources/systemd.js';
-import { phpFacts } from '../../steps/php.js';
-import { parseDuration, withLab } from './load.js';
+import { mainPidScript } from '../resources/systemd.js';
+import { waitLoop } from '../resources/wait.js';
+import { hostScript } from '../render/script.js';
+import { quote } from '../transports/quote.js';
+import { parseDuration } from './load.js';
+import { withLab, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -22,21 +26,31 @@ const RUNTIME_DROPIN = 'zz-ebpf-lab-bench.conf';
 const ATTACH_UNIT = 'ebpf-lab-bench-attach';
 const EXPORTER = 'ebpf_exporter.service';
 
-export interface Measurement {
-  state: 'off' | 'on' | 'attached';
-  label: string;
+/** One ab run. */
+export interface Sample {
   requests: number;
   failed: number;
   rps: number;
   p50: number;
   p95: number;
   p99: number;
+}
+
+/** One state, measured in `n` runs: totals, means, and the standard deviation of req/s and p50. */
+export interface Measurement extends Sample {
+  state: 'off' | 'on' | 'attached';
+  label: string;
+  /** Number of runs. */
+  n: number;
+  rpsSd: number;
+  p50Sd: number;
+  samples: Sample[];
   /** USE_ZEND_DTRACE in the running apache2 master's environment while measuring. */
   apacheEnv: string;
 }
 
-/** ab's summary and its `-e` CSV (percentile,ms), as one measurement. */
-export function parseAb(summary: string, csv: string): Omit<Measurement, 'state' | 'label' | 'apacheEnv'> {
+/** ab's summary and its `-e` CSV (percentile,ms), as one sample. */
+export function parseAb(summary: string, csv: string): Sample {
   const num = (re: RegExp) => Number(re.exec(summary)?.[1] ?? NaN);
   const pct = new Map(
     csv
@@ -82,15 +96,18 @@ export const DTRACE_OFF = 'UnsetEnvironment=USE_ZEND_DTRACE';
  * the change, the configuration on disk never has it (the next restart undoes it).
  */
 export function switchEnvScript(units: string[], line: string): string {
-  const dropins = units.map((u) => `/run/systemd/system/${u}.d/${RUNTIME_DROPIN}`).join(' ');
-  return `trap '' HUP INT TERM
-for u in ${units.join(' ')}; do mkdir -p /run/systemd/system/$u.d && printf '[Service]\\n${line}\\n' > /run/systemd/system/$u.d/${RUNTIME_DROPIN}; done
-systemctl daemon-reload; rc=0; systemctl restart ${units.join(' ')} || rc=$?
-rm -f ${dropins}; rmdir ${units.map((u) => `/run/systemd/system/${u}.d`).join(' ')} 2>/dev/null; systemctl daemon-reload; exit $rc`;
+  return hostScript('switch-env', {
+    UNITS: units.join(' '),
+    LINE: line,
+    DROPIN: RUNTIME_DROPIN,
+    DROPINS: units.map((u) => `/run/systemd/system/${u}.d/${RUNTIME_DROPIN}`).join(' '),
+    DIRS: units.map((u) => `/run/systemd/system/${u}.d`).join(' '),
+  });
 }
 
-const apacheEnvScript = `p=$(${mainPidScript('apache2.service')}); tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^USE_ZEND_DTRACE=//p' | head -1`;
-const waitHttp = `for i in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 '${BENCH_URL}')" = 200 ] && exit 0; sleep 0.2; done; exit 1`;
+const apacheEnvScript = hostScript('apache-dtrace-env', { APACHE_PID: mainPidScript('apache2.service') });
+const answers200 = `[ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 ${quote(BENCH_URL)})" = 200 ]`;
+const waitHttp = `${waitLoop(answers200, { tries: 100, every: 0.2, then: 'exit 0' })}; exit 1`;
 
 interface Plan {
   units: string[];
@@ -98,32 +115,77 @@ interface Plan {
   facts: HostFacts;
 }
 
-async function measure(host: Transport, seconds: number): Promise<Omit<Measurement, 'state' | 'label'>> {
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (0 for a single value). */
+const sd = (xs: number[]) =>
+  xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
+
+/** Runs folded into one measurement: totals of requests and failures, means, spreads. */
+export function combine(samples: Sample[]): Omit<Measurement, 'state' | 'label' | 'apacheEnv'> {
+  const col = (k: keyof Sample) => samples.map((x) => x[k]);
+  return {
+    n: samples.length,
+    requests: col('requests').reduce((a, b) => a + b, 0),
+    failed: col('failed').reduce((a, b) => a + b, 0),
+    rps: mean(col('rps')),
+    rpsSd: sd(col('rps')),
+    p50: mean(col('p50')),
+    p50Sd: sd(col('p50')),
+    p95: mean(col('p95')),
+    p99: mean(col('p99')),
+    samples,
+  };
+}
+
+/** `runs` ab runs of `each` seconds after a warm-up, all in one round trip. */
+async function measure(host: Transport, each: number, runs: number): Promise<Omit<Measurement, 'state' | 'label'>> {
   await host.exec({ script: waitHttp }, { timeoutMs: 60_000 });
-  const script = `c=$(mktemp); ab -q -n 200 -c ${CONCURRENCY} '${BENCH_URL}' >/dev/null 2>&1; ab -q -c ${CONCURRENCY} -t ${seconds} -n 10000000 -e "$c" '${BENCH_URL}' 2>&1; echo '@@CSV'; cat "$c"; rm -f "$c"; echo '@@ENV'; ${apacheEnvScript}`;
-  const r = await host.exec({ script }, { sudo: true, timeoutMs: (seconds + 60) * 1000 });
-  const [summary = '', rest = ''] = r.stdout.split('@@CSV\n');
-  const [csv = '', env = ''] = rest.split('@@ENV\n');
-  return { ...parseAb(summary, csv), apacheEnv: env.trim() || '(unset)' };
+  const script = hostScript('bench-measure', {
+    CONCURRENCY,
+    SECONDS: each,
+    RUNS: runs,
+    URL: quote(BENCH_URL),
+    APACHE_ENV: apacheEnvScript,
+  });
+  const r = await host.exec({ script }, { sudo: true, timeoutMs: (each * runs + 60) * 1000 });
+  const [body = '', env = ''] = r.stdout.split('@@ENV\n');
+  const samples = body
+    .split('@@RUN\n')
+    .filter((chunk) => chunk.includes('@@CSV'))
+    .map((chunk) => {
+      const [summary = '', csv = ''] = chunk.split('@@CSV\n');
+      return parseAb(summary, csv);
+    });
+  return { ...combine(samples), apacheEnv: env.trim() || '(unset)' };
 }
 
 async function attach(host: Transport, plan: Plan): Promise<string> {
   if (plan.exporter.installed) {
     await host.exec(
       {
-        script: `systemctl start ${EXPORTER} && for i in $(seq 150); do curl -sf -m 2 -o /dev/null http://127.0.0.1:9435/metrics && exit 0; sleep 0.2; done; exit 1`,
+        script: `systemctl start ${EXPORTER} && ${waitLoop(`curl -sf -m 2 -o /dev/null http://${EXPORTER_LISTEN}/metrics`, { tries: 150, every: 0.2, then: 'exit 0' })}; exit 1`,
       },
       { sudo: true, timeoutMs: 60_000 },
     );
-    return "ebpf_exporter with the lab's programs (/opt/ebpf-lab/bpf)";
+    return `ebpf_exporter with the lab's programs (${BPF_OUT})`;
   }
-  const prog = '/var/lib/ebpf-lab/bench-attach.bt';
+  const prog = `${STATE_DIR}/bench-attach.bt`;
   await host.put(prog, standInProgram(plan.facts), { mode: 0o644 });
-  const log = '/var/lib/ebpf-lab/bench-attach.log';
+  const log = `${STATE_DIR}/bench-attach.log`;
   // A transient unit: easy to stop by name from a later run, and it stops by itself after 15 min.
   await host.exec(
     {
-      script: `rm -f ${log}; systemd-run --quiet --unit=${ATTACH_UNIT} --collect -p RuntimeMaxSec=900 -p StandardOutput=file:${log} -p StandardError=file:${log} bpftrace ${prog} && for i in $(seq 300); do grep -q '^Attaching' ${log} && exit 0; systemctl -q is-active ${ATTACH_UNIT} || break; sleep 0.1; done; cat ${log} >&2; exit 1`,
+      script: hostScript('bench-attach', {
+        PROG: prog,
+        UNIT: ATTACH_UNIT,
+        LOG: log,
+        WAIT_ATTACHED: waitLoop(`grep -q '^Attaching' ${log}`, {
+          tries: 300,
+          every: 0.1,
+          giveUpIf: `! systemctl -q is-active ${ATTACH_UNIT}`,
+          then: 'exit 0',
+        }),
+      }),
     },
     { sudo: true, timeoutMs: 60_000 },
   );
@@ -136,10 +198,14 @@ async function attach(host: Transport, plan: Plan): Promise<string> {
 /** Back to the configured state: no attach unit, services restarted from their own config, exporter as it was. */
 async function restore(host: Transport, plan: Plan): Promise<string> {
   const exporter = plan.exporter.installed ? `systemctl ${plan.exporter.active ? 'start' : 'stop'} ${EXPORTER}; ` : '';
-  const script =
-    `trap '' HUP INT TERM; systemctl stop ${ATTACH_UNIT} 2>/dev/null; rm -f /run/systemd/system/*.service.d/${RUNTIME_DROPIN}; rmdir /run/systemd/system/*.service.d 2>/dev/null; systemctl daemon-reload; ` +
-    `systemctl restart ${plan.units.join(' ')} && ${exporter}rm -f ${plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')}; ` +
-    `echo "CONF $(systemctl show -p Environment --value apache2.service | tr ' ' '\\n' | sed -n 's/^USE_ZEND_DTRACE=//p')"; sleep 0.5; echo "RUN $(${apacheEnvScript})"`;
+  const script = hostScript('bench-restore', {
+    ATTACH_UNIT,
+    DROPIN: RUNTIME_DROPIN,
+    UNITS: plan.units.join(' '),
+    EXPORTER: exporter,
+    MARKERS: plan.units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' '),
+    APACHE_ENV: apacheEnvScript,
+  });
   const r = await host.exec({ script }, { sudo: true, timeoutMs: 180_000 });
   const conf = /^CONF (.*)$/m.exec(r.stdout)?.[1]?.trim() || '(unset)';
   const run = /^RUN (.*)$/m.exec(r.stdout)?.[1]?.trim() || '(unset)';
@@ -153,36 +219,73 @@ const LABELS: Record<Measurement['state'], string> = {
   attached: 'on, lab programs attached',
 };
 
+/**
+ * a / b with its spread (one standard deviation, from the two relative spreads) and whether
+ * the difference from 1 is smaller than that spread: then the two states cannot be told apart.
+ */
+export function ratio(
+  a: { mean: number; sd: number },
+  b: { mean: number; sd: number },
+): { ratio: number; spread: number; withinNoise: boolean } {
+  const r = a.mean / b.mean;
+  const spread = r * Math.sqrt((a.sd / a.mean) ** 2 + (b.sd / b.mean) ** 2);
+  return { ratio: r, spread, withinNoise: spread >= Math.abs(r - 1) };
+}
+
+const fmtRatio = (q: ReturnType<typeof ratio>) =>
+  `${q.ratio.toFixed(2)}x ±${q.spread.toFixed(2)}${q.withinNoise ? ' within noise' : ''}`;
+
 export function benchTable(ms: Measurement[]): string[] {
   const base = ms.find((m) => m.state === 'off');
-  const x = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + 'x' : '-');
-  const rows = [['state', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s vs off', 'p50 vs off']];
+  const rows = [['state', 'n', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s vs off', 'p50 vs off']];
   for (const m of ms)
     rows.push([
       m.label,
-      m.rps.toFixed(1),
-      m.p50.toFixed(2),
+      String(m.n),
+      `${m.rps.toFixed(1)} ±${m.rpsSd.toFixed(1)}`,
+      `${m.p50.toFixed(2)} ±${m.p50Sd.toFixed(2)}`,
       m.p95.toFixed(2),
       m.p99.toFixed(2),
-      x(m.rps, base?.rps),
-      x(m.p50, base?.p50),
+      !base
+        ? '-'
+        : m === base
+          ? 'baseline'
+          : fmtRatio(ratio({ mean: m.rps, sd: m.rpsSd }, { mean: base.rps, sd: base.rpsSd })),
+      !base
+        ? '-'
+        : m === base
+          ? 'baseline'
+          : fmtRatio(ratio({ mean: m.p50, sd: m.p50Sd }, { mean: base.p50, sd: base.p50Sd })),
     ]);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
 }
 
-export interface BenchInput {
-  target?: string;
-  keyPath?: string;
+export interface BenchInput extends TargetInput {
   duration?: string;
+  /** Runs per state (2-20, default 5): the spread of a ratio needs several. */
+  runs?: string;
   output?: string;
+}
+
+export function parseRuns(raw: string | undefined): number {
+  if (raw === undefined) return 5;
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(n >= 2 && n <= 20))
+    throw new UserError(
+      `--runs must be a whole number from 2 to 20, not "${raw}"`,
+      'for example --runs 5: the spread of a ratio needs at least two runs per state',
+    );
+  return n;
 }
 
 export async function benchCommand(input: BenchInput, write: (s: string) => void): Promise<number> {
   const seconds = parseDuration('duration', input.duration, 10, 2, 300);
+  const runs = parseRuns(input.runs);
+  const each = Math.max(1, Math.floor(seconds / runs));
   const json = input.output === 'json';
   const say = (s: string) => (json ? process.stderr.write(s + '\n') : write(s));
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     const { facts, tools } = await runProbes(host, {
       facts: hostFactsProbe,
       tools: {
@@ -224,7 +327,9 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
     const results: Measurement[] = [];
     let attachedWith = '';
     try {
-      say(`bench on ${label}: ab -c ${CONCURRENCY} -t ${seconds} ${BENCH_URL} (mod_php) in 3 states`);
+      say(
+        `bench on ${label}: ${runs} runs of ab -c ${CONCURRENCY} -t ${each} ${BENCH_URL} (mod_php) in each of 3 states`,
+      );
       for (const state of ['off', 'on', 'attached'] as const) {
         if (interrupted) break;
         if (state !== 'attached') {
@@ -240,8 +345,8 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
           say(`  attached: ${attachedWith}`);
         }
         if (interrupted) break;
-        say(`  ${LABELS[state]}: measuring for ${seconds}s`);
-        results.push({ state, label: LABELS[state], ...(await measure(host, seconds)) });
+        say(`  ${LABELS[state]}: measuring, ${runs} runs of ${each}s`);
+        results.push({ state, label: LABELS[state], ...(await measure(host, each, runs)) });
       }
     } finally {
       try {
@@ -259,7 +364,7 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
           {
             target: label,
             url: BENCH_URL,
-            tool: `ab -c ${CONCURRENCY} -t ${seconds}`,
+            tool: `ab -c ${CONCURRENCY} -t ${each}, ${runs} runs per state`,
             attachedWith,
             measurements: results,
             ratios: ratios(results),
@@ -270,6 +375,9 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
       );
     else {
       benchTable(results).forEach(write);
+      write(
+        `n runs per state; ± one standard deviation; "within noise": the spread is larger than the difference, so the states cannot be told apart`,
+      );
       write(`attached with: ${attachedWith}`);
     }
     return ok ? 0 : 1;
@@ -278,14 +386,20 @@ export async function benchCommand(input: BenchInput, write: (s: string) => void
 
 function ratios(ms: Measurement[]) {
   const off = ms.find((m) => m.state === 'off')!;
+  const round = (q: ReturnType<typeof ratio>) => ({
+    ratio: Number(q.ratio.toFixed(3)),
+    spread: Number(q.spread.toFixed(3)),
+    withinNoise: q.withinNoise,
+  });
   return Object.fromEntries(
     ms
       .filter((m) => m.state !== 'off')
       .map((m) => [
         m.state,
         {
-          rps: Number((m.rps / off.rps).toFixed(3)),
-          p50: Number((m.p50 / off.p50).toFixed(3)),
+          n: m.n,
+          rps: round(ratio({ mean: m.rps, sd: m.rpsSd }, { mean: off.rps, sd: off.rpsSd })),
+          p50: round(ratio({ mean: m.p50, sd: m.p50Sd }, { mean: off.p50, sd: off.p50Sd })),
           p99: Number((m.p99 / off.p99).toFixed(3)),
         },
       ]),

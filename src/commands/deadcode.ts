@@ -1,10 +1,12 @@
 import { UserError } from '../errors.js';
-import { hostFactsProbe, type HostFacts } from '../facts/host.js';
+import { hostFactsProbe, phpFacts, type HostFacts } from '../facts/host.js';
+import { DOCROOT, PENDING_DIR, STATE_DIR } from '../lab/layout.js';
 import { runProbes } from '../resources/probe.js';
-import { PENDING_DIR } from '../resources/systemd.js';
-import { DOCROOT, phpFacts } from '../../steps/php.js';
+import { waitLoop } from '../resources/wait.js';
+import { hostScript } from '../render/script.js';
 import { switchEnvScript } from './bench.js';
-import { parseDuration, withLab } from './load.js';
+import { parseDuration } from './load.js';
+import { withLab, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -20,7 +22,7 @@ import type { Transport } from '../transports/transport.js';
  * them with opcache disabled until `--stop` (an extra ini dir via PHP_INI_SCAN_DIR, from
  * a runtime drop-in; restart markers let the next `up` restore the configuration).
  */
-const DIR = '/var/lib/ebpf-lab/deadcode';
+const DIR = `${STATE_DIR}/deadcode`;
 const LOG = `${DIR}/compiled.log`;
 const UNIT = 'ebpf-lab-deadcode';
 const INI_DIR = '/run/ebpf-lab/deadcode-ini';
@@ -75,9 +77,7 @@ export function deadcodeReport(
   };
 }
 
-export interface DeadcodeInput {
-  target?: string;
-  keyPath?: string;
+export interface DeadcodeInput extends TargetInput {
   since?: string;
   start?: boolean;
   stop?: boolean;
@@ -85,13 +85,8 @@ export interface DeadcodeInput {
   output?: string;
 }
 
-const stateScript = (f: HostFacts) => {
-  const c = phpFacts(f).confDir;
-  return (
-    `systemctl -q is-active ${UNIT} && echo active; cat ${DIR}/started 2>/dev/null | sed 's/^/started /'; test -f ${DIR}/opcache-off && echo opcache-off; ` +
-    `echo "opcache $(cat ${c}/apache2/conf.d/*.ini 2>/dev/null | sed -n 's/^opcache.enable *= *//p' | tail -1)"`
-  );
-};
+const stateScript = (f: HostFacts) => hostScript('deadcode-state', { UNIT, DIR, PHP_CONF: phpFacts(f).confDir });
+const markers = (units: string[]) => units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ');
 
 async function state(host: Transport) {
   const { facts } = await runProbes(host, { facts: hostFactsProbe });
@@ -114,7 +109,7 @@ async function start(host: Transport, label: string, opcacheOff: boolean, write:
   if (opcacheOff && s.opcacheOn) {
     await host.exec(
       {
-        script: `mkdir -p ${INI_DIR} ${PENDING_DIR} && printf '; ebpf-lab deadcode --opcache-off\\nopcache.enable=0\\n' > ${INI_DIR}/zz-ebpf-lab-deadcode.ini && touch ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off`,
+        script: hostScript('deadcode-opcache-off', { INI_DIR, PENDING_DIR, MARKERS: markers(units), DIR }),
       },
       { sudo: true },
     );
@@ -130,9 +125,17 @@ async function start(host: Transport, label: string, opcacheOff: boolean, write:
   await host.put(`${DIR}/compiled.bt`, compiledProgram(s.facts), { mode: 0o644 });
   const r = await host.exec(
     {
-      script:
-        `systemd-run --quiet --unit=${UNIT} --collect -E BPFTRACE_STRLEN=200 -p StandardOutput=file:${LOG} -p StandardError=file:${DIR}/bpftrace.err bpftrace -B none ${DIR}/compiled.bt && ` +
-        `for i in $(seq 300); do grep -q '^Attaching' ${LOG} 2>/dev/null && date +%s > ${DIR}/started && exit 0; systemctl -q is-active ${UNIT} || break; sleep 0.1; done; cat ${DIR}/bpftrace.err ${LOG} >&2; exit 1`,
+      script: hostScript('deadcode-attach', {
+        UNIT,
+        LOG,
+        DIR,
+        WAIT_ATTACHED: waitLoop(`grep -q '^Attaching' ${LOG} 2>/dev/null`, {
+          tries: 300,
+          every: 0.1,
+          giveUpIf: `! systemctl -q is-active ${UNIT}`,
+          then: `date +%s > ${DIR}/started && exit 0`,
+        }),
+      }),
     },
     { sudo: true, nothrow: true, timeoutMs: 60_000 },
   );
@@ -158,7 +161,7 @@ async function stop(host: Transport, label: string, write: (s: string) => void):
   if (s.opcacheOff) {
     await host.exec(
       {
-        script: `rm -rf ${INI_DIR} && systemctl restart ${units.join(' ')} && rm -f ${units.map((u) => `${PENDING_DIR}/restart@${u}`).join(' ')} ${DIR}/opcache-off`,
+        script: hostScript('deadcode-restore', { INI_DIR, UNITS: units.join(' '), MARKERS: markers(units), DIR }),
       },
       { sudo: true, timeoutMs: 180_000 },
     );
@@ -192,7 +195,7 @@ export async function deadcodeCommand(input: DeadcodeInput, write: (s: string) =
   if (input.since !== undefined && (input.start || input.stop))
     throw new UserError('--since selects the window of a report: use it without --start/--stop');
   const since = parseSince(input.since, Date.now() / 1000);
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     if (input.start) return start(host, label, Boolean(input.opcacheOff), write);
     if (input.stop) return stop(host, label, write);
     const s = await state(host);

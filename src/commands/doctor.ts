@@ -1,6 +1,6 @@
 import { doctorChecks, doctorProbe, type DoctorCheck } from '../facts/doctor.js';
 import { runProbes } from '../resources/probe.js';
-import { withLab } from './load.js';
+import { withLab, type TargetInput } from './lab-target.js';
 
 /**
  * doctor — can this host run the lab, and if not, why and what to do: read-only checks
@@ -22,10 +22,10 @@ export function doctorLines(checks: DoctorCheck[]): string[] {
 }
 
 export async function doctorCommand(
-  input: { target?: string; keyPath?: string; output?: string },
+  input: TargetInput & { output?: string },
   write: (s: string) => void,
 ): Promise<number> {
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     const { facts } = await runProbes(host, { facts: doctorProbe });
     const checks = doctorChecks(facts);
     const failed = checks.some((c) => c.status === 'fail');

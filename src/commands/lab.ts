@@ -1,40 +1,36 @@
 import { spawn } from 'node:child_process';
-import { UserError } from '../errors.js';
-import { forgetSecrets, readSecret, secretPath } from '../secrets.js';
-import { parseTarget } from '../targets/resolve.js';
-import { sandboxDown, sandboxState } from '../targets/sandbox.js';
-import type { LightsailStatus } from '../targets/lightsail.js';
+import { constants } from 'node:os';
+import { statusLine } from '../targets/common.js';
+import { parseTarget, targetOfKind } from '../targets/index.js';
+import type { StatusRow } from '../targets/target.js';
+import { readRegistry } from '../state.js';
+import { chooseTarget, type TargetInput } from './lab-target.js';
+import { terminal } from './prompt.js';
 
-// The lightsail module (and the AWS SDK) is loaded only when a lightsail lab is involved.
-const lightsail = () => import('../targets/lightsail.js');
-import { forgetLab, knownHostsPath, labHome, readRegistry } from '../state.js';
+export interface DownInput extends TargetInput {
+  /** Delete cloud resources without asking (needed without a terminal). */
+  yes?: boolean;
+}
 
-/** down: destroys only what this tool created (a sandbox); other hosts are just forgotten. */
-export async function downCommand(target: string | undefined, write: (s: string) => void): Promise<number> {
-  const spec = parseTarget(target);
+/** down: destroys only what this tool created (a sandbox, a Lightsail instance); other hosts are just forgotten. */
+export async function downCommand(input: DownInput, write: (s: string) => void): Promise<number> {
+  const chosen = parseTarget(input.target);
+  // Asked (or refused without --yes) before anything is deleted.
+  const ready = await chosen.resolve(
+    { ...input.targetFlags, ...(input.yes ? { yes: true } : {}) },
+    { purpose: 'down', io: input.io ?? terminal() },
+  );
   // Injected network delay is a runtime change on the host: never left behind.
-  await (await import('./latency.js')).clearLatencyForDown(target, write);
-  if (spec.kind === 'sandbox') {
-    const removed = await sandboxDown({ name: spec.name, home: labHome() });
-    await forgetLab(spec.label);
-    await forgetSecrets(spec.label); // its Grafana is gone with it
-    write(removed ? `${spec.label}: stopped and removed` : `${spec.label}: nothing to remove (it does not exist)`);
-    return 0;
-  }
-  if (spec.kind === 'lightsail') {
-    const code = await (await lightsail()).lightsailDown(spec, write);
-    await forgetSecrets(spec.label);
-    return code;
-  }
-  const reg = await readRegistry();
-  const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : 'local';
-  if (reg.labs[name]) await forgetLab(name);
-  write(`${spec.label}: ebpf-lab did not create this host, so it leaves it as it is (forgotten from the lab list)`);
-  if (await readSecret(name, 'grafana'))
+  await (await import('./latency.js')).clearLatencyForDown(chosen, input, write);
+  const code = await ready.down(write);
+  const { forgetSecrets, readSecret, secretPath } = await import('../secrets.js');
+  if (chosen.target.downDestroysHost)
+    await forgetSecrets(chosen.recordName); // its Grafana is gone with it
+  else if (await readSecret(chosen.recordName, 'grafana'))
     write(
-      `${spec.label}: its Grafana keeps running with the admin password kept in ${secretPath(name, 'grafana')} (delete that file once you no longer need it)`,
+      `${chosen.spec.label}: its Grafana keeps running with the admin password kept in ${secretPath(chosen.recordName, 'grafana')} (delete that file once you no longer need it)`,
     );
-  return 0;
+  return code;
 }
 
 /** status: every lab this tool knows, with its state and how to reach it. */
@@ -44,29 +40,14 @@ export async function statusCommand(
   opts: { showPassword?: boolean } = {},
 ): Promise<number> {
   const reg = await readRegistry();
-  const rows = [];
+  const rows: StatusRow[] = [];
   for (const lab of Object.values(reg.labs)) {
-    if (lab.kind === 'lightsail') {
-      rows.push(await (await lightsail()).lightsailStatus(lab));
-      continue;
-    }
-    const state =
-      lab.kind === 'sandbox'
-        ? await sandboxState({ name: lab.target.split(':')[1] ?? 'default', home: labHome() })
-        : 'unknown';
-    const grafanaPassword = await readSecret(lab.name, 'grafana');
-    // The sandbox's Grafana lives in the container's own network namespace: reach it through `ebpf-lab ssh`.
-    const grafanaUrl =
-      lab.kind === 'sandbox'
-        ? 'http://127.0.0.1:3000 (inside the sandbox)'
-        : lab.host
-          ? `http://${lab.host}:3000`
-          : undefined;
-    rows.push({ ...lab, state, ...(grafanaPassword ? { grafanaUrl, grafanaPassword } : {}) });
+    const target = targetOfKind(lab.kind);
+    rows.push(target ? await target.status(lab) : { ...lab, state: 'unknown' });
   }
   // The Grafana admin password is shown only when asked for (--show-password).
   if (!opts.showPassword)
-    for (const r of rows as { grafanaPassword?: string; grafanaPasswordHidden?: string }[])
+    for (const r of rows)
       if (r.grafanaPassword) {
         delete r.grafanaPassword;
         r.grafanaPasswordHidden = 'ebpf-lab status --show-password';
@@ -79,46 +60,25 @@ export async function statusCommand(
     write('no labs yet: create one with `ebpf-lab up` (a local sandbox) or `ebpf-lab up --target ssh://user@host`');
     return 0;
   }
-  for (const r of rows) {
-    if (r.kind === 'lightsail') {
-      write((await lightsail()).formatLightsailStatus(r as LightsailStatus));
-      continue;
-    }
-    const where = r.host ? `${r.user}@${r.host}:${r.port}` : r.target;
-    const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
-    const g =
-      'grafanaPassword' in r && r.grafanaPassword
-        ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}`
-        : 'grafanaPasswordHidden' in r
-          ? `  grafana ${r.grafanaUrl} (admin password: ebpf-lab status --show-password)`
-          : '';
-    write(`${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}`);
-  }
+  for (const r of rows) write((targetOfKind(r.kind)?.formatStatus ?? statusLine)(r));
   return 0;
 }
 
-/** ssh: an interactive shell on a lab, with the pinned host key and the lab's key. */
-export async function sshCommand(target: string | undefined): Promise<number> {
-  const spec = parseTarget(target);
-  if (spec.kind === 'lightsail') await (await lightsail()).refreshLightsailLab(spec.name);
-  const reg = await readRegistry();
-  const name = spec.kind === 'ssh' ? `${spec.host}:${spec.port}` : spec.label;
-  const lab = reg.labs[name];
-  if (!lab?.host || !lab.port)
-    throw new UserError(`no lab known as ${spec.label}`, 'run `ebpf-lab status` to list labs, or `ebpf-lab up` first');
-  const args = [
-    '-p',
-    String(lab.port),
-    '-o',
-    `UserKnownHostsFile=${knownHostsPath()}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-  ];
-  if (lab.keyPath) args.push('-i', lab.keyPath, '-o', 'IdentitiesOnly=yes');
-  args.push(`${lab.user}@${lab.host}`);
+export interface SshInput extends TargetInput {
+  /** Run this on the lab instead of an interactive shell (words joined by ssh, like ssh itself). */
+  command?: string[];
+}
+
+/** ssh: a shell (or one command) on a lab, with the pinned host key and the lab's key; ssh's exit code. */
+export async function sshCommand(input: SshInput): Promise<number> {
+  const { ready } = await chooseTarget(input, 'use');
+  const args = await ready.sshArgs();
+  // `--` before the destination: nothing after it is read as an ssh option.
+  args.splice(args.length - 1, 0, '--');
+  if (input.command?.length) args.push(...input.command);
   return await new Promise((resolve) => {
     const child = spawn('ssh', args, { stdio: 'inherit' });
-    child.on('exit', (code) => resolve(code ?? 1));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
     child.on('error', () => resolve(127));
   });
 }

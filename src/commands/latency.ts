@@ -1,8 +1,9 @@
 import { UserError } from '../errors.js';
 import { NETEM_TEST, parseNetem } from '../facts/doctor.js';
-import { parseTarget } from '../targets/resolve.js';
+import type { ChosenTarget } from '../targets/index.js';
 import { quoteArgv } from '../transports/quote.js';
-import { withLab } from './load.js';
+import { withLab, type TargetInput } from './lab-target.js';
+import { MEMCACHED_PORT } from '../lab/layout.js';
 import type { Transport } from '../transports/transport.js';
 
 /**
@@ -16,7 +17,7 @@ import type { Transport } from '../transports/transport.js';
 export const ROOT_HANDLE = 'eb00:';
 const NETEM_HANDLE = 'eb04:';
 
-export const PORT_NAMES: Record<string, number> = { memcached: 11211 };
+export const PORT_NAMES: Record<string, number> = { memcached: MEMCACHED_PORT };
 
 export function parsePort(raw: string | undefined): number {
   if (raw === undefined)
@@ -167,9 +168,7 @@ export async function injectLatency(host: Transport, port: number, delay: string
   return `added ${delay} of delay to packets towards 127.0.0.1:${port} on lo of ${host.name}${now.netem ? ` (replacing ${now.netem})` : ''}; remove it with: ebpf-lab inject-latency --clear`;
 }
 
-export interface LatencyInput {
-  target?: string;
-  keyPath?: string;
+export interface LatencyInput extends TargetInput {
   to?: string;
   delay?: string;
   clear?: boolean;
@@ -178,27 +177,28 @@ export interface LatencyInput {
 export async function latencyCommand(input: LatencyInput, write: (s: string) => void): Promise<number> {
   if (input.clear) {
     if (input.to !== undefined || input.delay !== undefined) throw new UserError('--clear takes no --to or --delay');
-    return withLab(input.target, input.keyPath, async (host) => (write(await clearLatency(host)), 0));
+    return withLab(input, async (host) => (write(await clearLatency(host)), 0));
   }
   const port = parsePort(input.to);
   const delay = parseDelay(input.delay);
-  return withLab(input.target, input.keyPath, async (host) => (write(await injectLatency(host, port, delay)), 0));
+  return withLab(input, async (host) => (write(await injectLatency(host, port, delay)), 0));
 }
 
 /**
- * For `down`: a host ebpf-lab only forgets (ssh, local) must not keep the delay; a
- * running sandbox is cleared too (a stopped one is not booted for it: its network
- * namespace, and the qdisc with it, is gone). Failures are reported, never fatal.
+ * For `down`: a host ebpf-lab only forgets (ssh, local) must not keep the delay; a sandbox's
+ * qdiscs live in its own network namespace and a Lightsail instance is deleted whole, so only
+ * hosts that outlive `down` are cleared. Failures are reported, never fatal.
  */
-export async function clearLatencyForDown(target: string | undefined, write: (s: string) => void): Promise<void> {
-  const spec = parseTarget(target);
-  // A sandbox's qdiscs live in its own network namespace and go with it; a Lightsail
-  // instance is deleted whole. Only hosts that outlive `down` need clearing.
-  if (spec.kind === 'lightsail' || spec.kind === 'sandbox') return;
+export async function clearLatencyForDown(
+  chosen: ChosenTarget,
+  input: TargetInput,
+  write: (s: string) => void,
+): Promise<void> {
+  if (chosen.target.downDestroysHost) return;
   try {
-    const msg = await withLab(target, undefined, clearLatency);
+    const msg = await withLab(input, clearLatency);
     if (!msg.startsWith('no injected')) write(msg);
   } catch (e) {
-    write(`could not check for injected latency on ${spec.label}: ${(e as Error).message.split('\n')[0]}`);
+    write(`could not check for injected latency on ${chosen.spec.label}: ${(e as Error).message.split('\n')[0]}`);
   }
 }

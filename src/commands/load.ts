@@ -1,35 +1,16 @@
 import { UserError } from '../errors.js';
-import { openTarget, parseTarget } from '../targets/resolve.js';
-import { sandboxPackages } from '../../steps/index.js';
-import type { Transport } from '../transports/transport.js';
-import { waitBpftraceAttached } from '../resources/wait.js';
+import { withLab, type TargetInput } from './lab-target.js';
+import { waitBpftraceAttached, waitLoop } from '../resources/wait.js';
+import { BATCH_BT, JOB_PATH } from '../lab/layout.js';
+import { hostScript } from '../render/script.js';
 import { acquireHostLock } from '../runner/host-lock.js';
+import type { Transport } from '../transports/transport.js';
 
 /**
  * load — traffic generated ON the lab host (curl against 127.0.0.1, over the run's one
  * connection) on the sample pages of both SAPIs, so dashboards and bt tools have
  * something to show. `--job` runs the batch-job exercise instead.
  */
-
-/** Opens an existing lab for an exercise command (never creates one) and closes it after `fn`. */
-export async function withLab<T>(
-  target: string | undefined,
-  keyPath: string | undefined,
-  fn: (host: Transport, label: string) => Promise<T>,
-): Promise<T> {
-  const spec = parseTarget(target);
-  const { transport } = await openTarget(spec, {
-    create: false,
-    keyPath,
-    packages: sandboxPackages,
-    log: (l) => process.stderr.write(l + '\n'),
-  });
-  try {
-    return await fn(transport, spec.label);
-  } finally {
-    await transport.close();
-  }
-}
 
 /** `30`, `30s`, `2m`, `1h` -> seconds, within [min, max]; anything else is a user error. */
 export function parseDuration(flag: string, raw: string | undefined, dflt: number, min = 1, max = 3600): number {
@@ -75,46 +56,20 @@ export const LOAD_URLS = [
   '/fpm/index.php',
 ];
 
-/**
- * The generator, run on the lab host: each second it starts ceil(R/20) curl processes
- * of up to 20 requests each, and prints `P <second> <sent> <ok> <errors> <failed>`;
- * `F …` at the end. exception.php and error.php answer 500 on purpose (counted ok).
- * A curl process writes p.* and renames it c.* when it is done; each second only the
- * newly finished files are folded into running totals (and appended to `all`), so the
- * work per second stays the same however long the run, and each second starts on the
- * wall clock (start + t), so the run takes D seconds, not D times the loop's cost.
- */
+/** The generator, run on the lab host (templates/scripts/load-generator.sh). */
 export function loadScript(rate: number, seconds: number): string {
-  return `set -- ${LOAD_URLS.map((u) => `'${u}'`).join(' ')}
-N=$#; R=${rate}; D=${seconds}; tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-count() { awk '{n++; if ($1 == "000") f++; else if ($1 ~ /^2/ || ($1 == "500" && $2 ~ /(exception|error)\\.php/)) ok++; else e++} END {printf "%d %d %d %d\\n", n, ok, e, f}'; }
-add() { echo "$1 $2" | awk '{printf "%d %d %d %d\\n", $1 + $5, $2 + $6, $3 + $7, $4 + $8}'; }
-sum="0 0 0 0"; : > "$tmp/all"
-tally() {
-  new=$(cd "$tmp" && ls | grep '^c\\.' | tr '\\n' ' ')
-  if [ -n "$new" ]; then sum=$(add "$sum" "$(cd "$tmp" && cat $new | tee -a all | count)"); (cd "$tmp" && rm -f $new); fi
-  tot=$(add "$sum" "$(cd "$tmp" && ls | grep '^p\\.' | xargs -r cat 2>/dev/null | count)")
-}
-s0=$(date +%s); while [ "$(date +%s)" -eq "$s0" ]; do sleep 0.05; done
-i=0; t=0; start=$(date +%s)
-while [ $t -lt $D ]; do
-  k=0; c=0
-  while [ $k -lt $R ]; do
-    args=""; j=0
-    while [ $j -lt 20 ] && [ $k -lt $R ]; do eval "u=\\\${$(( i % N + 1 ))}"; args="$args -o /dev/null http://127.0.0.1$u"; i=$((i + 1)); j=$((j + 1)); k=$((k + 1)); done
-    { curl -s -m 10 -w '%{http_code} %{url_effective}\\n' $args > "$tmp/p.$t.$c" 2>/dev/null; mv "$tmp/p.$t.$c" "$tmp/c.$t.$c"; } &
-    c=$((c + 1))
-  done
-  t=$((t + 1)); while [ "$(date +%s)" -lt $((start + t)) ]; do sleep 0.05; done; tally; echo "P $t $tot"
-done
-wait; tally; echo "F $tot"
-awk '{ s = ($2 ~ /\\/fpm\\//) ? "php-fpm" : "mod_php"; n[s]++ } END { printf "S mod_php=%d php-fpm=%d\\n", n["mod_php"], n["php-fpm"] }' "$tmp/all"`;
+  // Waits on the clock, polled every 50 ms (40 tries: more than the second each needs at most).
+  const clock = (until: string) => waitLoop(until, { tries: 40, every: 0.05 });
+  return hostScript('load-generator', {
+    URLS: LOAD_URLS.map((u) => `'${u}'`).join(' '),
+    RATE: rate,
+    SECONDS: seconds,
+    WAIT_NEXT_SECOND: clock('[ "$(date +%s)" -ne "$s0" ]'),
+    WAIT_SECOND_T: clock('[ "$(date +%s)" -ge $((start + t)) ]'),
+  });
 }
 
-export interface LoadInput {
-  target?: string;
-  keyPath?: string;
+export interface LoadInput extends TargetInput {
   rate?: string;
   duration?: string;
   job?: boolean;
@@ -134,7 +89,7 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   const rate = parseRate(input.rate);
   const seconds = parseDuration('duration', input.duration, 30);
   const tty = Boolean(process.stdout.isTTY) && input.output !== 'plain' && input.output !== 'json';
-  return withLab(input.target, input.keyPath, async (host, label) => {
+  return withLab(input, async (host, label) => {
     // With --output json, stdout carries only the JSON summary.
     const say = input.output === 'json' ? (l: string) => process.stderr.write(l + '\n') : write;
     // The host's run lock: an `up` waits for the load instead of restarting apache2 and php-fpm under it.
@@ -204,9 +159,6 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   }
 }
 
-/** Where the batch-job step installs the sample job, and the bt tool that times it. */
-export const JOB_PATH = '/opt/ebpf-lab/jobs/nightly-report.php';
-const BATCH_BT = '/opt/ebpf-lab/bt/php-batch-jobs.bt';
 const JOB_RUNS = [
   ['--items', '300'],
   ['--items', '100', '--sleep-ms', '100', '--fail'],
@@ -218,14 +170,13 @@ const JOB_RUNS = [
  * line, exit code and time from exec to exit.
  */
 async function jobCommand(input: LoadInput, write: (s: string) => void): Promise<number> {
-  return withLab(input.target, input.keyPath, async (host, label) => {
-    const script = `test -f ${BATCH_BT} && test -f ${JOB_PATH} || { echo MISSING; exit 0; }
-out=$(mktemp); bpftrace ${BATCH_BT} > "$out" 2>&1 & bp=$!
-trap 'kill -INT $bp 2>/dev/null; rm -f "$out"' EXIT
-${waitBpftraceAttached('"$out"', 30)}
-${JOB_RUNS.map((a) => `php ${JOB_PATH} ${a.join(' ')} >/dev/null; echo "RC $?"`).join('\n')}
-sleep 0.5; kill -INT $bp; wait $bp
-grep -E '^ *[0-9]+ +(START|EXIT) |^ERROR' "$out" | grep -v RLIMIT`;
+  return withLab(input, async (host, label) => {
+    const script = hostScript('batch-job', {
+      BATCH_BT,
+      JOB: JOB_PATH,
+      WAIT_ATTACHED: waitBpftraceAttached('"$out"', 30),
+      RUNS: JOB_RUNS.map((a) => `php ${JOB_PATH} ${a.join(' ')} >/dev/null; echo "RC $?"`).join('\n'),
+    });
     const r = await host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });
     if (/^MISSING$/m.test(r.stdout))
       throw new UserError(

@@ -1,24 +1,76 @@
 import { STEPS, sandboxPackages } from '../../steps/index.js';
+import { JSON_PRINTED, UserError, summarizeError } from '../errors.js';
 import { runSteps, selectSteps } from '../runner/run.js';
-import { makeRenderer, pickOutput, type Renderer } from '../render/report.js';
-import { openTarget, parseTarget } from '../targets/resolve.js';
+import { canRedraw, colourEnabled } from '../render/colour.js';
+import {
+  detailRenderer,
+  makeRenderer,
+  missingParts,
+  pickOutput,
+  plainRenderer,
+  type Renderer,
+  type Verbosity,
+} from '../render/report.js';
+import type { Step, StepResult } from '../runner/types.js';
 import { saveLab } from '../state.js';
+import { labUrls, urlLines } from '../targets/urls.js';
 import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
-import type { Mode } from '../runner/events.js';
+import type { RunEvent, Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
+import { chooseTarget, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
 import { guardRun } from '../runner/interrupt.js';
 
-export interface RunCommandInput {
+export interface RunCommandInput extends TargetInput {
   mode: Mode;
-  target?: string;
   only?: string[];
   skip?: string[];
   output?: string;
   diff: boolean;
-  keyPath?: string;
-  /** prometheusSource left undefined: `package` on the sandbox (no internet there), `release` elsewhere. */
+  /** plan: exit 3 when changes are pending; up/plan/verify: exit 4 when the lab is incomplete. */
+  detailedExitcode?: boolean;
+  verbosity?: Verbosity;
+  /** Lines only the run's log gets (progress, full diffs). */
+  logOnly?: (line: string) => void;
+  /** The run's log, named in the JSON summary. */
+  logPath?: string;
+  /** prometheusSource left undefined: the target's default (`package` on the sandbox, which has no internet). */
   options: Omit<LabOptions, 'prometheusSource'> & Partial<Pick<LabOptions, 'prometheusSource'>>;
+}
+
+/** Exit codes beyond 0/1/2, documented in the README and `ebpf-lab --help`. */
+export const EXIT_CHANGES_PENDING = 3;
+export const EXIT_INCOMPLETE = 4;
+
+/**
+ * 0 ok, 1 a step failed; with --detailed-exitcode also 3 (changes pending: plan) and 4 (the
+ * lab is incomplete: a step skipped, a check NOT VERIFIED). Pending changes come first.
+ */
+export function exitCode(results: StepResult[], detailed: boolean): number {
+  if (results.some((r) => r.status === 'failed')) return 1;
+  if (!detailed) return 0;
+  if (results.some((r) => r.status === 'planned')) return EXIT_CHANGES_PENDING;
+  return missingParts(results).length ? EXIT_INCOMPLETE : 0;
+}
+
+/**
+ * --only/--skip against the step list: unknown ids, an empty list (`--only ''`, `--only ,,,`)
+ * and a step both chosen and left out are bad input.
+ */
+export function selectLabSteps(only: string[] | undefined, skip: string[] | undefined): Step[] {
+  const known = `known steps: ${STEPS.map((s) => s.id).join(', ')}`;
+  for (const [flag, v] of [
+    ['--only', only],
+    ['--skip', skip],
+  ] as const)
+    if (v !== undefined && v.length === 0) throw new UserError(`${flag} needs at least one step id`, known);
+  const both = (only ?? []).filter((id) => skip?.includes(id));
+  if (both.length)
+    throw new UserError(
+      `${both.join(', ')} is both in --only and in --skip`,
+      'give a step in one of them: --only picks steps, --skip leaves steps out',
+    );
+  return selectSteps(STEPS, only, skip);
 }
 
 /**
@@ -26,17 +78,31 @@ export interface RunCommandInput {
  * host is touched; then one connection carries the whole run. Returns the exit code.
  */
 export async function runCommand(input: RunCommandInput): Promise<number> {
-  const spec = parseTarget(input.target);
-  const steps = selectSteps(STEPS, input.only, input.skip);
+  const steps = selectLabSteps(input.only, input.skip);
+  const { chosen, ready } = await chooseTarget(input, input.mode === 'up' ? 'create' : 'use');
   const options: LabOptions = {
     ...input.options,
-    prometheusSource: input.options.prometheusSource ?? (spec.kind === 'sandbox' ? 'package' : 'release'),
+    prometheusSource: input.options.prometheusSource ?? chosen.target.defaults.prometheusSource,
   };
-  const renderer: Renderer = makeRenderer(
-    pickOutput(input.output, Boolean(process.stdout.isTTY)),
-    input.diff || input.mode === 'plan',
-  );
-  let ok = false;
+  const mode = pickOutput(input.output, canRedraw(process.stdout));
+  const diff = input.diff || input.mode === 'plan';
+  const screen = makeRenderer(mode, {
+    diff,
+    verbosity: input.verbosity ?? 'normal',
+    colour: colourEnabled(process.stdout),
+  });
+  // The log copies the screen; it also gets what the screen leaves out (all of it when the screen is JSON).
+  const detail: Renderer | undefined = input.logOnly
+    ? mode === 'json'
+      ? plainRenderer(input.logOnly, { diff: true, verbosity: 'verbose', heartbeatSecs: 0 })
+      : detailRenderer(input.logOnly, diff || input.verbosity === 'verbose')
+    : undefined;
+  const renderer = ((e: RunEvent) => {
+    screen(e);
+    detail?.(e);
+  }) as Renderer;
+  let code = 1;
+  let failure: unknown;
   let transport: Transport | undefined;
   // Ctrl-C / SIGTERM: say what was interrupted and the host's state, release the lock, exit 130/143.
   const guard = guardRun({
@@ -48,16 +114,15 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   try {
     const log = (line: string) => guard.emit({ kind: 'note', line });
     guard.stage(
-      `opening ${spec.label}${spec.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
+      `opening ${chosen.spec.label}${chosen.target.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
     );
-    const opened = await openTarget(spec, {
+    const opened = await ready.open({
       create: input.mode === 'up',
-      keyPath: input.keyPath,
       packages: sandboxPackages,
       log,
     });
     transport = opened.transport;
-    const { record } = opened;
+    const { record, urls } = opened;
     guard.holding(() => transport!.close());
     let lock: HostLock | undefined;
     try {
@@ -78,7 +143,10 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         emit: guard.emit,
         lab: record.name,
       });
-      ok = results.every((r) => r.status !== 'failed');
+      const ok = results.every((r) => r.status !== 'failed');
+      code = exitCode(results, Boolean(input.detailedExitcode));
+      // Where to open the lab from here: a sandbox's loopback forwards, a remote host's public URLs.
+      if (input.mode === 'up') for (const line of urlLines(urls ?? labUrls(record))) log(line);
       if (input.mode === 'up' || record.createdByUs)
         await saveLab({
           ...record,
@@ -89,9 +157,20 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
       await lock?.release();
       await transport.close();
     }
+  } catch (e) {
+    failure = e;
+    throw e;
   } finally {
     guard.dispose();
-    renderer.finish();
+    detail?.finish();
+    const extra: Record<string, unknown> = input.logPath ? { log: input.logPath } : {};
+    if (failure !== undefined) {
+      extra['error'] = summarizeError(failure);
+      // The JSON object on stdout carries the error: the CLI must not print a second one.
+      if (mode === 'json' && typeof failure === 'object' && failure !== null)
+        Object.assign(failure, { [JSON_PRINTED]: true });
+    }
+    screen.finish(mode === 'json' ? extra : undefined);
   }
-  return ok ? 0 : 1;
+  return code;
 }

@@ -28,12 +28,14 @@ import type { LabOptions } from '../options.js';
 import { plainRenderer } from '../render/report.js';
 import type { Emit } from '../runner/events.js';
 import { runSteps, selectSteps } from '../runner/run.js';
-import type { Step } from '../runner/types.js';
+import { changeLabel, type Step } from '../runner/types.js';
 import { labHome, readRegistry, writePrivate } from '../state.js';
 import {
   connectLab,
+  forgetHostKeysOf,
   forgetLabLocked,
   grafanaPassword,
+  hostKeysToForget,
   keyDir,
   lightsailDeps,
   prepareLab,
@@ -42,7 +44,10 @@ import {
   saveLabLocked,
   type LabEndpoint,
 } from '../targets/lightsail.js';
-import { inputDeps, resolveInputs, type LightsailFlags } from './lightsail-inputs.js';
+import { confirmDeletion } from '../targets/common.js';
+import { resolveInputs, type LightsailFlags } from '../targets/lightsail-inputs.js';
+import type { Interaction } from '../targets/target.js';
+import { terminal } from './prompt.js';
 
 export interface WorkshopInput {
   sub: string | undefined;
@@ -51,6 +56,8 @@ export interface WorkshopInput {
   skip?: string[];
   options: LabOptions;
   output?: string;
+  /** Where questions go (default: this process's terminal). */
+  io?: Interaction;
 }
 
 /** Runs the steps on a prepared lab; true when no step failed. Replaced in tests. */
@@ -103,12 +110,18 @@ export async function workshopCommand(input: WorkshopInput, write: (s: string) =
 }
 
 async function workshopUp(input: WorkshopInput, write: (s: string) => void): Promise<number> {
-  const make = lightsailDeps.makeClient;
-  const inputs = await resolveInputs({ flags: input.flags, client: make, workshop: true, needCount: true });
+  const io = input.io ?? terminal();
+  const inputs = await resolveInputs({
+    flags: input.flags,
+    io,
+    client: lightsailDeps.makeClient,
+    workshop: true,
+    needCount: true,
+  });
   const steps = selectSteps(STEPS, input.only, input.skip);
   const names = labNames(inputs.prefix, inputs.count ?? 0, inputs.limit);
   validateBlueprint(inputs.blueprintId);
-  const client = make(inputs.region);
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
   const cloud = lightsailDeps.cloud;
   await validateRegion(client, inputs.region, cloud);
   const cost = await estimateCost(client, inputs.bundleId, names.length, cloud);
@@ -127,12 +140,12 @@ async function workshopUp(input: WorkshopInput, write: (s: string) => void): Pro
   );
   write(`estimated cost: ${formatCost(cost)}`);
   if (plan.missing.length > 0 && !inputs.yes) {
-    if (!inputDeps.isTTY())
+    if (!io.isTTY())
       throw new UserError(
         `not creating ${plan.missing.length} instance(s) without confirmation; nothing was created`,
         'check the estimated cost above, then re-run with --yes',
       );
-    const ok = await inputDeps.prompter.confirm({
+    const ok = await io.prompter.confirm({
       message: `Create ${plan.missing.length} Lightsail instance(s) at ${formatCost(cost)}?`,
       default: false,
     });
@@ -194,6 +207,17 @@ export class FleetProgress {
   ) {
     for (const n of names) this.rows.set(n, { phase: 'queued', detail: '', t0: Date.now() });
     if (o.tty) (this.timer = setInterval(() => this.draw(), 500)).unref();
+    // Plain output: a line at least every 15 s, saying what each unfinished lab is doing.
+    else (this.timer = setInterval(() => this.heartbeat(), 5000)).unref();
+  }
+  private lastLine = Date.now();
+  private heartbeat(): void {
+    if (Date.now() - this.lastLine < 15_000) return;
+    const busy = [...this.rows].filter(([, r]) => r.phase !== 'ok' && r.phase !== 'FAILED' && r.phase !== 'queued');
+    if (busy.length === 0) return;
+    this.lastLine = Date.now();
+    const what = busy.map(([n, r]) => `${n} ${r.phase} ${Math.round((Date.now() - r.t0) / 1000)}s`).join(', ');
+    this.o.write(`  … still working: ${what}`);
   }
   set(name: string, phase: string, detail = ''): void {
     const row = this.rows.get(name);
@@ -202,7 +226,10 @@ export class FleetProgress {
     if (phase === 'ok' || phase === 'FAILED') row.t1 = Date.now();
     const changed = row.phase !== phase;
     Object.assign(row, { phase, detail });
-    if (!this.o.tty && changed) this.o.write(`${name}: ${phase}${detail ? ` (${detail})` : ''}`);
+    if (!this.o.tty && changed) {
+      this.lastLine = Date.now();
+      this.o.write(`${name}: ${phase}${detail ? ` (${detail})` : ''}`);
+    }
   }
   event(name: string, e: Parameters<Emit>[0]): void {
     const row = this.rows.get(name);
@@ -230,6 +257,7 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 interface UpContext {
   region: string;
+  profile?: string;
   bundleId: string;
   blueprintId: string;
   allowFrom?: string[];
@@ -264,11 +292,12 @@ async function upOne(client: LightsailClient, name: string, c: UpContext): Promi
       log,
     });
     const createdAt = (await readRegistry()).labs[recordName(name)]?.createdAt ?? new Date().toISOString();
+    const record = { ...recordFor(ep), ...(c.profile ? { profile: c.profile } : {}) };
     // Recorded before the steps run, so `down` and a re-run know the lab even if provisioning fails.
-    await saveLabLocked({ ...recordFor(ep), createdAt });
+    await saveLabLocked({ ...record, createdAt });
     c.progress.set(name, 'connecting', ep.host);
     const ok = await workshopDeps.provision(ep, { steps: c.steps, options: c.options, emit, log });
-    await saveLabLocked({ ...recordFor(ep), createdAt, lastRun: { command: 'up', at: new Date().toISOString(), ok } });
+    await saveLabLocked({ ...record, createdAt, lastRun: { command: 'up', at: new Date().toISOString(), ok } });
     if (!ok) throw new Error(`a step failed (see ${logPath})`);
     c.progress.set(name, 'ok', ep.host);
     return ep;
@@ -284,19 +313,21 @@ async function upOne(client: LightsailClient, name: string, c: UpContext): Promi
 
 async function fleetClient(
   input: WorkshopInput,
-): Promise<{ client: LightsailClient; region: string; prefix: string; expired: boolean }> {
+): Promise<{ client: LightsailClient; region: string; prefix: string; expired: boolean; yes: boolean }> {
   const prefix = input.flags.prefix ?? 'lab';
   labNames(prefix, 1); // validates the prefix before any API call
   const inputs = await resolveInputs({
     flags: input.flags,
+    io: input.io ?? terminal(),
     client: lightsailDeps.makeClient,
     knownRegion: await regionOfPrefix(prefix),
   });
   return {
-    client: lightsailDeps.makeClient(inputs.region),
+    client: lightsailDeps.makeClient(inputs.region, inputs.profile),
     region: inputs.region,
     prefix: inputs.prefix,
     expired: inputs.expired,
+    yes: inputs.yes,
   };
 }
 
@@ -327,7 +358,7 @@ export async function workshopRoster(input: WorkshopInput, write: (s: string) =>
 
 /** Deletes the workshop's labs (or only the expired ones): instances and key pairs tagged for them. */
 export async function workshopDown(input: WorkshopInput, write: (s: string) => void): Promise<number> {
-  const { client, region, prefix, expired } = await fleetClient(input);
+  const { client, region, prefix, expired, yes } = await fleetClient(input);
   const cloud = lightsailDeps.cloud;
   const all = (await listLabs(client, cloud)).filter((l) => belongsTo(l, prefix));
   const labs = expired ? expiredLabs(all, (cloud.now ?? Date.now)()) : all;
@@ -347,16 +378,26 @@ export async function workshopDown(input: WorkshopInput, write: (s: string) => v
     write(`no ${expired ? 'expired ' : ''}labs of "${prefix}" in ${region}; nothing to delete`);
     return 0;
   }
-  write(`deleting ${labs.length} lab(s) of "${prefix}" in ${region}: ${labs.map((l) => l.name).join(', ')}`);
+  const names = labs.map((l) => l.name).join(', ');
+  // Deleting paid resources: asked on a terminal, --yes without one; nothing is deleted before.
+  if (!yes)
+    await confirmDeletion(
+      input.io ?? terminal(),
+      `${labs.length} Lightsail lab(s) of "${prefix}" in ${region} (${names})`,
+    );
+  write(`deleting ${labs.length} lab(s) of "${prefix}" in ${region}: ${names}`);
   const results = await runPool(labs, workshopDeps.poolLimit, async (l) => {
+    const hostKeys = await hostKeysToForget(client, l.name);
     const changes = await destroyLab(client, l.name, { ...cloud, keyPairName: defaultKeyPairName(l.name) });
+    if (changes.some((c) => c.kind === 'lightsail' && c.instance === l.name && c.action === 'delete'))
+      await forgetHostKeysOf(hostKeys);
     await forgetLabLocked(recordName(l.name));
     return changes;
   });
   let failed = 0;
   results.forEach((r, i) => {
     const name = labs[i]!.name;
-    if (r.ok) write(`✓ ${name.padEnd(16)} deleted (${r.value.map((c) => c.resource).join(', ') || 'already gone'})`);
+    if (r.ok) write(`✓ ${name.padEnd(16)} deleted (${r.value.map(changeLabel).join(', ') || 'already gone'})`);
     else {
       failed += 1;
       write(`✗ ${name.padEnd(16)} FAILED ${firstLine(r.error)}`);

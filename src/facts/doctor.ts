@@ -1,6 +1,8 @@
 import { sections } from './host.js';
 import { probe, type Probe } from '../resources/probe.js';
 import { mainPidScript } from '../resources/systemd.js';
+import { BPFTOOL_FACTS_SCRIPT, describeBpftool, parseBpftoolFacts, type BpftoolFacts } from './bpftool.js';
+import { hostScript } from '../render/script.js';
 
 /**
  * What `ebpf-lab doctor` reads on a host: raw facts (one script, `== name` sections,
@@ -20,8 +22,10 @@ export interface DoctorFacts {
   /** The tiny real test: bpftrace attaching an interval probe (bpf() + perf_event_open). */
   bpfTest: { rc: number; out: string };
   beginTest: { rc: number; out: string };
-  bpftool?: string;
-  bpftoolLibbpf?: string;
+  /** bpftrace can read kernel types (`bpftrace --info`: btf: yes); undefined when unknown. */
+  bpftraceBtf?: boolean;
+  /** Every bpftool binary, and the one that reads this kernel's BTF. */
+  bpftool: BpftoolFacts;
   libbpfDev?: string;
   usdtHeader: boolean;
   php?: string;
@@ -56,10 +60,7 @@ export interface NetemFacts {
 }
 
 /** The qdiscs inject-latency uses, tried in a throwaway network namespace (nothing else is touched). */
-export const NETEM_TEST =
-  `out=$(unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root handle eb00: prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1 && tc qdisc add dev lo parent eb00:4 handle eb04: netem delay 1ms' 2>&1); rc=$?; ` +
-  `echo "rc=$rc"; echo "$out" | head -3; ` +
-  `{ zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null; } | grep -E '^(# )?CONFIG_NET_SCH_(NETEM|PRIO)[= ]'`;
+export const NETEM_TEST = hostScript('netem-test');
 
 export function parseNetem(out: string): NetemFacts {
   const lines = out
@@ -84,6 +85,7 @@ const SECTIONS = [
   'uprobe',
   'bpftrace',
   'bpftest',
+  'btinfo',
   'begintest',
   'bpftool',
   'libbpf',
@@ -93,35 +95,13 @@ const SECTIONS = [
   'memc',
 ] as const;
 
-const BT_TEST = (prog: string) =>
-  `out=$(timeout 30 bpftrace -e '${prog}' 2>&1); echo "rc=$?"; echo "$out" | grep -v RLIMIT_MEMLOCK | grep -v '^$' | tail -3`;
-
 /** One script for every doctor fact; runs as root (sudo) like the lab does. */
-export const DOCTOR_SCRIPT = [
-  `echo '== uname'; uname -r`,
-  `echo '== os'; . /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"`,
-  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
-  `echo '== caps'; id -u; grep '^CapEff' /proc/self/status`,
-  `echo '== tracefs'; awk '$3 == "tracefs" { print $2 }' /proc/mounts`,
-  `echo '== uprobe'; test -d /sys/bus/event_source/devices/uprobe && echo pmu; for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do test -e $d/uprobe_events && echo events; done`,
-  `echo '== bpftrace'; command -v bpftrace >/dev/null && bpftrace --version`,
-  `echo '== bpftest'; command -v bpftrace >/dev/null && { ${BT_TEST('interval:ms:100 { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
-  `echo '== begintest'; command -v bpftrace >/dev/null && { ${BT_TEST('BEGIN { printf("ebpf-lab-ok\\n"); exit(); }')}; }`,
-  `echo '== bpftool'; command -v bpftool >/dev/null && bpftool version 2>&1 | head -2`,
-  `echo '== libbpf'; dpkg-query -W -f='\${Version}\\n' libbpf-dev 2>/dev/null; test -f /usr/include/bpf/usdt.bpf.h && echo usdt.bpf.h`,
-  `echo '== php'; command -v php >/dev/null && { php -r 'echo PHP_VERSION, "\\n";'; php -i 2>/dev/null | grep 'DTrace Support'; }`,
-  // The module the running apache2 master mapped and the running php-fpm master's binary;
-  // the installed files when they are not running.
-  `echo '== usdt'; a=$(${mainPidScript('apache2.service')}); lib=$(grep -o '/[^ ]*libphp[0-9.]*\\.so' /proc/$a/maps 2>/dev/null | head -1); ` +
-    `[ -n "$lib" ] || lib=$(ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null | tail -1); ` +
-    `f=$(pgrep -o -f '^php-fpm: master' 2>/dev/null); bin=$(readlink /proc/$f/exe 2>/dev/null); [ -n "$bin" ] || bin=$(ls -1 /usr/sbin/php-fpm* 2>/dev/null | tail -1); ` +
-    `for x in "mod_php $lib" "php-fpm $bin"; do set -- $x; [ -n "$2" ] || continue; ` +
-    `if command -v readelf >/dev/null; then n=$(readelf -n "$2" 2>/dev/null | grep -c 'stapsdt'); else n=$(bpftrace -l "usdt:$2:*" 2>/dev/null | wc -l); fi; echo "$1 $2 $n"; done`,
-  `echo '== netem'; ${NETEM_TEST}`,
-  `echo '== memc'; w=${WORKSHOP_MEMC_LIB}; test -e $w && echo "workshop $w"; ` +
-    `for f in /usr/lib/*-linux-gnu/libmemcached.so.11; do test -e "$f" && echo "found $f"; done; ` +
-    `test -e $w && command -v bpftrace >/dev/null && timeout 30 bpftrace -l "uprobe:$w:memcached_set" 2>/dev/null | grep -q memcached_set && echo "probe listed"`,
-].join('\n');
+export const DOCTOR_SCRIPT = hostScript('doctor-facts', {
+  APACHE_PID: mainPidScript('apache2.service'),
+  NETEM_TEST,
+  WORKSHOP_MEMC_LIB,
+  BPFTOOL_FACTS: BPFTOOL_FACTS_SCRIPT,
+});
 
 function btTest(lines: string[]): { rc: number; out: string } {
   if (!lines.length) return { rc: -1, out: 'bpftrace is not installed' };
@@ -132,7 +112,6 @@ export function parseDoctorFacts(out: string): DoctorFacts {
   const s = sections(out, SECTIONS);
   const capHex = /CapEff:\s*([0-9a-f]+)/i.exec(s['caps']!.join(' '))?.[1] ?? '0';
   const bt = /v?(\d+\.\d+\.\d+)/.exec(s['bpftrace']![0] ?? '')?.[1];
-  const tool = s['bpftool']!;
   const [libbpfDev, ...libRest] = s['libbpf']!;
   const phpLines = s['php']!;
   return {
@@ -146,8 +125,8 @@ export function parseDoctorFacts(out: string): DoctorFacts {
     bpftrace: bt,
     bpfTest: btTest(s['bpftest']!),
     beginTest: btTest(s['begintest']!),
-    bpftool: /bpftool v?(\S+)/.exec(tool[0] ?? '')?.[1],
-    bpftoolLibbpf: /libbpf v?(\S+)/.exec(tool[1] ?? '')?.[1],
+    bpftraceBtf: s['btinfo']!.length ? /btf[^:]*:\s*yes/.test(s['btinfo']!.join(' ')) : undefined,
+    bpftool: parseBpftoolFacts(s['bpftool']!.join('\n')),
     libbpfDev: libbpfDev === 'usdt.bpf.h' ? undefined : libbpfDev,
     usdtHeader: [libbpfDev, ...libRest].includes('usdt.bpf.h'),
     php: phpLines.find((l) => /^\d+\.\d+/.test(l)),
@@ -273,7 +252,9 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       ok ? 'ok' : 'fail',
       'PHP built with DTrace (USDT probes)',
       `PHP ${f.php}: ${f.phpDtrace ?? 'no "DTrace Support" line in php -i'}`,
-      'use the distribution packages (built with --enable-dtrace) or rebuild PHP with --enable-dtrace; set USE_ZEND_DTRACE=1 for compile/function probes',
+      /DTrace Support => disabled/.test(f.phpDtrace ?? '') && !/available/.test(f.phpDtrace ?? '')
+        ? "this PHP was built without --enable-dtrace (Ubuntu 24.04's PHP 8.3 is, LP #2088977): the lab's USDT programs, bt tools and checks cannot work here (verify reports them NOT VERIFIED; the memcached uprobes still work); use Ubuntu 22.04 or 26.04, Debian 12 or 13, or a PHP built with --enable-dtrace"
+        : 'use the distribution packages (built with --enable-dtrace) or rebuild PHP with --enable-dtrace; set USE_ZEND_DTRACE=1 for compile/function probes',
     );
   }
   for (const what of ['mod_php', 'php-fpm'] as const) {
@@ -292,7 +273,9 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
         u.notes > 0 ? 'ok' : 'fail',
         `USDT notes in the ${what} ${what === 'mod_php' ? 'module' : 'binary'}`,
         `${u.path}: ${u.notes} stapsdt notes`,
-        'the file was built without --enable-dtrace or stripped of its .note.stapsdt section: reinstall the distribution package',
+        /DTrace Support => disabled/.test(f.phpDtrace ?? '') && !/available/.test(f.phpDtrace ?? '')
+          ? 'this PHP was built without --enable-dtrace: see php-dtrace above'
+          : 'the file was built without --enable-dtrace or stripped of its .note.stapsdt section: reinstall the distribution package',
       );
   }
   if (!f.bpftrace)
@@ -305,7 +288,7 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       fix =
         "stripped bpftrace (Ubuntu 22.04): install bpftrace-dbgsym from ddebs.ubuntu.com for BEGIN/END; the lab's bt tools avoid BEGIN/END";
     }
-    if (versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
+    if (f.bpftraceBtf === undefined && versionBelow(f.bpftrace, 0, 16) && kernelAtLeast(f.kernel, 6, 0)) {
       issues.push(`bpftrace ${f.bpftrace} may fail to parse a 6.x kernel's BTF (ENUM64)`);
       fix ||= 'use bpftrace 0.16 or later (Ubuntu 24.04 ships 0.20) for kernel-type access on 6.x kernels';
     }
@@ -317,22 +300,50 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       fix,
     );
   }
-  if (!f.bpftool)
+  if (f.bpftraceBtf === false)
+    add(
+      'bpftrace-btf',
+      'warn',
+      'bpftrace reads kernel types (BTF)',
+      `bpftrace v${f.bpftrace ?? '?'} cannot read kernel ${f.kernel}'s BTF: your own tools using curtask->…, kernel struct casts or kfuncs fail here (the lab's bt tools use none of them)`,
+      "stick to tracepoint/USDT/uprobe arguments, or use a bpftrace whose libbpf parses this kernel's BTF (Ubuntu 24.04's 0.20 or newer, or Ubuntu 22.04 on its own 5.15 kernel)",
+    );
+  const bt = f.bpftool;
+  if (!bt.candidates.length)
     add(
       'bpftool',
       'warn',
       'bpftool and libbpf',
-      'bpftool not installed',
-      'ebpf-lab up installs it (bpftool on Debian, linux-tools-$(uname -r) on Ubuntu)',
+      describeBpftool(bt),
+      'ebpf-lab up installs it (bpftool on Debian, linux-tools on Ubuntu)',
+    );
+  else if (!bt.chosen)
+    add(
+      'bpftool',
+      'fail',
+      "a bpftool that reads this kernel's BTF",
+      describeBpftool(bt),
+      'install newer linux-tools (Ubuntu 22.04: apt-get install linux-tools-generic-hwe-22.04) or the bpftool package',
     );
   else {
     const old = !f.usdtHeader;
+    const detail = `${describeBpftool(bt)}, libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`;
+    const notOnPath = bt.wrapper && !bt.chosen.path.startsWith(`/usr/lib/linux-tools/${f.kernel}/`);
     add(
       'bpftool',
-      old ? 'warn' : 'ok',
+      old || notOnPath ? 'warn' : 'ok',
       'bpftool and libbpf',
-      `bpftool ${f.bpftool} (libbpf ${f.bpftoolLibbpf ?? '?'}), libbpf-dev ${f.libbpfDev ?? 'not installed'}${old ? ', no bpf/usdt.bpf.h' : ', has bpf/usdt.bpf.h'}`,
-      "libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab's programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+",
+      notOnPath
+        ? `${detail}; \`bpftool\` on PATH is the linux-tools wrapper, which has no binary for kernel ${f.kernel}`
+        : detail,
+      [
+        notOnPath ? `run ${bt.chosen.path} instead of bpftool (the workshop's \`bpftool map …\` commands too)` : '',
+        old
+          ? "libbpf < 0.8 (Ubuntu 22.04 has 0.5) has no usdt.bpf.h: the lab's programs carry their own lab_usdt.bpf.h; your own USDT programs need libbpf 0.8+"
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     );
   }
   const m = f.memc;

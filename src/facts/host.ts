@@ -1,4 +1,6 @@
+import { UserError } from '../errors.js';
 import { probe, type Probe } from '../resources/probe.js';
+import { hostScript } from '../render/script.js';
 
 /** What the steps need to know about a host; everything OS-specific comes from here. */
 export interface HostFacts {
@@ -13,6 +15,10 @@ export interface HostFacts {
   /** Login user of cloud images (ubuntu, admin, debian) when present. */
   defaultUser?: string;
   php?: PhpFacts;
+  /** kernel.perf_event_paranoid (undefined when unreadable). */
+  perfEventParanoid?: number;
+  /** The running kernel is one of Ubuntu's (it has /proc/version_signature): its perf patch applies. */
+  ubuntuKernel: boolean;
   libmemcached?: string;
   apcuSo?: string;
 }
@@ -27,12 +33,20 @@ export interface PhpFacts {
   cli?: string;
   /** /etc/php/8.1 */
   confDir: string;
+  /**
+   * The module and the fpm binary carry PHP's USDT probes (stapsdt notes): PHP was built
+   * with --enable-dtrace. Ubuntu 24.04's PHP 8.3 was not (LP #2088977): on such a host the
+   * USDT-based programs, tools and checks cannot work, and say so instead of failing.
+   */
+  usdt: boolean;
 }
 
 export const SUPPORTED_OS = [
   { id: 'ubuntu', versionId: '22.04', name: 'Ubuntu 22.04' },
   { id: 'ubuntu', versionId: '24.04', name: 'Ubuntu 24.04' },
+  { id: 'ubuntu', versionId: '26.04', name: 'Ubuntu 26.04' },
   { id: 'debian', versionId: '12', name: 'Debian 12' },
+  { id: 'debian', versionId: '13', name: 'Debian 13' },
 ] as const;
 
 const SECTIONS = [
@@ -47,22 +61,13 @@ const SECTIONS = [
   'cli',
   'memc',
   'apcu',
+  'perf',
+  'vsig',
+  'stapsdt',
 ] as const;
 
 /** One shell script printing every section, fenced by `== name` lines. */
-export const HOST_FACTS_SCRIPT = [
-  `echo '== osrel'; cat /etc/os-release 2>/dev/null`,
-  `echo '== uname'; uname -m; uname -r`,
-  `echo '== btf'; test -r /sys/kernel/btf/vmlinux && echo yes`,
-  `echo '== virt'; systemd-detect-virt 2>/dev/null || true`,
-  `echo '== cloudinit'; command -v cloud-init 2>/dev/null`,
-  `echo '== user'; getent passwd 1000 2>/dev/null | cut -d: -f1`,
-  `echo '== libphp'; ls -1 /usr/lib/apache2/modules/libphp*.so 2>/dev/null`,
-  `echo '== fpm'; ls -1 /usr/sbin/php-fpm* 2>/dev/null`,
-  `echo '== cli'; ls -1 /usr/bin/php[0-9]* 2>/dev/null`,
-  `echo '== memc'; ls -1 /usr/lib/*-linux-gnu/libmemcached.so.* 2>/dev/null`,
-  `echo '== apcu'; ls -1 /usr/lib/php/*/apcu.so 2>/dev/null`,
-].join('\n');
+export const HOST_FACTS_SCRIPT = hostScript('host-facts');
 
 export const hostFactsProbe: Probe<HostFacts> = probe(HOST_FACTS_SCRIPT, (out) => parseHostFacts(out), { id: 'host' });
 
@@ -113,6 +118,9 @@ export function parseHostFacts(out: string): HostFacts {
         fpmUnit: fpm?.version === version ? `php${version}-fpm.service` : undefined,
         cli: cli?.version === version ? cli.path : undefined,
         confDir: `/etc/php/${version}`,
+        usdt: [mod?.version === version ? mod.path : undefined, fpm?.version === version ? fpm.path : undefined]
+          .filter((x): x is string => !!x)
+          .every((p) => s['stapsdt']!.includes(p)),
       }
     : undefined;
   const memc = s['memc']!.filter((p) => /libmemcached\.so\.\d+$/.test(p)).sort()[0];
@@ -131,9 +139,24 @@ export function parseHostFacts(out: string): HostFacts {
     cloudInit: s['cloudinit']!.length > 0,
     defaultUser: s['user']![0],
     php,
+    perfEventParanoid: /^-?\d+$/.test(s['perf']![0] ?? '') ? Number(s['perf']![0]) : undefined,
+    ubuntuKernel: /^Ubuntu /.test(s['vsig']![0] ?? ''),
     libmemcached: memc,
     apcuSo: s['apcu']!.sort().pop(),
   };
+}
+
+/** The PHP facts the lab needs, or a UserError when PHP (mod_php and php-fpm) is not installed yet. */
+export function phpFacts(
+  f: HostFacts,
+): Required<Pick<PhpFacts, 'version' | 'libphp' | 'fpmBinary' | 'fpmUnit' | 'confDir'>> {
+  const p = f.php;
+  if (!p?.libphp || !p.fpmBinary || !p.fpmUnit)
+    throw new UserError(
+      'PHP (mod_php and php-fpm) is not installed on this host yet',
+      'run the packages step first: ebpf-lab up --only packages,php',
+    );
+  return { version: p.version, libphp: p.libphp, fpmBinary: p.fpmBinary, fpmUnit: p.fpmUnit, confDir: p.confDir };
 }
 
 export function supportedOs(f: HostFacts): string | undefined {

@@ -1,5 +1,5 @@
 import { probe, type Probe } from './probe.js';
-import type { Change, StepContext } from '../runner/types.js';
+import { ofKind, type Change, type StepContext } from '../runner/types.js';
 
 /** Enabled apache modules and confs (Debian's a2enmod/a2enconf symlink layout). */
 export interface ApacheState {
@@ -19,23 +19,26 @@ export const apacheProbe: Probe<ApacheState> = probe(
 
 export function apacheChanges(state: ApacheState, mods: string[], confs: string[], notMods: string[] = []): Change[] {
   return [
-    ...mods.filter((m) => !state.mods.includes(m)).map((m) => ({ resource: `apache-mod:${m}`, action: 'enable' })),
-    ...notMods.filter((m) => state.mods.includes(m)).map((m) => ({ resource: `apache-mod:${m}`, action: 'disable' })),
-    ...confs.filter((c) => !state.confs.includes(c)).map((c) => ({ resource: `apache-conf:${c}`, action: 'enable' })),
+    ...mods
+      .filter((m) => !state.mods.includes(m))
+      .map((name) => ({ kind: 'apache-mod', name, action: 'enable' }) as const),
+    ...notMods
+      .filter((m) => state.mods.includes(m))
+      .map((name) => ({ kind: 'apache-mod', name, action: 'disable' }) as const),
+    ...confs
+      .filter((c) => !state.confs.includes(c))
+      .map((name) => ({ kind: 'apache-conf', name, action: 'enable' }) as const),
   ];
 }
 
 /** a2dismod/a2enmod/a2enconf for the listed changes, then apache's own config test. */
 export async function applyApache(ctx: StepContext, changes: Change[]): Promise<void> {
-  const pick = (kind: string, action: string) =>
-    changes
-      .filter((c) => c.resource.startsWith(kind + ':') && c.action === action)
-      .map((c) => c.resource.split(':')[1]!);
-  const dis = pick('apache-mod', 'disable');
+  const names = (cs: { name: string }[]) => cs.map((c) => c.name);
+  const dis = names(ofKind(changes, 'apache-mod', 'disable'));
   if (dis.length) await ctx.host.exec(['a2dismod', '-q', '-f', ...dis], { sudo: true });
-  const mods = pick('apache-mod', 'enable');
+  const mods = names(ofKind(changes, 'apache-mod', 'enable'));
   if (mods.length) await ctx.host.exec(['a2enmod', '-q', ...mods], { sudo: true });
-  const confs = pick('apache-conf', 'enable');
+  const confs = names(ofKind(changes, 'apache-conf', 'enable'));
   if (confs.length) await ctx.host.exec(['a2enconf', '-q', ...confs], { sudo: true });
 }
 

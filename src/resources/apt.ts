@@ -26,7 +26,7 @@ export const dpkgAuditProbe: Probe<string> = probe('dpkg --audit 2>&1 | head -5'
 export function packageChanges(installed: Record<string, boolean>): Change[] {
   return Object.entries(installed)
     .filter(([, ok]) => !ok)
-    .map(([name]) => ({ resource: `apt:${name}`, action: 'install' }));
+    .map(([name]) => ({ kind: 'package', name, action: 'install' }));
 }
 
 /** Non-interactive apt, whatever the host: no prompts, no needrestart dialog, lock waits. */
@@ -115,3 +115,34 @@ export function packagesWithoutCandidate(policyOut: string, names: string[]): st
 export async function aptGet(ctx: StepContext, args: string[]): Promise<void> {
   await withAptRetry(ctx, ['apt-get', ...APT_OPTS, ...args]);
 }
+
+/**
+ * Resolves alternatives: `a|b|c` becomes the first of a, b, c that `apt-cache policy`
+ * gives a candidate; a plain name stays as it is. `unresolved` lists the groups none of
+ * whose members apt knows (stale or empty lists: update, then resolve again).
+ */
+export function resolveAlternatives(
+  policyOut: string,
+  wanted: readonly string[],
+): { packages: string[]; unresolved: string[] } {
+  const members = wanted.flatMap((w) => w.split('|'));
+  const unknown = new Set(packagesWithoutCandidate(policyOut, members));
+  const packages: string[] = [];
+  const unresolved: string[] = [];
+  for (const w of wanted) {
+    if (!w.includes('|')) {
+      packages.push(w);
+      continue;
+    }
+    const pick = w.split('|').find((n) => !unknown.has(n));
+    if (pick) packages.push(pick);
+    else {
+      unresolved.push(w);
+      packages.push(w.split('|')[0]!);
+    }
+  }
+  return { packages: [...new Set(packages)], unresolved };
+}
+
+/** Every package name in `wanted`, alternatives split. */
+export const alternativeMembers = (wanted: readonly string[]) => [...new Set(wanted.flatMap((w) => w.split('|')))];

@@ -11,8 +11,7 @@ import {
   type UnitState,
 } from './systemd.js';
 import type { Probe } from './probe.js';
-import { aptFault } from '../runner/fault.js';
-import type { Change, StepContext } from '../runner/types.js';
+import { changeLabel, ofKind, type Change, type StepContext } from '../runner/types.js';
 
 /**
  * The state a step wants, as data: packages, whole files, absent files, services.
@@ -76,17 +75,15 @@ export function desiredChanges(d: Desired, results: Record<string, unknown>): Ch
   const units = unitStates(results);
   for (const s of d.services ?? []) changes.push(...serviceChanges(s, units[s.unit]));
   const pending = pendingChanges((results['pending'] as string[] | undefined) ?? [], ownedUnits(d));
-  for (const p of pending)
-    if (!notify.has(p.resource.slice(5)))
-      notify.set(p.resource.slice(5), { action: p.action as 'restart', why: p.detail! });
-  for (const [unit, { action, why }] of notify) changes.push({ resource: `unit:${unit}`, action, detail: why });
+  for (const p of pending) if (!notify.has(p.unit)) notify.set(p.unit, { action: p.action, why: p.detail });
+  for (const [unit, { action, why }] of notify) changes.push({ kind: 'unit', unit, action, detail: why });
   return dedupe(changes);
 }
 
 export function dedupe(changes: Change[]): Change[] {
   const seen = new Set<string>();
   return changes.filter((c) => {
-    const k = c.resource + ' ' + c.action;
+    const k = changeLabel(c) + ' ' + c.action;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
@@ -95,20 +92,21 @@ export function dedupe(changes: Change[]): Change[] {
 
 /** Applies exactly `changes`: packages, then files (pending marks first), then units. */
 export async function applyDesired(ctx: StepContext, d: Desired, changes: Change[]): Promise<void> {
-  const pkgs = changes.filter((c) => c.resource.startsWith('apt:')).map((c) => c.resource.slice(4));
-  await installPackages(aptFault(ctx), pkgs);
-  const byAction = (a: string) =>
-    changes.filter((c) => c.resource.startsWith('unit:') && c.action === a).map((c) => c.resource.slice(5));
+  await installPackages(
+    ctx,
+    ofKind(changes, 'package').map((c) => c.name),
+  );
+  const byAction = (a: 'restart' | 'reload') => ofKind(changes, 'unit', a).map((c) => c.unit);
   await markPending(ctx, 'restart', byAction('restart'));
   await markPending(ctx, 'reload', byAction('reload'));
   let unitFilesChanged = false;
   for (const f of d.files ?? []) {
-    if (!changes.some((c) => c.resource === `file:${f.path}`)) continue;
+    if (!ofKind(changes, 'file').some((c) => c.path === f.path)) continue;
     ctx.progress(`writing ${f.path}`);
     await applyFile(ctx, f, changes);
     if (f.path.startsWith('/etc/systemd/')) unitFilesChanged = true;
   }
-  const gone = (d.absent ?? []).filter((p) => changes.some((c) => c.resource === `file:${p}` && c.action === 'delete'));
+  const gone = (d.absent ?? []).filter((p) => ofKind(changes, 'file', 'delete').some((c) => c.path === p));
   if (gone.length) {
     await ctx.host.exec(['rm', '-f', '--', ...gone], { sudo: true });
     if (gone.some((p) => p.startsWith('/etc/systemd/'))) unitFilesChanged = true;

@@ -4,7 +4,7 @@ import { quote } from '../transports/quote.js';
 import { notRegularFile } from '../transports/sudo.js';
 import { fileDiff } from '../render/diff.js';
 import { probe, type Probe } from './probe.js';
-import type { Change, StepContext } from '../runner/types.js';
+import { ofKind, type Change, type StepContext } from '../runner/types.js';
 
 /** A file the lab manages: whole content, mode and owner, replaced atomically. */
 export interface FileSpec {
@@ -68,15 +68,15 @@ export function fileChanges(spec: FileSpec, state: FileState, host = 'the host')
   const mode = spec.mode ?? 0o644;
   const owner = spec.owner ?? 'root';
   const group = spec.group ?? 'root';
-  const resource = `file:${spec.path}`;
+  const file = { kind: 'file', path: spec.path } as const;
   const want = sha256(spec.content);
   const text = typeof spec.content === 'string' ? spec.content : spec.content.toString('utf8');
   if (state.other) throw notRegularFile(host, spec.path, state.other);
-  if (!state.exists) return [{ resource, action: 'create', detail: fileDiff(spec.path, undefined, text, spec.secret) }];
+  if (!state.exists) return [{ ...file, action: 'create', detail: fileDiff(spec.path, undefined, text, spec.secret) }];
   const out: Change[] = [];
   if (state.sha256 !== want) {
     out.push({
-      resource,
+      ...file,
       action: 'update',
       detail:
         state.content !== undefined
@@ -86,15 +86,15 @@ export function fileChanges(spec: FileSpec, state: FileState, host = 'the host')
     return out; // put() rewrites mode and owner too
   }
   if (state.mode !== mode)
-    out.push({ resource, action: 'chmod', detail: `${state.mode?.toString(8)} -> ${mode.toString(8)}` });
+    out.push({ ...file, action: 'chmod', detail: `${state.mode?.toString(8)} -> ${mode.toString(8)}` });
   if (state.owner !== owner || state.group !== group)
-    out.push({ resource, action: 'chown', detail: `${state.owner}:${state.group} -> ${owner}:${group}` });
+    out.push({ ...file, action: 'chown', detail: `${state.owner}:${state.group} -> ${owner}:${group}` });
   return out;
 }
 
 /** Applies the changes of one file: upload (atomic, validated) or metadata fix. */
 export async function applyFile(ctx: StepContext, spec: FileSpec, changes: Change[]): Promise<void> {
-  const mine = changes.filter((c) => c.resource === `file:${spec.path}`);
+  const mine = ofKind(changes, 'file').filter((c) => c.path === spec.path);
   if (mine.length === 0) return;
   const mode = spec.mode ?? 0o644;
   const owner = spec.owner ?? 'root';
@@ -110,7 +110,7 @@ export async function applyFile(ctx: StepContext, spec: FileSpec, changes: Chang
 /** A file that must not exist (e.g. a drop-in when a feature is turned off). */
 export function absentFileChanges(path: string, state: FileState, host = 'the host'): Change[] {
   if (state.other) throw notRegularFile(host, path, state.other);
-  return state.exists ? [{ resource: `file:${path}`, action: 'delete' }] : [];
+  return state.exists ? [{ kind: 'file', path, action: 'delete' }] : [];
 }
 
 export function parentDir(path: string): string {

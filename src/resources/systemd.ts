@@ -1,7 +1,10 @@
 import { quote, quoteArgv } from '../transports/quote.js';
+import { hostScript } from '../render/script.js';
+import { PENDING_DIR } from '../lab/layout.js';
 import { probe, type Probe } from './probe.js';
-import type { Change, StepContext } from '../runner/types.js';
-import { faultPoint } from '../runner/fault.js';
+import { ofKind, type Change, type StepContext } from '../runner/types.js';
+
+type UnitAction = Extract<Change, { kind: 'unit' }>['action'];
 
 export interface UnitState {
   enabled: string;
@@ -18,39 +21,14 @@ export interface UnitState {
   startedAt: number;
 }
 
-/**
- * A sh snippet printing the main PID of a unit (0 when not running). Debian's
- * apache2.service is Type=forking without PIDFile, so systemd may not know its main
- * PID (MainPID=0 while active): then it is the newest process of the unit's cgroup
- * whose parent is PID 1 (cgroup v2 or v1/hybrid; the newest because an old master may
- * still be exiting after a graceful stop).
- */
+/** A sh snippet printing the main PID of a unit (0 when not running): templates/scripts/main-pid.sh. */
 export function mainPidScript(unit: string): string {
-  const q = quote(unit);
-  return (
-    `p=$(systemctl show -p MainPID --value ${q} 2>/dev/null); ` +
-    `if [ "\${p:-0}" = 0 ]; then cg=$(systemctl show -p ControlGroup --value ${q} 2>/dev/null); ` +
-    `for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do [ -n "$cg" ] && [ -r "$d$cg/cgroup.procs" ] || continue; ` +
-    `b=-1; for c in $(cat "$d$cg/cgroup.procs"); do s=$(sed 's/.*) //' /proc/$c/stat 2>/dev/null) || continue; ` +
-    `set -- $s; [ "$2" = 1 ] && [ "\${20}" -gt "$b" ] && b=\${20} && p=$c; done; break; done; fi; echo "\${p:-0}"`
-  );
+  return hostScript('main-pid', { UNIT: quote(unit) });
 }
 
 /** One probe for several units: enablement, activity, main pid and its environment. */
 export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
-  const body = units
-    .map((u) => {
-      const q = quote(u);
-      return (
-        `e=$(systemctl is-enabled ${q} 2>/dev/null); a=$(systemctl is-active ${q} 2>/dev/null); p=$(${mainPidScript(u)}); ` +
-        `printf '%s\\t%s\\t%s\\t%s\\t' ${q} "\${e:-unknown}" "\${a:-unknown}" "\${p:-0}"; ` +
-        `if [ "\${p:-0}" != 0 ] && [ -r /proc/$p/environ ]; then st=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20); ` +
-        // Start time to ~10 ms (not btime's whole seconds): now - uptime + start ticks.
-        `awk -v n="$(date +%s.%N)" -v u="$(cut -d' ' -f1 /proc/uptime)" -v s="$st" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\\t", n - u + s / t }'; tr '\\0' '\\036' < /proc/$p/environ; else printf '0\\t'; fi; ` +
-        `printf '\\t'; systemctl show -p Environment --value ${q} 2>/dev/null | tr ' ' '\\036'; echo`
-      );
-    })
-    .join('\n');
+  const body = units.map((u) => hostScript('unit-state', { UNIT: quote(u), MAIN_PID: mainPidScript(u) })).join('\n');
   return probe(
     body,
     (out) => {
@@ -93,38 +71,32 @@ export interface ServiceSpec {
 
 export function serviceChanges(spec: ServiceSpec, state: UnitState | undefined): Change[] {
   const out: Change[] = [];
-  const resource = `unit:${spec.unit}`;
+  const unit = { kind: 'unit', unit: spec.unit } as const;
   if (
     spec.enabled !== false &&
     state?.enabled !== 'enabled' &&
     state?.enabled !== 'static' &&
     state?.enabled !== 'alias'
   )
-    out.push({ resource, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
+    out.push({ ...unit, action: 'enable', detail: `is-enabled: ${state?.enabled ?? 'unknown'}` });
   if (spec.active !== false && state?.active !== 'active')
-    out.push({ resource, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
+    out.push({ ...unit, action: 'start', detail: `is-active: ${state?.active ?? 'unknown'}` });
   return out;
 }
 
 /** Performs unit changes in a safe order: daemon-reload, restarts, reloads, enables, starts. */
 export async function applyUnitChanges(ctx: StepContext, changes: Change[], daemonReload: boolean): Promise<void> {
   if (daemonReload) await ctx.host.exec(['systemctl', 'daemon-reload'], { sudo: true });
-  const units = (action: string) => [
-    ...new Set(
-      changes.filter((c) => c.resource.startsWith('unit:') && c.action === action).map((c) => c.resource.slice(5)),
-    ),
-  ];
+  const units = (action: UnitAction) => [...new Set(ofKind(changes, 'unit', action).map((c) => c.unit))];
   const restarted = new Set<string>();
   for (const u of units('restart')) {
     ctx.progress(`restarting ${u}`);
-    faultPoint(`unit:${u}:before-restart`);
     await ctx.host.exec(['systemctl', 'restart', u], { sudo: true, timeoutMs: 180_000 });
     await clearPending(ctx, 'restart', u);
     restarted.add(u);
   }
   for (const u of units('reload').filter((u) => !restarted.has(u))) {
     ctx.progress(`reloading ${u}`);
-    faultPoint(`unit:${u}:before-reload`);
     await ctx.host.exec(['systemctl', 'reload-or-restart', u], { sudo: true, timeoutMs: 180_000 });
     await clearPending(ctx, 'reload', u);
   }
@@ -135,11 +107,10 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
   if (start.length) await ctx.host.exec(['systemctl', 'start', ...start], { sudo: true, timeoutMs: 180_000 });
 }
 
-/**
- * Pending restarts/reloads live on the host, written before the config that needs
- * them, so a run cut between the write and the restart restarts next time.
+/*
+ * Pending restarts/reloads live on the host (PENDING_DIR), written before the config
+ * that needs them, so a run cut between the write and the restart restarts next time.
  */
-export const PENDING_DIR = '/var/lib/ebpf-lab/pending';
 
 export const pendingProbe: Probe<string[]> = probe(
   `ls -1 ${PENDING_DIR} 2>/dev/null; true`,
@@ -147,12 +118,15 @@ export const pendingProbe: Probe<string[]> = probe(
   { id: 'pending' },
 );
 
-export function pendingChanges(markers: string[], units: string[]): Change[] {
-  const out: Change[] = [];
+export function pendingChanges(
+  markers: string[],
+  units: string[],
+): { kind: 'unit'; unit: string; action: 'restart' | 'reload'; detail: string }[] {
+  const out: ReturnType<typeof pendingChanges> = [];
   for (const m of markers) {
     const [action, unit] = m.split('@');
-    if (action && unit && units.includes(unit))
-      out.push({ resource: `unit:${unit}`, action, detail: 'pending from an earlier run that was interrupted' });
+    if ((action === 'restart' || action === 'reload') && unit && units.includes(unit))
+      out.push({ kind: 'unit', unit, action, detail: 'pending from an earlier run that was interrupted' });
   }
   return out;
 }

@@ -1,6 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { HostError, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
+import { RUN_OWNER, STATE_DIR } from '../lab/layout.js';
+import { hostScript } from '../render/script.js';
 import type { CommandResult, Transport } from '../transports/transport.js';
 
 /**
@@ -13,8 +15,8 @@ import type { CommandResult, Transport } from '../transports/transport.js';
  * owner releases it, by ending its own holder. OWNER_FILE says who holds it; a run that finds
  * one left behind says whose run ended without releasing.
  */
-export const LOCK_DIR = '/var/lib/ebpf-lab';
-export const OWNER_FILE = `${LOCK_DIR}/run.owner`;
+export const LOCK_DIR = STATE_DIR;
+export const OWNER_FILE = RUN_OWNER;
 const RETRY_MS = 2000;
 
 export interface HostLock {
@@ -32,26 +34,13 @@ export interface LockOptions {
 }
 
 /**
- * The holder: takes the lock without waiting or says who holds it; records its owner (an
- * unwritable disk is reported with its mount and free bytes, and nothing is left behind);
- * then holds the lock until it is killed (release) or its output goes nowhere (owner gone).
+ * The holder (templates/scripts/run-lock.sh): takes the lock without waiting or says who
+ * holds it; records its owner (an unwritable disk is reported with its mount and free bytes,
+ * and nothing is left behind); then holds the lock until it is killed (release) or its output
+ * goes nowhere (owner gone).
  */
 export function holderScript(owner: string, dir = LOCK_DIR): string {
-  return [
-    `d=${quote(dir)}; o="$d/run.owner"`,
-    `space() { df -P -B1 "$1" 2>/dev/null | awk 'NR==2 {print $6 "\\t" $4}'; }`,
-    `if ! err=$(mkdir -p "$d" 2>&1); then printf 'unwritable\\t%s\\t%s\\n' "$(space "$(dirname "$d")")" "$err"; exit 0; fi`,
-    `exec 9<"$d"`,
-    `if ! flock -n 9; then printf 'held\\t%s\\n' "$(cat "$o" 2>/dev/null)"; exit 0; fi`,
-    `prev=$(cat "$o" 2>/dev/null | head -c 300 | tr -d '\\t\\n')`,
-    `if ! err=$( { printf '%s\\n' ${quote(owner)} > "$o.new" && mv -f "$o.new" "$o"; } 2>&1 ); then`,
-    `  rm -f "$o.new"; printf 'unwritable\\t%s\\t%s\\n' "$(space "$d")" "$(printf %s "$err" | tr '\\n' ' ')"; exit 0`,
-    `fi`,
-    `trap 'rm -f "$o"; exit 0' TERM`,
-    `printf 'acquired\\t%s\\t%s\\n' "$$" "$prev"`,
-    // The sleep must not inherit the lock: only this shell holds it.
-    `while printf '.\\n'; do sleep 1 9<&- & wait $!; done`,
-  ].join('\n');
+  return hostScript('run-lock', { DIR: quote(dir), OWNER: quote(owner) });
 }
 
 type Attempt =

@@ -78,6 +78,7 @@ export function guardRun(o: {
       put: (p, c, opts) => (signal ? refuse() : track(`put ${p}`, inner.put(p, c, opts))),
       get: (p) => (signal ? refuse() : inner.get(p)),
       close: () => inner.close(),
+      sever: () => inner.sever?.(),
     };
   };
 

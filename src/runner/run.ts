@@ -6,8 +6,8 @@ import { labSecret } from '../secrets.js';
 import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
 import type { Emit, Mode } from './events.js';
-import type { Change, Evidence, Step, StepContext, StepResult } from './types.js';
-import { faultPoint } from './fault.js';
+import { changeLabel, type Change, type Evidence, type Step, type StepContext, type StepResult } from './types.js';
+import { injectFaults } from './fault.js';
 
 export interface RunInput {
   host: Transport;
@@ -27,7 +27,9 @@ export interface RunInput {
  * Facts are read late (per step) and dropped after every apply.
  */
 export async function runSteps(input: RunInput): Promise<StepResult[]> {
-  const { host, steps, options, mode, emit } = input;
+  const { steps, options, mode } = input;
+  // Fault injection for the reliability tests: the host and the events, wrapped once.
+  const { host, emit } = process.env['EBPF_LAB_FAULT'] ? injectFaults(input.host, input.emit) : input;
   const started = performance.now();
   let facts: Promise<HostFacts> | undefined;
   const results: StepResult[] = [];
@@ -103,9 +105,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       }
       if (mode === 'up' && changes.length > 0) {
         emit({ kind: 'step:phase', id: step.id, phase: 'apply' });
-        faultPoint(`step:${step.id}:before-apply`);
         await step.apply(ctx, changes);
-        faultPoint(`step:${step.id}:after-apply`);
         facts = undefined;
         emit({ kind: 'step:phase', id: step.id, phase: 'recheck' });
         const again = await step.check(ctx);
@@ -113,7 +113,9 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
           throw new ConvergenceError(
             `step ${step.id} does not converge: still pending after apply: ` +
               again.changes
-                .map((c) => `${c.action} ${c.resource}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`)
+                .map(
+                  (c) => `${c.action} ${changeLabel(c)}${c.detail && !c.detail.includes('\n') ? ` (${c.detail})` : ''}`,
+                )
                 .join(', '),
           );
       }

@@ -4,14 +4,70 @@ import type { LabOptions } from '../options.js';
 import type { Probe, ProbeResults } from '../resources/probe.js';
 
 /**
- * One difference between the desired and the observed state, as plain data.
- * resource: `file:/etc/x`, `apt:clang`, `unit:apache2.service`, `artifact:ebpf_exporter@2.5.1`…
+ * One difference between the desired and the observed state, as data: what differs
+ * (`kind` and its fields), the `action` that removes the difference, and a `detail` for
+ * people (a unified diff for files, a reason for restarts…; secrets masked).
  */
-export interface Change {
-  resource: string;
-  action: string;
-  /** A unified diff for files, a reason for restarts, a package list… (secrets masked). */
-  detail?: string;
+export type Change = (
+  | { kind: 'file'; path: string; action: 'create' | 'update' | 'chmod' | 'chown' | 'delete' }
+  | { kind: 'package'; name: string; action: 'install' }
+  | { kind: 'unit'; unit: string; action: 'enable' | 'start' | 'restart' | 'reload' }
+  | { kind: 'apache-mod'; name: string; action: 'enable' | 'disable' }
+  | { kind: 'apache-conf'; name: string; action: 'enable' }
+  | { kind: 'artifact'; name: string; version: string; action: 'install' }
+  | { kind: 'user'; name: string; action: 'create' }
+  | { kind: 'password'; of: 'grafana'; action: 'reset' }
+  /** The lab's BPF programs, built on the host (`programs` unknown until PHP is installed). */
+  | { kind: 'bpf'; programs?: string[]; action: 'build' }
+  /** Something else on the host must finish first. */
+  | { kind: 'wait'; for: 'cloud-init' | 'dpkg-lock'; action: 'wait' }
+  /** A step's whole work, which cannot be planned before an earlier step has run. */
+  | { kind: 'step'; step: string; action: 'configure' | 'install' }
+  | { kind: 'lightsail'; instance: string; action: 'create' | 'update' | 'delete' }
+  | { kind: 'lightsail-keypair'; name: string; action: 'delete' }
+) & { detail?: string };
+
+/**
+ * What a change is about, as people (and the JSON output's `resource`) read it:
+ * `file:/etc/x`, `apt:clang`, `unit:apache2.service`, `artifact:prometheus@3.5.0`…
+ */
+export function changeLabel(c: Change): string {
+  switch (c.kind) {
+    case 'file':
+      return `file:${c.path}`;
+    case 'package':
+      return `apt:${c.name}`;
+    case 'unit':
+      return `unit:${c.unit}`;
+    case 'apache-mod':
+    case 'apache-conf':
+    case 'user':
+    case 'lightsail-keypair':
+      return `${c.kind}:${c.name}`;
+    case 'artifact':
+      return `artifact:${c.name}@${c.version}`;
+    case 'password':
+      return `${c.of}:admin-password`;
+    case 'bpf':
+      return `bpf:${c.programs?.join(',') ?? 'programs'}`;
+    case 'wait':
+      return c.for;
+    case 'step':
+      return c.step;
+    case 'lightsail':
+      return `lightsail:${c.instance}`;
+  }
+}
+
+/** Changes of one kind (`ofKind(changes, 'unit', 'restart')`), typed. */
+export function ofKind<K extends Change['kind']>(
+  changes: readonly Change[],
+  kind: K,
+  action?: Extract<Change, { kind: K }>['action'],
+): Extract<Change, { kind: K }>[] {
+  return changes.filter(
+    (c): c is Extract<Change, { kind: K }> => c.kind === kind && (action === undefined || c.action === action),
+  );
 }
 
 export interface CheckResult {

@@ -18,12 +18,21 @@ import { ensurePorts } from '../cloud/ports.js';
 import { createLightsailClient } from '../cloud/region.js';
 import { labTags } from '../cloud/tags.js';
 import { waitForInstance, waitForPort, type ConnectFn } from '../cloud/wait.js';
-import { inputDeps, resolveInputs } from '../commands/lightsail-inputs.js';
 import { forgetLab, knownHostsPath, labHome, readRegistry, saveLab, type LabRecord } from '../state.js';
-import { parsePublicKeyLine, readKnownHosts, replaceHostKeys, writeKnownHosts } from '../transports/known-hosts.js';
+import {
+  forgetKnownHosts,
+  parsePublicKeyLine,
+  readKnownHosts,
+  replaceHostKeys,
+  writeKnownHosts,
+  type HostKey,
+} from '../transports/known-hosts.js';
 import { connectSsh } from '../transports/ssh.js';
 import type { Transport } from '../transports/transport.js';
-import type { OpenedTarget } from './resolve.js';
+import type { LightsailInputs } from './lightsail-inputs.js';
+import type { OpenedTarget, StatusRow } from './target.js';
+import { changeLabel } from '../runner/types.js';
+import { GRAFANA_PORT } from '../lab/layout.js';
 
 /** How to reach a lab instance once it runs: address, login, key and host keys to pin. */
 export interface LabEndpoint {
@@ -42,7 +51,7 @@ export interface LabEndpoint {
 
 /** The seams: the Lightsail client, fake time, the SSH address of an instance and the connection. */
 export interface LightsailDeps {
-  makeClient(region: string): LightsailClient;
+  makeClient(region: string, profile?: string): LightsailClient;
   cloud: CloudOptions;
   instanceWait: { timeoutMs?: number; intervalMs?: number };
   portWait: { timeoutMs?: number; intervalMs?: number; connect?: ConnectFn };
@@ -52,11 +61,11 @@ export interface LightsailDeps {
 }
 
 const DEFAULT_DEPS: LightsailDeps = {
-  makeClient: (region) => {
+  makeClient: (region, profile) => {
     // ebpf-lab supports Node 20 (package.json engines); the SDK's "upgrade to 22" notice on
     // every run would only be noise for attendees.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-    return createLightsailClient({ region, profile: process.env['AWS_PROFILE'] || undefined });
+    return createLightsailClient({ region, profile: profile || process.env['AWS_PROFILE'] || undefined });
   },
   cloud: {},
   instanceWait: {},
@@ -188,6 +197,46 @@ async function setKnownHostKeys(host: string, port: number, lines: string[]): Pr
   });
 }
 
+/** What identifies a lab's known-hosts lines, read before the instance is deleted. */
+export interface HostKeysToForget {
+  /** The instance's host keys as Lightsail reports them (made for that machine alone). */
+  keys: HostKey[];
+  /** Where SSH reached it until now: used only when Lightsail reports no keys (trust on first use). */
+  address?: { host: string; port: number };
+}
+
+/** Read before `destroyLab`: the host keys (and address) of lab `name`, if it is ours; nothing otherwise. */
+export async function hostKeysToForget(client: LightsailClient, name: string): Promise<HostKeysToForget> {
+  const inst = await getInstance(client, name, lightsailDeps.cloud);
+  if (!inst || !(inst.ours && inst.lab === name)) return { keys: [] };
+  const keys: HostKey[] = [];
+  for (const line of await hostKeysFor(client, name, lightsailDeps.cloud)) {
+    try {
+      keys.push(parsePublicKeyLine(line));
+    } catch {
+      /* a key type OpenSSH does not know cannot be in known_hosts either */
+    }
+  }
+  return {
+    keys,
+    ...(inst.publicIp ? { address: lightsailDeps.endpoint(inst as LabInstance & { publicIp: string }) } : {}),
+  };
+}
+
+/**
+ * After the instance is deleted: removes its known-hosts lines — every line holding one of
+ * its own host keys — and never a line of another lab (another machine has other keys, also
+ * at an address this lab once had). When Lightsail reported no keys (trust on first use),
+ * the lines of the address the instance held until it was deleted are its own.
+ */
+export async function forgetHostKeysOf(plan: HostKeysToForget): Promise<void> {
+  if (plan.keys.length) {
+    await fileLock(() => forgetKnownHosts(knownHostsPath(), plan.keys));
+    return;
+  }
+  if (plan.address) await setKnownHostKeys(plan.address.host, plan.address.port, []);
+}
+
 /** The endpoint of an existing, running lab of ours (plan/verify/ssh never create). */
 export async function existingEndpoint(client: LightsailClient, name: string, region: string): Promise<LabEndpoint> {
   const inst = await getInstance(client, name, lightsailDeps.cloud);
@@ -234,18 +283,13 @@ export function recordFor(ep: LabEndpoint): Omit<LabRecord, 'createdAt'> {
 export const saveLabLocked = (rec: LabRecord): Promise<void> => fileLock(() => saveLab(rec));
 export const forgetLabLocked = (name: string): Promise<void> => fileLock(() => forgetLab(name));
 
-/** openTarget's lightsail branch: `up` creates or adopts; plan/verify need a running lab. */
+/** Opens a lab with resolved inputs: `up` creates or adopts; plan/verify need a running lab. */
 export async function openLightsail(
   spec: { name: string },
+  inputs: LightsailInputs,
   o: { create: boolean; log: (l: string) => void },
 ): Promise<OpenedTarget> {
-  const known = (await readRegistry()).labs[recordName(spec.name)];
-  const inputs = await resolveInputs({
-    flags: inputDeps.flags,
-    client: lightsailDeps.makeClient,
-    knownRegion: known?.region,
-  });
-  const client = lightsailDeps.makeClient(inputs.region);
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
   const ep = o.create
     ? await prepareLab(client, {
         name: spec.name,
@@ -258,7 +302,7 @@ export async function openLightsail(
       })
     : await existingEndpoint(client, spec.name, inputs.region);
   const transport = await connectLab(ep, o.log);
-  return { transport, record: recordFor(ep) };
+  return { transport, record: { ...recordFor(ep), ...(inputs.profile ? { profile: inputs.profile } : {}) } };
 }
 
 /** The Grafana admin password the grafana step generated for this lab, if any. */
@@ -267,18 +311,14 @@ export async function grafanaPassword(name: string): Promise<string | undefined>
 }
 
 /** One `status` row of a lightsail lab. */
-export interface LightsailStatus extends LabRecord {
-  state: string;
-  grafanaUrl?: string;
-  grafanaPassword?: string;
-}
+export type LightsailStatus = StatusRow;
 
 /** Live state of a registered lab; refreshes its IP and pinned host keys (an IP changes after stop/start). */
 export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> {
   const name = lab.name.replace(/^lightsail:/, '');
   const grafana = await grafanaPassword(name);
   try {
-    const client = lightsailDeps.makeClient(lab.region ?? 'us-east-1');
+    const client = lightsailDeps.makeClient(lab.region ?? 'us-east-1', lab.profile);
     const inst = await getInstance(client, name, lightsailDeps.cloud);
     if (!inst) return { ...lab, state: 'absent' };
     let host = lab.host;
@@ -289,7 +329,7 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
       if (keys.length) await setKnownHostKeys(host, port, keys);
       if (host !== lab.host || port !== lab.port) await saveLabLocked({ ...lab, host, port });
     }
-    const grafanaUrl = inst.publicIp && host ? `http://${host}:3000/` : undefined;
+    const grafanaUrl = inst.publicIp && host ? `http://${host}:${GRAFANA_PORT}/` : undefined;
     return {
       ...lab,
       host,
@@ -303,14 +343,27 @@ export async function lightsailStatus(lab: LabRecord): Promise<LightsailStatus> 
   }
 }
 
-/** A status line: name, state, where, Grafana URL and password. */
-export function formatLightsailStatus(r: LightsailStatus): string {
-  const where = r.host ? `${r.user}@${r.host}${r.port === 22 ? '' : `:${r.port}`} (${r.region})` : `(${r.region})`;
-  const grafana = r.grafanaUrl
-    ? `  grafana ${r.grafanaUrl}${r.grafanaPassword ? ` password ${r.grafanaPassword}` : ''}`
-    : '';
-  const last = r.lastRun ? `  last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
-  return `${r.name.padEnd(22)} ${'lightsail'.padEnd(9)} ${r.state.padEnd(8)} ${where}${grafana}${last}`;
+/**
+ * What `up` would create and what it costs, for its confirmation; undefined when the instance
+ * exists (ours is converged, another's is refused by prepareLab): nothing new is paid for.
+ */
+export async function createPreview(name: string, inputs: LightsailInputs): Promise<string | undefined> {
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
+  if (await getInstance(client, name, lightsailDeps.cloud)) return undefined;
+  const { estimateCost, formatCost } = await import('../cloud/cost.js');
+  const cost = await estimateCost(client, inputs.bundleId, 1, lightsailDeps.cloud);
+  return `Lightsail instance "${name}" in ${inputs.region}, ${formatCost(cost)}`;
+}
+
+/**
+ * What `down` would delete, for its confirmation: "instance NAME in REGION", or undefined when
+ * there is nothing of ours to delete (absent, or not ours: down then refuses by itself).
+ */
+export async function downPreview(name: string, inputs: LightsailInputs): Promise<string | undefined> {
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
+  const inst = await getInstance(client, name, lightsailDeps.cloud);
+  if (!inst || !(inst.ours && inst.lab === name)) return undefined;
+  return `Lightsail instance "${name}" in ${inputs.region} (${inst.state}${inst.publicIp ? `, ${inst.publicIp}` : ''}) and its key pair`;
 }
 
 /** Before `ssh`: current IP and pinned keys into the registry and known_hosts. */
@@ -319,29 +372,27 @@ export async function refreshLightsailLab(name: string): Promise<void> {
   if (lab) await lightsailStatus(lab);
 }
 
-/** `down --target lightsail:NAME`: instance and key pair (only ours), known host keys, registry entry. */
+/** `down --target lightsail:NAME`: instance and key pair (only ours), its known-hosts lines, registry entry. */
 export async function lightsailDown(
   spec: { name: string; label: string },
+  inputs: LightsailInputs,
   write: (s: string) => void,
 ): Promise<number> {
   const known = (await readRegistry()).labs[recordName(spec.name)];
-  const inputs = await resolveInputs({
-    flags: inputDeps.flags,
-    client: lightsailDeps.makeClient,
-    knownRegion: known?.region,
-  });
-  const client = lightsailDeps.makeClient(inputs.region);
+  const client = lightsailDeps.makeClient(inputs.region, inputs.profile);
+  const hostKeys = await hostKeysToForget(client, spec.name);
   const changes = await destroyLab(client, spec.name, {
     ...lightsailDeps.cloud,
     keyPairName: defaultKeyPairName(spec.name),
   });
-  if (known?.host && known.port) await setKnownHostKeys(known.host, known.port, []);
-  if (changes.some((c) => c.resource.startsWith('lightsail-keypair:')) && known?.keyPath) {
+  if (changes.some((c) => c.kind === 'lightsail' && c.instance === spec.name && c.action === 'delete'))
+    await forgetHostKeysOf(hostKeys);
+  if (changes.some((c) => c.kind === 'lightsail-keypair') && known?.keyPath) {
     await rm(known.keyPath, { force: true });
     await rm(`${known.keyPath}.pub`, { force: true });
   }
   if (known) await forgetLabLocked(recordName(spec.name));
-  for (const c of changes) write(`${c.resource}: deleted`);
+  for (const c of changes) write(`${changeLabel(c)}: deleted`);
   write(
     changes.length
       ? `${spec.label}: removed from ${inputs.region}`

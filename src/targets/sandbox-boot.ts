@@ -17,7 +17,15 @@ import {
   sshBanner,
   tailFile,
 } from './sandbox-proc.js';
-import { forwarderArgv, isOurForwarder, isOurNspawn, nspawnArgv } from './sandbox-spec.js';
+import { inCgroups, removeCgroups, sandboxCgroups } from './sandbox-cgroup.js';
+import {
+  SERVICE_FORWARDS,
+  forwarderArgv,
+  isOurForwarder,
+  isOurNspawn,
+  nspawnArgv,
+  type ForwardedService,
+} from './sandbox-spec.js';
 
 /** What sandbox.json records about a sandbox (and its processes, while running). */
 export interface SandboxRecord {
@@ -30,10 +38,14 @@ export interface SandboxRecord {
   keyPath: string;
   hostKeys: string[];
   repoDir: string;
+  /** The OS id (SANDBOX_OSES), e.g. 'ubuntu-22.04'; records without it are Debian 12. */
+  os: string;
   createdAt: string;
   nspawnPid?: number;
   leaderPid?: number;
   forwarderPid?: number;
+  /** Loopback forwards of the lab's web pages, Grafana and Prometheus (SERVICE_FORWARDS). */
+  forwards?: { service: ForwardedService; to: number; port: number; pid?: number }[];
   bootedAt?: string;
 }
 
@@ -61,15 +73,25 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
 }
 
 /**
+ * The container gets the unified cgroup hierarchy (cgroup v2) even on a host booted with
+ * the legacy or hybrid layout: systemd 258+ (Ubuntu 26.04) no longer runs on cgroup v1 and
+ * 256+ (Debian 13) only reluctantly.
+ */
+const NSPAWN_ENV = { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
+
+/**
  * Start the container detached; fills nspawnPid and leaderPid. `persist` records the pid as
  * soon as it exists, so a run killed while the container boots leaves it known.
  */
 export async function bootContainer(rec: SandboxRecord, persist?: () => Promise<void>): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
   await rm(propagateDir(rec), { recursive: true, force: true });
+  const cgroups = await sandboxCgroups(rec.machine);
+  await removeCgroups(cgroups); // left by a container that was killed
   const pid = spawnDetached(
-    nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir }),
+    inCgroups(cgroups, nspawnArgv({ rootfs: rec.rootfs, machine: rec.machine, repoDir: rec.repoDir })),
     nspawnLog(rec),
+    NSPAWN_ENV,
   );
   rec.nspawnPid = pid;
   rec.bootedAt = new Date().toISOString();
@@ -151,9 +173,54 @@ export async function stopForwarder(rec: SandboxRecord): Promise<void> {
   delete rec.forwarderPid;
 }
 
+/** Kill a forwarder we started (its whole process group), if `pid` still runs `argv`-checked socat. */
+async function stopOne(pid: number | undefined, ours: (argv: string[] | undefined) => boolean): Promise<void> {
+  const argv = pid && (await pidAlive(pid)) ? await procCmdline(pid) : undefined;
+  if (pid && ours(argv)) {
+    if (!signal(-pid, 'SIGTERM')) signal(pid, 'SIGTERM');
+    if (!(await waitGone(pid, 3000))) signal(-pid, 'SIGKILL');
+  }
+}
+
+/**
+ * (Re)start the loopback forwards of the web pages, Grafana and Prometheus: each keeps its
+ * port while that port is free, so the URLs a user opened stay valid across `up`s.
+ */
+export async function ensureServiceForwards(rec: SandboxRecord): Promise<void> {
+  if (!rec.leaderPid) throw new Error('ensureServiceForwards: container PID 1 unknown');
+  const leader = rec.leaderPid;
+  const old = new Map((rec.forwards ?? []).map((f) => [f.service, f]));
+  const next: NonNullable<SandboxRecord['forwards']> = [];
+  for (const { service, to } of SERVICE_FORWARDS) {
+    const f = old.get(service);
+    if (f?.pid && (await pidAlive(f.pid)) && isOurForwarder(await procCmdline(f.pid), f.port, leader, false, to)) {
+      next.push(f);
+      continue;
+    }
+    await stopOne(
+      f?.pid,
+      (argv) => argv?.[0]?.endsWith('socat') === true && argv[1]?.startsWith(`TCP-LISTEN:${f?.port},`) === true,
+    );
+    const port = f?.port && !(await portInUse(f.port)) ? f.port : await freeLoopbackPort();
+    const pid = spawnDetached(forwarderArgv(port, leader, false, to), path.join(rec.dir, `forward-${service}.log`));
+    next.push({ service, to, port, pid });
+  }
+  rec.forwards = next;
+}
+
+async function stopServiceForwards(rec: SandboxRecord): Promise<void> {
+  for (const f of rec.forwards ?? [])
+    await stopOne(
+      f.pid,
+      (argv) => argv?.[0]?.endsWith('socat') === true && argv[1]?.startsWith(`TCP-LISTEN:${f.port},`) === true,
+    );
+  for (const f of rec.forwards ?? []) delete f.pid;
+}
+
 /** Halt the container: SIGTERM to nspawn (clean poweroff), SIGKILL after 15 s. */
 export async function stopContainer(rec: SandboxRecord): Promise<void> {
   await stopForwarder(rec);
+  await stopServiceForwards(rec);
   const pid = rec.nspawnPid;
   if (pid && (await nspawnRunning(rec))) {
     signal(pid, 'SIGTERM');
@@ -164,6 +231,7 @@ export async function stopContainer(rec: SandboxRecord): Promise<void> {
   }
   delete rec.nspawnPid;
   delete rec.leaderPid;
+  await removeCgroups(await sandboxCgroups(rec.machine));
   // The host's /run is not a tmpfs here and nspawn refuses to clean this up itself.
   await rm(propagateDir(rec), { recursive: true, force: true });
 }

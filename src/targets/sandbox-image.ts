@@ -6,11 +6,13 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../errors.js';
 import { withPath } from '../local-fs.js';
-import { findExecutable } from './host-tools.js';
 import { mountsUnder, pidAlive, run, sleep } from './sandbox-proc.js';
-import { BASE_SPEC, REPO_MOUNT, aptNeedsUpdate, baseKey, repoKey, validatePackages } from './sandbox-spec.js';
+import { REPO_MOUNT, aptNeedsUpdate, baseKey, baseSpec, repoKey, validatePackages } from './sandbox-spec.js';
+import { MIRROR_ENV, archiveUnreachable, mirrorArgs, type SandboxOs } from './sandbox-os.js';
+import { archiveKeyring } from './sandbox-keyring.js';
+import { alternativeMembers, resolveAlternatives } from '../resources/apt.js';
+import { CommandError, UserError } from '../errors.js';
 
 export interface BaseImage {
   key: string;
@@ -20,9 +22,9 @@ export interface BaseImage {
   aptDir: string;
 }
 
-export const basePath = (cacheDir: string, key = baseKey()) => path.join(cacheDir, `base-${key}`);
-export const repoPath = (cacheDir: string, packages: readonly string[]) =>
-  path.join(cacheDir, `repo-${repoKey(baseKey(), packages)}`);
+export const basePath = (cacheDir: string, key: string) => path.join(cacheDir, `base-${key}`);
+export const repoPath = (cacheDir: string, os: SandboxOs, packages: readonly string[], mirror?: string) =>
+  path.join(cacheDir, `repo-${repoKey(baseKey(os, mirror), packages)}`);
 
 /** A directory ebpf-lab would remove has a filesystem mounted under it: never removed through it. */
 export function mountedUnder(dir: string, mounts: string[]): UserError {
@@ -117,65 +119,76 @@ async function buildOnce(
   });
 }
 
-/** The base root filesystem for sandboxes, built once per cache dir and recipe. */
-export async function ensureBase(cacheDir: string, log: (l: string) => void): Promise<BaseImage> {
-  const key = baseKey();
+/** Where an OS's archive comes from: its default (mmdebstrap knows it) or the user's mirror. */
+export interface ArchiveSource {
+  os: SandboxOs;
+  /** EBPF_LAB_APT_MIRROR: an archive mirror or proxy URL; undefined for the default. */
+  mirror?: string;
+}
+
+/** The base root filesystem of one OS, built once per cache dir, recipe and mirror. */
+export async function ensureBase(cacheDir: string, src: ArchiveSource, log: (l: string) => void): Promise<BaseImage> {
+  const key = baseKey(src.os, src.mirror);
   const dir = basePath(cacheDir, key);
   await buildOnce(dir, log, async (tmp) => {
-    log('building base root filesystem (about 30 s)');
+    const keyring = await archiveKeyring(src.os, cacheDir, log);
+    log(`building the ${src.os.name} base root filesystem from its archive (about a minute)`);
     const started = Date.now();
     const rootfs = path.join(tmp, 'rootfs');
-    await bootstrap(rootfs);
+    await heartbeat(log, `still building the ${src.os.name} base root filesystem`, () =>
+      bootstrap(rootfs, src, keyring),
+    );
     await keepAptState(rootfs, path.join(tmp, 'apt'));
-    await customize(rootfs);
+    await customize(rootfs, src.os);
     const seconds = (Date.now() - started) / 1000;
-    await writeFile(path.join(tmp, 'base.json'), JSON.stringify({ key, spec: BASE_SPEC, seconds }, null, 2) + '\n');
-    log(`base root filesystem built in ${seconds.toFixed(1)} s`);
+    const spec = baseSpec(src.os);
+    await writeFile(path.join(tmp, 'base.json'), JSON.stringify({ key, spec, seconds }, null, 2) + '\n');
+    log(`${src.os.name} base root filesystem built in ${seconds.toFixed(1)} s`);
   });
   return { key, dir, rootfs: path.join(dir, 'rootfs'), aptDir: path.join(dir, 'apt') };
 }
 
-async function bootstrap(rootfs: string): Promise<void> {
-  const include = BASE_SPEC.include.join(',');
-  if (await findExecutable('mmdebstrap')) {
-    // Keep the package lists: the repo builds resolve against exactly this snapshot.
-    // A private mount namespace: the chroot's /proc, /sys, /dev mounts vanish with the
-    // process, even when it is killed (they would otherwise stay on the host).
-    await run([
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'mmdebstrap',
-      '--quiet',
-      `--variant=${BASE_SPEC.variant}`,
-      `--include=${include}`,
-      '--skip=cleanup/apt/lists',
-      BASE_SPEC.suite,
-      rootfs,
-    ]);
-  } else {
-    await run([
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'debootstrap',
-      '--variant=minbase',
-      `--include=${include}`,
-      BASE_SPEC.suite,
-      rootfs,
-      'http://deb.debian.org/debian',
-    ]);
+/** Runs `fn`, logging `what` every 15 s until it settles (long phases never look hung). */
+export async function heartbeat<T>(log: (l: string) => void, what: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const timer = setInterval(() => log(`${what} (${Math.round((Date.now() - started) / 1000)} s)`), 15_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
   }
 }
 
-const DEBIAN_SOURCES =
-  [
-    'deb http://deb.debian.org/debian bookworm main',
-    'deb http://deb.debian.org/debian bookworm-updates main',
-    'deb http://security.debian.org/debian-security bookworm-security main',
-  ].join('\n') + '\n';
+async function bootstrap(rootfs: string, src: ArchiveSource, keyring: string): Promise<void> {
+  const spec = baseSpec(src.os);
+  // Keep the package lists: the repo builds resolve against exactly this snapshot.
+  // A private mount namespace: the chroot's /proc, /sys, /dev mounts vanish with the
+  // process, even when it is killed (they would otherwise stay on the host).
+  const argv = [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'mmdebstrap',
+    '--quiet',
+    `--variant=${spec.variant}`,
+    `--keyring=${keyring}`,
+    `--components=${spec.components.join(',')}`,
+    `--include=${spec.include.join(',')}`,
+    '--skip=cleanup/apt/lists',
+    spec.suite,
+    rootfs,
+    ...mirrorArgs(src.os, src.mirror),
+  ];
+  const r = await run(argv, { nothrow: true });
+  if (r.exitCode === 0) return;
+  if (archiveUnreachable(r.stderr))
+    throw new UserError(
+      `cannot reach the package archive for the ${src.os.name} sandbox${src.mirror ? ` at ${src.mirror}` : ''}`,
+      `check this machine's network or apt proxy (http_proxy), or point ${MIRROR_ENV} at a mirror of ${src.os.name}'s archive (e.g. ${MIRROR_ENV}=http://mirror.example/${src.os.distro})`,
+    );
+  throw new CommandError(r, 'localhost');
+}
 
 /** Move the build's apt lists + sources out of the rootfs, into the cache entry. */
 async function keepAptState(rootfs: string, aptDir: string): Promise<void> {
@@ -187,13 +200,19 @@ async function keepAptState(rootfs: string, aptDir: string): Promise<void> {
   }
   await rm(lists, { recursive: true, force: true });
   await mkdir(lists, { mode: 0o755 });
+  // mmdebstrap wrote the archive's sources (release, -updates, -security) for the chroot.
   const sources = path.join(rootfs, 'etc/apt/sources.list');
   const text = existsSync(sources) ? await readFile(sources, 'utf8') : '';
-  await writeFile(path.join(aptDir, 'sources.list'), text.includes('deb ') ? text : DEBIAN_SOURCES);
+  if (!/^deb /m.test(text)) throw new Error(`mmdebstrap left no apt sources in ${sources}`);
+  await writeFile(path.join(aptDir, 'sources.list'), text);
 }
 
-/** Container-specific settings: no fstab, users lab (sudo) and nosudo, only the local repo. */
-async function customize(rootfs: string): Promise<void> {
+/**
+ * Container-specific settings: no fstab, users lab (sudo) and nosudo, only the local repo,
+ * and dpkg without fsync (a throw-away container: unpacking is several times faster; a real
+ * host keeps dpkg's defaults).
+ */
+async function customize(rootfs: string, os: SandboxOs): Promise<void> {
   const etc = (p: string) => path.join(rootfs, 'etc', p);
   await writeFile(etc('fstab'), '');
   await writeFile(etc('hostname'), 'ebpf-lab\n');
@@ -202,7 +221,8 @@ async function customize(rootfs: string): Promise<void> {
   await rm(etc('apt/sources.list.d'), { recursive: true, force: true });
   await mkdir(etc('apt/sources.list.d'), { mode: 0o755 });
   await mkdir(path.join(rootfs, REPO_MOUNT.slice(1)), { recursive: true });
-  for (const user of Object.keys(BASE_SPEC.users)) {
+  await writeFile(etc('dpkg/dpkg.cfg.d/ebpf-lab-sandbox'), '# sandbox only: a throw-away container\nforce-unsafe-io\n');
+  for (const user of Object.keys(baseSpec(os).users)) {
     // '*' = no password login, but not "locked" (sshd refuses locked accounts without PAM).
     await run(['chroot', rootfs, 'useradd', '--create-home', '--shell', '/bin/bash', '--password', '*', user]);
   }
@@ -242,14 +262,15 @@ function aptOptions(base: BaseImage, state: string, archives: string): string[] 
  */
 export async function ensureRepo(
   cacheDir: string,
+  src: ArchiveSource,
   packages: readonly string[],
   log: (l: string) => void,
 ): Promise<string> {
   validatePackages(packages);
-  const dir = repoPath(cacheDir, packages);
+  const dir = repoPath(cacheDir, src.os, packages, src.mirror);
   await buildOnce(dir, log, async (tmp) => {
-    const base = await ensureBase(cacheDir, log);
-    log(`building local apt repository for ${packages.length} package(s) (a few seconds)`);
+    const base = await ensureBase(cacheDir, src, log);
+    log(`building the ${src.os.name} local apt repository for ${packages.length} package(s) and their dependencies`);
     const started = Date.now();
     const state = path.join(tmp, 'state');
     const archives = path.join(tmp, 'archives');
@@ -259,7 +280,13 @@ export async function ensureRepo(
     await copyFile(path.join(base.rootfs, 'var/lib/dpkg/status'), path.join(state, 'status'));
     const opts = aptOptions(base, state, archives);
     const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    const download = [
+    const resolve = async () =>
+      resolveAlternatives(
+        (await run(['apt-cache', ...opts, 'policy', ...alternativeMembers(packages)], { env, nothrow: true })).stdout,
+        packages,
+      );
+    let wanted = await resolve();
+    const download = (names: string[]) => [
       'apt-get',
       'install',
       '-y',
@@ -267,16 +294,18 @@ export async function ensureRepo(
       '--download-only',
       '--no-install-recommends',
       ...opts,
-      ...packages,
+      ...names,
     ];
-    const first = await run(download, { env, nothrow: true });
-    if (first.exitCode !== 0) {
-      if (!aptNeedsUpdate(first.stderr)) await run(download, { env });
+    const first = wanted.unresolved.length ? undefined : await run(download(wanted.packages), { env, nothrow: true });
+    if (first?.exitCode !== 0) {
+      if (first && !aptNeedsUpdate(first.stderr)) await run(download(wanted.packages), { env });
       // Only when apt does not know a package (or its lists are stale), not by timestamp.
-      log('updating the package lists for the base (a package is unknown or outdated)');
+      log(`updating the package lists of the ${src.os.name} base (a package is unknown or outdated)`);
       await run(['apt-get', 'update', '-qq', ...opts], { env });
-      await run(download, { env });
+      wanted = await resolve();
+      await run(download(wanted.packages), { env });
     }
+    await writeFile(path.join(tmp, 'wanted.json'), JSON.stringify(wanted.packages, null, 2) + '\n');
     await rm(path.join(archives, 'partial'), { recursive: true, force: true });
     await rm(path.join(archives, 'lock'), { force: true });
     await rm(state, { recursive: true, force: true });

@@ -81,12 +81,12 @@ function signalNumber(sig: NodeJS.Signals): number {
  * Start a daemon in its own session (it survives this process), stdin /dev/null,
  * stdout+stderr appended to `logFile`. Returns its pid.
  */
-export function spawnDetached(argv: readonly string[], logFile: string): number {
+export function spawnDetached(argv: readonly string[], logFile: string, env?: Record<string, string>): number {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new Error('spawnDetached: empty argv');
   const fd = openSync(logFile, 'a', 0o600);
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     if (child.pid === undefined) throw new Error(`cannot start ${cmd} (is it installed?)`);
     // Keep a no-op error listener: an exec failure is reported through the pid check.
     child.on('error', () => {});

@@ -4,21 +4,27 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
+import { baseIncludes, type SandboxOs } from './sandbox-os.js';
 
 /** Where the local apt repository appears inside the container. */
 export const REPO_MOUNT = '/srv/ebpf-lab-repo';
 
 /**
- * The base root filesystem recipe. `recipe` changes whenever the customisation code
- * changes, so a cached base built by older code is never reused.
+ * The base root filesystem recipe of one OS. `recipe` changes whenever the customisation
+ * code changes, so a cached base built by older code is never reused.
  */
-export const BASE_SPEC = {
-  recipe: 1,
-  suite: 'bookworm',
-  variant: 'minbase',
-  include: ['systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'iproute2', 'ca-certificates', 'procps', 'less'],
-  users: { lab: 'sudo NOPASSWD', nosudo: 'no sudo' },
-} as const;
+export function baseSpec(os: SandboxOs) {
+  return {
+    recipe: 2,
+    os: os.id,
+    suite: os.suite,
+    variant: 'minbase',
+    components: os.components,
+    include: baseIncludes(os),
+    users: { lab: 'sudo NOPASSWD', nosudo: 'no sudo' },
+  } as const;
+}
+export type BaseSpec = ReturnType<typeof baseSpec>;
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/;
 
@@ -34,9 +40,12 @@ export function validateSandboxName(name: string): void {
 
 const sha = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 
-/** Cache key of the base root filesystem for this CPU architecture. */
-export function baseKey(arch: string = process.arch): string {
-  return sha({ ...BASE_SPEC, arch });
+/**
+ * Cache key of the base root filesystem of `os` for this CPU architecture (and mirror: a
+ * base built from another archive is another base).
+ */
+export function baseKey(os: SandboxOs, mirror?: string, arch: string = process.arch): string {
+  return sha({ ...baseSpec(os), arch, ...(mirror ? { mirror } : {}) });
 }
 
 /** Cache key of a local repo: the set of packages (order and duplicates do not matter) + the base. */
@@ -44,9 +53,9 @@ export function repoKey(base: string, packages: readonly string[]): string {
   return sha({ recipe: 1, base, recommends: false, packages: [...new Set(packages)].sort() });
 }
 
-/** Debian package names only: they end up in an apt-get argv. */
+/** Debian package names, or alternatives `a|b|c` (the first the archive has wins): they end up in an apt-get argv. */
 export function validatePackages(packages: readonly string[]): void {
-  const bad = packages.filter((p) => !/^[a-z0-9][a-z0-9+.-]+$/.test(p));
+  const bad = packages.filter((p) => !p.split('|').every((n) => /^[a-z0-9][a-z0-9+.-]+$/.test(n)));
   if (bad.length > 0) throw new UserError(`invalid Debian package name(s): ${bad.join(', ')}`);
 }
 
@@ -87,14 +96,25 @@ export function nspawnArgv(o: { rootfs: string; machine: string; repoDir: string
  * SSH packet ~40 ms, so every command round trip took 48 ms instead of 5 ms.
  * `legacy`: the argv before nodelay, still recognised so an older forwarder can be stopped.
  */
-export function forwarderArgv(port: number, leaderPid: number, legacy = false): string[] {
+export function forwarderArgv(port: number, leaderPid: number, legacy = false, to = 22): string[] {
   const nd = legacy ? '' : ',nodelay';
   return [
     'socat',
     `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork${nd}`,
-    `EXEC:nsenter --net=/proc/${leaderPid}/ns/net socat STDIO TCP\\:127.0.0.1\\:22${nd.replace(',', '\\,')}`,
+    `EXEC:nsenter --net=/proc/${leaderPid}/ns/net socat STDIO TCP\\:127.0.0.1\\:${to}${nd.replace(',', '\\,')}`,
   ];
 }
+
+/**
+ * What a sandbox forwards to this machine's loopback besides sshd, so a browser here reaches
+ * the lab: the sample pages, Grafana and Prometheus (all on the container's own 127.0.0.1).
+ */
+export const SERVICE_FORWARDS = [
+  { service: 'web', to: 80, path: '/' },
+  { service: 'grafana', to: 3000, path: '/' },
+  { service: 'prometheus', to: 9090, path: '/' },
+] as const;
+export type ForwardedService = (typeof SERVICE_FORWARDS)[number]['service'];
 
 /** True if a process's argv is the nspawn of this sandbox (guards against pid reuse). */
 export function isOurNspawn(cmdline: readonly string[] | undefined, rootfs: string, machine: string): boolean {
@@ -110,6 +130,7 @@ export function isOurForwarder(
   port: number,
   leaderPid: number,
   legacy = false,
+  to = 22,
 ): boolean {
   if (!cmdline) return false;
   const is = (want: string[]) =>
@@ -117,7 +138,7 @@ export function isOurForwarder(
     cmdline[0]?.endsWith('socat') === true &&
     cmdline[1] === want[1] &&
     cmdline[2] === want[2];
-  return is(forwarderArgv(port, leaderPid)) || (legacy && is(forwarderArgv(port, leaderPid, true)));
+  return is(forwarderArgv(port, leaderPid, false, to)) || (legacy && is(forwarderArgv(port, leaderPid, true, to)));
 }
 
 /** 'ssh-ed25519 AAAA… root@host' -> 'ssh-ed25519 AAAA…' (the comment is not part of the key). */

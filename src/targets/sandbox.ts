@@ -1,16 +1,17 @@
 /**
- * The `sandbox` target: a local Debian 12 container (systemd-nspawn, own network
- * namespace) reachable over SSH on 127.0.0.1:<port>, with a local apt repository bound
- * read-only at /srv/ebpf-lab-repo. State lives in <home>/sandboxes/<name>/sandbox.json.
+ * The `sandbox` target: a local container of a real distribution release (Ubuntu 22.04 by
+ * default; systemd-nspawn, own network namespace) reachable over SSH on 127.0.0.1:<port>,
+ * with a local apt repository bound read-only at /srv/ebpf-lab-repo. State lives in
+ * <home>/sandboxes/<name>/sandbox.json, which records the sandbox's OS.
  */
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { UserError } from '../errors.js';
 import { ensureHostTools } from './host-tools.js';
 import {
   bootContainer,
+  ensureServiceForwards,
   forwarderRunning,
   nspawnRunning,
   startForwarder,
@@ -19,7 +20,17 @@ import {
   waitForSsh,
   type SandboxRecord,
 } from './sandbox-boot.js';
-import { ensureBase, ensureRepo, mountedUnder, removeTree, repoPath, withLock } from './sandbox-image.js';
+import {
+  ensureBase,
+  ensureRepo,
+  mountedUnder,
+  removeTree,
+  repoPath,
+  withLock,
+  type ArchiveSource,
+} from './sandbox-image.js';
+import { DEFAULT_SANDBOX_OS, sandboxOs, type SandboxOs } from './sandbox-os.js';
+import { UserError } from '../errors.js';
 import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep } from './sandbox-proc.js';
 import {
   isOurNspawn,
@@ -29,6 +40,7 @@ import {
   sortHostKeys,
   validatePackages,
   validateSandboxName,
+  type ForwardedService,
 } from './sandbox-spec.js';
 
 export { ensureHostTools };
@@ -40,8 +52,15 @@ export interface SandboxOptions {
   home: string;
   /** Shared cache for the base rootfs and local apt repos (reused by many sandboxes). */
   cacheDir: string;
-  /** Debian packages the local repo must serve (dependencies resolved against the base). */
-  packages: string[];
+  /** `--os` (an id of SANDBOX_OSES); undefined: the sandbox's own OS, or the default for a new one. */
+  os?: string;
+  /** Archive mirror for the base and repository (EBPF_LAB_APT_MIRROR); undefined: the OS's own archive. */
+  mirror?: string;
+  /**
+   * Packages the local repo must serve (dependencies resolved against the base), for the
+   * sandbox's OS; `a|b` alternatives take the first the archive has.
+   */
+  packages: readonly string[] | ((os: SandboxOs) => readonly string[]);
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -57,6 +76,10 @@ export interface SandboxInfo {
   /** The container's sshd host keys as OpenSSH lines 'ssh-ed25519 AAAA…', for pinning. */
   hostKeys: string[];
   nspawnPid: number;
+  /** The sandbox's OS id, e.g. 'ubuntu-22.04'. */
+  os: string;
+  /** The lab's pages, Grafana and Prometheus, forwarded to this machine's loopback. */
+  urls: Partial<Record<ForwardedService, string>>;
 }
 
 type SandboxRef = { name: string; home: string };
@@ -67,7 +90,8 @@ const recordPath = (dir: string) => path.join(dir, 'sandbox.json');
 async function readRecord(dir: string): Promise<SandboxRecord | undefined> {
   try {
     const rec = JSON.parse(await readFile(recordPath(dir), 'utf8')) as SandboxRecord;
-    return rec.version === 1 && existsSync(rec.rootfs) ? rec : undefined;
+    // Sandboxes made before --os existed were Debian 12.
+    return rec.version === 1 && existsSync(rec.rootfs) ? { ...rec, os: rec.os ?? 'debian-12' } : undefined;
   } catch {
     return undefined;
   }
@@ -81,8 +105,9 @@ async function writeRecord(rec: SandboxRecord): Promise<void> {
 
 function toInfo(rec: SandboxRecord): SandboxInfo {
   if (!rec.nspawnPid) throw new Error(`sandbox ${rec.name} is not running`);
-  const { name, dir, port, keyPath, hostKeys, nspawnPid } = rec;
-  return { name, dir, host: '127.0.0.1', port, user: 'root', keyPath, hostKeys, nspawnPid };
+  const { name, dir, port, keyPath, hostKeys, nspawnPid, os } = rec;
+  const urls = Object.fromEntries((rec.forwards ?? []).map((f) => [f.service, `http://127.0.0.1:${f.port}/`]));
+  return { name, dir, host: '127.0.0.1', port, user: 'root', keyPath, hostKeys, nspawnPid, os, urls };
 }
 
 /** Install `pubKey` as the only authorized key of `user` inside the rootfs. */
@@ -100,13 +125,13 @@ async function authorize(rootfs: string, user: string, pubKey: string): Promise<
 }
 
 /** Copy the base, give it its own host keys, hostname and login key; write sandbox.json. */
-async function create(opts: SandboxOptions, dir: string, repoDir: string): Promise<SandboxRecord> {
+async function create(opts: SandboxOptions, src: ArchiveSource, dir: string, repoDir: string): Promise<SandboxRecord> {
   const mounts = existsSync(dir) ? await mountsUnder(dir) : [];
   if (mounts.length) throw mountedUnder(dir, mounts);
   await stopCopiers(path.join(dir, 'rootfs.tmp'));
   await removeTree(dir); // leftovers of an interrupted create
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const base = await ensureBase(opts.cacheDir, opts.log);
+  const base = await ensureBase(opts.cacheDir, src, opts.log);
   opts.log('copying base root filesystem (a copy takes seconds)');
   const rootfs = path.join(dir, 'rootfs');
   await run(['cp', '-a', '--reflink=auto', base.rootfs, rootfs + '.tmp']);
@@ -141,6 +166,7 @@ async function create(opts: SandboxOptions, dir: string, repoDir: string): Promi
     keyPath,
     hostKeys,
     repoDir,
+    os: src.os.id,
     createdAt: new Date().toISOString(),
   };
   await writeRecord(rec);
@@ -156,16 +182,29 @@ async function create(opts: SandboxOptions, dir: string, repoDir: string): Promi
  */
 export async function sandboxUp(opts: SandboxOptions): Promise<SandboxInfo> {
   validateSandboxName(opts.name);
-  validatePackages(opts.packages);
-  await ensureHostTools(opts.log);
+  const wanted = opts.os === undefined ? undefined : sandboxOs(opts.os);
   const dir = sandboxDir(opts.home, opts.name);
+  // Bad input before anything is touched: an OS change on an existing sandbox.
+  const existing = await readRecord(dir);
+  if (existing && wanted && existing.os !== wanted.id)
+    throw new UserError(
+      `sandbox ${opts.name} runs ${sandboxOs(existing.os).name}; it cannot become ${wanted.name}`,
+      `leave --os out to keep using it, or make another sandbox: ebpf-lab up --target sandbox:${opts.name === 'default' ? 'other' : `${opts.name}-2`} --os ${wanted.id} (or ebpf-lab down --target sandbox:${opts.name} first)`,
+    );
+  const os = wanted ?? sandboxOs(existing?.os ?? DEFAULT_SANDBOX_OS);
+  validatePackages(packagesFor(opts, os));
+  await ensureHostTools(opts.log);
   await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
   // One up/down at a time per sandbox (two CLI runs, or a test and a CLI run).
-  return withLock(dir, opts.log, () => up(opts, dir));
+  return withLock(dir, opts.log, () => up(opts, { os, mirror: opts.mirror }, dir));
 }
 
-async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
-  const repoDir = repoPath(opts.cacheDir, opts.packages);
+const packagesFor = (opts: SandboxOptions, os: SandboxOs) =>
+  typeof opts.packages === 'function' ? opts.packages(os) : opts.packages;
+
+async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promise<SandboxInfo> {
+  const packages = packagesFor(opts, src.os);
+  const repoDir = repoPath(opts.cacheDir, src.os, packages, src.mirror);
   let rec = await readRecord(dir);
   if (rec && (await nspawnRunning(rec))) {
     if (rec.repoDir === repoDir && existsSync(repoDir)) {
@@ -178,6 +217,7 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
         await writeRecord(rec);
       }
       await waitForSsh(rec);
+      await ensureServiceForwards(rec);
       await writeRecord(rec);
       return toInfo(rec);
     }
@@ -190,10 +230,10 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
     await stopForwarder(rec); // a forwarder that outlived its container
     await stopStrays(rec); // a container booted by a run killed before it recorded the pid
   }
-  await ensureRepo(opts.cacheDir, opts.packages, opts.log);
+  await ensureRepo(opts.cacheDir, src, packages, opts.log);
   if (!rec) {
-    opts.log(`creating sandbox ${opts.name}`);
-    rec = await create(opts, dir, repoDir);
+    opts.log(`creating sandbox ${opts.name} (${src.os.name})`);
+    rec = await create(opts, src, dir, repoDir);
   }
   rec.repoDir = repoDir;
   opts.log(`booting sandbox ${opts.name}`);
@@ -204,6 +244,7 @@ async function up(opts: SandboxOptions, dir: string): Promise<SandboxInfo> {
     await startForwarder(rec);
     await writeRecord(rec);
     await waitForSsh(rec);
+    await ensureServiceForwards(rec);
   } catch (e) {
     await stopContainer(rec).catch(() => {});
     await writeRecord(rec);
@@ -285,11 +326,15 @@ async function stopStrays(rec: SandboxRecord): Promise<void> {
   }
 }
 
-/** Forwarders into this container that its record does not know (a run killed right after starting one). */
+/**
+ * SSH forwarders into this container that its record does not know (a run killed right after
+ * starting one); the recorded forwards of the pages, Grafana and Prometheus are left alone.
+ */
 async function stopStrayForwarders(rec: SandboxRecord): Promise<void> {
   if (!rec.leaderPid) return;
+  const known = new Set([rec.forwarderPid, ...(rec.forwards ?? []).map((f) => f.pid)]);
   for (const f of await readdir('/proc')) {
-    if (!/^\d+$/.test(f) || Number(f) === rec.forwarderPid) continue;
+    if (!/^\d+$/.test(f) || known.has(Number(f))) continue;
     const argv = await procCmdline(Number(f));
     if (argv?.[0]?.endsWith('socat') && argv[2]?.includes(`/proc/${rec.leaderPid}/ns/net `)) {
       const port = Number(/^TCP-LISTEN:(\d+),/.exec(argv[1] ?? '')?.[1]);
@@ -309,6 +354,12 @@ async function nspawnsUsing(rootfs: string): Promise<number[]> {
   return found;
 }
 
+/** The OS of an existing sandbox (its record), or undefined when there is none. */
+export async function sandboxOsOf(opts: SandboxRef): Promise<string | undefined> {
+  validateSandboxName(opts.name);
+  return (await readRecord(sandboxDir(opts.home, opts.name)))?.os;
+}
+
 /** 'absent' (no complete sandbox), 'stopped' or 'running' (its nspawn is alive). */
 export async function sandboxState(opts: SandboxRef): Promise<'absent' | 'stopped' | 'running'> {
   validateSandboxName(opts.name);
@@ -322,4 +373,10 @@ export async function sandboxInfo(opts: SandboxRef): Promise<SandboxInfo | undef
   validateSandboxName(opts.name);
   const rec = await readRecord(sandboxDir(opts.home, opts.name));
   return rec && (await nspawnRunning(rec)) ? toInfo(rec) : undefined;
+}
+
+/** The sandbox's own SSH host keys (OpenSSH lines), also when it is stopped; [] when absent. */
+export async function sandboxHostKeys(opts: SandboxRef): Promise<string[]> {
+  validateSandboxName(opts.name);
+  return (await readRecord(sandboxDir(opts.home, opts.name)))?.hostKeys ?? [];
 }

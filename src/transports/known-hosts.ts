@@ -97,6 +97,41 @@ export function replaceHostKeys(text: string, host: string, port: number, keys: 
   return [...kept, ...added].join('\n') + '\n';
 }
 
+/**
+ * Returns `text` without the entries of a destroyed lab: every host name whose key is one of
+ * `keys` (the lab's own host keys — generated for that machine, so no other lab has them) and
+ * that `host` accepts (default: any). A line listing several hosts keeps the others; comments,
+ * markers, hashed hosts and every other key stay verbatim. `removed` counts host entries.
+ */
+export function forgetHostKeys(
+  text: string,
+  keys: HostKey[],
+  host: (field: string) => boolean = () => true,
+): { text: string; removed: number } {
+  let removed = 0;
+  const lines: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (line.startsWith('#') || line.startsWith('@') || line.startsWith('|')) {
+      lines.push(raw);
+      continue;
+    }
+    const [hosts = '', type, b64, ...rest] = line.split(/\s+/);
+    const blob = type && b64 ? Buffer.from(b64, 'base64') : undefined;
+    const ours = blob !== undefined && keys.some((k) => k.type === type && k.blob.equals(blob));
+    if (!ours) {
+      lines.push(raw);
+      continue;
+    }
+    const names = hosts.split(',');
+    const kept = names.filter((h) => !host(h));
+    removed += names.length - kept.length;
+    if (kept.length) lines.push([kept.join(','), type, b64, ...rest].join(' '));
+  }
+  return { text: lines.length ? lines.join('\n') + '\n' : '', removed };
+}
+
 /** Reads the file; a missing file is empty. */
 export async function readKnownHosts(path: string): Promise<string> {
   try {
@@ -124,6 +159,23 @@ export async function writeKnownHosts(path: string, text: string): Promise<void>
   } finally {
     await rm(tmp, { force: true });
   }
+}
+
+/**
+ * Removes a destroyed lab's entries from the known-hosts file at `path` (see
+ * {@link forgetHostKeys}); the file is rewritten (0600, atomically) only when something was
+ * removed. Returns the number of host entries removed.
+ */
+export async function forgetKnownHosts(
+  path: string,
+  keys: HostKey[],
+  host?: (field: string) => boolean,
+): Promise<number> {
+  if (keys.length === 0) return 0;
+  const before = await readKnownHosts(path);
+  const { text, removed } = forgetHostKeys(before, keys, host);
+  if (removed) await writeKnownHosts(path, text);
+  return removed;
 }
 
 /** What to do with the key a server presented. */

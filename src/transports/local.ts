@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { collector, ShellTransport, type RawOptions, type RawResult } from './sudo.js';
+import { collector, sendInput, ShellTransport, type RawOptions, type RawResult } from './sudo.js';
 
 export class LocalTransport extends ShellTransport {
   readonly name = 'local';
@@ -42,7 +42,7 @@ export class LocalTransport extends ShellTransport {
         if (spawnError) exit = 255;
         resolve({ code: exit, stdout: out.done(), stderr: Buffer.concat([stderr, extra]) });
       });
-      child.stdin.end(opts.input ?? '');
+      sendInput(child.stdin, opts.input);
     });
   }
 

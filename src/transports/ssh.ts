@@ -21,8 +21,7 @@ import {
   writeKnownHosts,
   type HostKey,
 } from './known-hosts.js';
-import { collector, ShellTransport, type RawOptions, type RawResult } from './sudo.js';
-import { endInput, onFaultCut } from '../runner/fault.js';
+import { collector, sendInput, ShellTransport, type RawOptions, type RawResult } from './sudo.js';
 
 // ssh2 is CommonJS: Node's ESM loader cannot see its named exports, only the default.
 const { Client, utils } = ssh2;
@@ -156,8 +155,11 @@ export class SshTransport extends ShellTransport {
       for (const abort of this.open) abort();
     });
     conn.on('error', (e) => (this.lost = e.message));
-    // Fault injection (mode cut): drop the TCP connection without any ssh goodbye.
-    onFaultCut(() => (conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy());
+  }
+
+  /** Drops the TCP connection without any ssh goodbye. */
+  sever(): void {
+    (this.conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
   }
 
   async init(): Promise<this> {
@@ -226,7 +228,7 @@ export class SshTransport extends ShellTransport {
               finish();
             }, opts.timeoutMs);
           }
-          endInput(channel, opts.input ?? '');
+          sendInput(channel, opts.input);
         });
       } catch (e) {
         this.open.delete(abort);

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
+import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { CommandError, HostError, UserError } from '../errors.js';
 import { quote, quoteArgv } from './quote.js';
 import type { Command, CommandResult, ExecOptions, PutOptions, Transport } from './transport.js';
-import { armUploadFault } from '../runner/fault.js';
 
 /** Who runs the command on the host, as detected after connecting. */
 export interface Identity {
@@ -174,9 +174,15 @@ export interface RawResult {
 }
 
 export interface RawOptions {
-  input?: string | Buffer;
+  input?: ExecOptions['input'];
   timeoutMs?: number;
   onOutput?: ExecOptions['onOutput'];
+}
+
+/** Writes a command's stdin and ends it (a stream is piped, and ends it when it ends). */
+export function sendInput(stdin: NodeJS.WritableStream, input: RawOptions['input']): void {
+  if (input instanceof Readable) input.pipe(stdin);
+  else stdin.end(input ?? '');
 }
 
 /** Collects a stream's chunks and forwards them, decoded across chunk borders, to onOutput. */
@@ -250,7 +256,6 @@ export abstract class ShellTransport implements Transport {
       { sudo: this.canSudo },
       this.who,
     );
-    armUploadFault(path);
     const r = await this.runRaw(wire, { input: content });
     if (r.code === 0) return;
     const kind = new RegExp(`${NOT_REGULAR} (.*)`).exec(r.stderr.toString('utf8'))?.[1];

@@ -1,14 +1,16 @@
+import type { Readable } from 'node:stream';
+
 /**
  * The one interface steps use to reach a host. Implementations: ssh (ssh2, one
- * connection per host for the whole run), local (zx) and fake (scripted, for tests).
+ * connection per host for the whole run), local (child_process) and fake (scripted, for tests).
  */
 export interface ExecOptions {
   /** Run as root: `sudo -n` when the login user is not root. */
   sudo?: boolean;
   /** Extra environment, passed as `env K=V` so sshd's AcceptEnv does not matter. */
   env?: Record<string, string>;
-  /** Bytes written to the command's stdin. */
-  input?: string | Buffer;
+  /** Bytes written to the command's stdin; a stream is piped (stdin ends when it ends). */
+  input?: string | Buffer | Readable;
   timeoutMs?: number;
   /** Return a failed result instead of throwing CommandError. */
   nothrow?: boolean;
@@ -47,4 +49,9 @@ export interface Transport {
   put(path: string, content: string | Buffer, opts?: PutOptions): Promise<void>;
   get(path: string): Promise<Buffer>;
   close(): Promise<void>;
+  /**
+   * Drops the connection at once, with no goodbye to the host, as a network failure would
+   * (fault injection uses it): commands in flight and later ones fail. Optional.
+   */
+  sever?(): void;
 }

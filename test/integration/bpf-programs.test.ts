@@ -33,7 +33,13 @@ const multiarch = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).tr
 const vars: BpfMakeVars = bpfMakeVars({
   arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64',
   multiarch,
-  php: { version: '8.2', libphp: '/usr/bin/php8.2', fpmBinary: '/usr/bin/php-cgi8.2', confDir: '/etc/php/8.2' },
+  php: {
+    version: '8.2',
+    libphp: '/usr/bin/php8.2',
+    fpmBinary: '/usr/bin/php-cgi8.2',
+    confDir: '/etc/php/8.2',
+    usdt: true,
+  },
   libmemcached: `/usr/lib/${multiarch}/libmemcached.so.11`,
 });
 const make = (extra = '') => run(`${bpfMakeCommand(bpfDir, out, vars, 2)} ${extra} 2>&1`);

@@ -179,7 +179,9 @@ describe('bt/ tools run for real against the PHP CLI', { timeout: 120_000 }, () 
   it('php-batch-jobs.bt times a CLI job from exec to exit with its command line and exit code 3', async () => {
     const job = script('job.php', '<?php usleep(200000); exit(3);\n');
     const out = await runTool('php-batch-jobs.bt', php([job, 'first', '--second=2']), /EXIT .*code=3/);
-    const start = new RegExp(`(\\d+)\\s+START php[\\w.]*\\s+\\S*php[\\w.]* ${job} first --second=2\\n`).exec(out);
+    const start = new RegExp(
+      `(\\d+)\\s+START /usr/(local/)?bin/php[\\w.]*\\s+\\S*php[\\w.]* ${job} first --second=2\\n`,
+    ).exec(out);
     expect(start, out).not.toBeNull();
     const exit = new RegExp(`${start![1]}\\s+EXIT  php[\\w.]*\\s+code=3 signal=0 elapsed_ms=(\\d+)\\n`).exec(out);
     expect(exit, out).not.toBeNull();

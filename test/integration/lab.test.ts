@@ -7,7 +7,7 @@ import { cli, changeList, ROOT, type CliResult } from '../support/cli.js';
 import { parseRules, workshopSeriesEvidence, WORKSHOP_SERIES_QUERIES } from '../../steps/prometheus-rules.js';
 
 /**
- * The real thing: `ebpf-lab up` turns a fresh Debian 12 systemd-nspawn sandbox into a
+ * The real thing: `ebpf-lab up` turns a fresh Ubuntu 22.04 systemd-nspawn sandbox into a
  * lab, `verify` proves bpftrace sees real requests, a second `up` changes nothing,
  * hand-made drift is reported by `plan` and repaired by `up`, and bad input touches nothing.
  */
@@ -20,29 +20,47 @@ function onHost(cmd: string): string {
   return execFileSync('ssh', [...sshBase, cmd], { encoding: 'utf8' });
 }
 
+function readSsh() {
+  const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
+  const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
+  sshBase = [
+    '-i',
+    key,
+    '-p',
+    String(sb.port),
+    '-o',
+    `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    'root@127.0.0.1',
+  ];
+}
+
 function expectOk(r: CliResult) {
   if (r.code !== 0) throw new Error(`exit ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
 }
 
 describe('sandbox lab, end to end', () => {
   beforeAll(async () => {
+    // Also the default OS's row of the OS matrix (test/matrix). Like a freshly booted Ubuntu
+    // cloud host, apt is busy when `up` starts: the sandbox is booted first, then an
+    // apt-daily-upgrade run starts and a dpkg lock is held, and preflight must wait them out.
+    expectOk(await cli(['up', '--target', TARGET, '--only', 'preflight', '--output', 'json'], env));
+    readSsh();
+    onHost(
+      'systemctl start --no-block apt-daily-upgrade.service; ' +
+        `systemd-run --quiet --unit=hold-dpkg-lock python3 -c "import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(20)"`,
+    );
     const r = await cli(['up', '--target', TARGET, '--output', 'json'], env);
     expectOk(r);
-    const sb = JSON.parse(readFileSync(join(home, 'sandboxes', 'itest', 'sandbox.json'), 'utf8'));
-    const key = join(home, 'sandboxes', 'itest', 'id_ed25519');
-    sshBase = [
-      '-i',
-      key,
-      '-p',
-      String(sb.port),
-      '-o',
-      `UserKnownHostsFile=${join(home, 'known_hosts')}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'BatchMode=yes',
-      'root@127.0.0.1',
-    ];
+    const pre = r.json.runs[0].steps.find((s: any) => s.id === 'preflight');
+    expect(pre.changes.map((c: any) => `${c.action} ${c.resource}`)).toContain('wait dpkg-lock');
+    expect(pre.changes.find((c: any) => c.resource === 'dpkg-lock').detail).toMatch(
+      /lock-frontend held by pid \d+|unattended-upgrade/,
+    );
+    expect(onHost('. /etc/os-release; echo "$ID $VERSION_ID"').trim()).toBe('ubuntu 22.04');
     const statuses = Object.fromEntries(r.json.runs[0].steps.map((s: any) => [s.id, s.status]));
     expect(statuses).toEqual({
       preflight: 'changed',
@@ -59,7 +77,9 @@ describe('sandbox lab, end to end', () => {
       grafana: 'skipped',
     });
     const exporter = r.json.runs[0].steps.find((s: any) => s.id === 'ebpf-exporter');
-    expect(exporter.notes[0]).toMatch(/cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|URL.*--skip ebpf-exporter/);
+    expect(exporter.notes[0]).toMatch(
+      /cannot fetch ebpf_exporter 2\.5\.1 .*--mirror DIR\|https:\/\/URL.*--skip ebpf-exporter/,
+    );
   });
 
   afterAll(async () => {
@@ -82,10 +102,10 @@ describe('sandbox lab, end to end', () => {
       expect(seen(w)?.ok, JSON.stringify(seen(w))).toBe(true);
       expect(seen(w).detail).toMatch(/SEEN (apache|fpm) (request|compile) .*\.ebpf-lab-probe-[0-9a-f]+\.php/);
     }
-    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.2\.so/)?.ok).toBe(
+    expect(seen(/USDT probes in the loaded mod_php module \/usr\/lib\/apache2\/modules\/libphp8\.1\.so/)?.ok).toBe(
       true,
     );
-    expect(seen(/USDT probes in the running php-fpm binary \/usr\/sbin\/php-fpm8\.2/)?.ok).toBe(true);
+    expect(seen(/USDT probes in the running php-fpm binary \/usr\/sbin\/php-fpm8\.1/)?.ok).toBe(true);
     expect(seen(/apache2.service main process has USE_ZEND_DTRACE=1/)?.detail).toMatch(/environ/);
     expect(evidence.filter((e: any) => /^GET \//.test(e.what)).every((e: any) => e.ok)).toBe(true);
   });
@@ -338,12 +358,14 @@ describe('sandbox lab, end to end', () => {
   it('an interrupted run (drop-in written, restart never happened) is finished by the next up', async () => {
     // What a run cut between the write and the restart leaves: new drop-in content, a
     // pending marker, and a master started before the drop-in.
-    onHost('mkdir -p /var/lib/ebpf-lab/pending && touch /var/lib/ebpf-lab/pending/restart@php8.2-fpm.service');
-    const pid = onHost('systemctl show -p MainPID --value php8.2-fpm').trim();
+    const fpm = onHost("systemctl list-unit-files 'php*-fpm.service' --no-legend | awk '{print $1}'").trim();
+    expect(fpm).toBe('php8.1-fpm.service'); // Ubuntu 22.04's PHP
+    onHost(`mkdir -p /var/lib/ebpf-lab/pending && touch /var/lib/ebpf-lab/pending/restart@${fpm}`);
+    const pid = onHost(`systemctl show -p MainPID --value ${fpm}`).trim();
     const up = await cli(['up', '--target', TARGET, '--only', 'dtrace', '--output', 'json'], env);
     expectOk(up);
-    expect(changeList(up.json)).toEqual(['dtrace: restart unit:php8.2-fpm.service']);
-    expect(onHost('systemctl show -p MainPID --value php8.2-fpm').trim()).not.toBe(pid);
+    expect(changeList(up.json)).toEqual([`dtrace: restart unit:${fpm}`]);
+    expect(onHost(`systemctl show -p MainPID --value ${fpm}`).trim()).not.toBe(pid);
     expect(onHost('ls /var/lib/ebpf-lab/pending | wc -l').trim()).toBe('0');
   });
 
@@ -421,7 +443,9 @@ describe('sandbox lab, end to end', () => {
         const r = await cli(['up', '--target', TARGET], env);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/not supported/);
-        expect(r.stderr).toMatch(/hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Debian 12/);
+        expect(r.stderr).toMatch(
+          /hint: ebpf-lab supports Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13/,
+        );
       } finally {
         onHost('cp /root/os-release.bak /usr/lib/os-release');
       }

@@ -1,6 +1,6 @@
 // Workshop mode end to end on real hosts. The one substitute is the Lightsail API
 // (aws-sdk-client-mock over an in-memory account): its "instances" are two local sandboxes
-// (systemd-nspawn Debian 12, src/targets/sandbox.ts) whose SSH endpoints and host keys it
+// (systemd-nspawn Ubuntu 22.04, the blueprint it asks for; src/targets/sandbox.ts) whose SSH endpoints and host keys it
 // reports. Key files, host-key pinning, ssh2, the runner, the real steps, the registry and
 // the roster are all the real code.
 import { execFile } from 'node:child_process';
@@ -22,10 +22,9 @@ import { sandboxPackages } from '../../steps/index.js';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { labTags } from '../../src/cloud/tags.js';
-import { inputDeps } from '../../src/commands/lightsail-inputs.js';
 import { workshopCommand } from '../../src/commands/workshop.js';
 import { lightsailDeps, resetLightsailDeps } from '../../src/targets/lightsail.js';
-import { openTarget, parseTarget } from '../../src/targets/resolve.js';
+import { openLab } from '../../src/commands/lab-target.js';
 import { sandboxDown, sandboxUp, type SandboxInfo } from '../../src/targets/sandbox.js';
 import { readRegistry } from '../../src/state.js';
 
@@ -82,7 +81,7 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
         name: `ws-${lab}`,
         home: sbHome,
         cacheDir,
-        packages: sandboxPackages(),
+        packages: sandboxPackages,
         log: (l) => console.log(`[sandbox ${stamp()}] ${l}`),
       });
       boxes.set(lab, info);
@@ -109,7 +108,6 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
       instanceWait: { intervalMs: 200 },
       endpoint: (inst: { name: string }) => ({ host: '127.0.0.1', port: boxes.get(inst.name)!.port }),
     });
-    inputDeps.isTTY = () => false;
   });
 
   afterAll(async () => {
@@ -144,6 +142,12 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
         .map((c) => c.args[0].input.instanceNames![0])
         .sort(),
     ).toEqual(LABS);
+    // What it asked Lightsail for is what the stand-in instances are: Ubuntu 22.04.
+    expect(lightsail.commandCalls(CreateInstancesCommand).map((c) => c.args[0].input.blueprintId)).toEqual([
+      'ubuntu_22_04',
+      'ubuntu_22_04',
+    ]);
+    expect([...boxes.values()].map((b) => b.os)).toEqual(['ubuntu-22.04', 'ubuntu-22.04']);
     // parallel: the second lab started before the first one finished
     const firstOk = out.findIndex((l) => /^lab-0[12]: ok/.test(l));
     expect(out.findIndex((l) => l === 'lab-01: starting')).toBeLessThan(firstOk);
@@ -174,11 +178,7 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
   it('a host key that differs from the one Lightsail reports stops the connection', async () => {
     reportedKeys.set('lab-01', boxes.get('lab-02')!.hostKeys);
     try {
-      const err = await openTarget(parseTarget('lightsail:lab-01'), {
-        create: false,
-        packages: () => [],
-        log: () => {},
-      }).catch((e) => e);
+      const err = await openLab({ target: 'lightsail:lab-01' }, { create: false, log: () => {} }).catch((e) => e);
       expect(err).toBeInstanceOf(UserError);
       expect(err.message).toMatch(/does not match the pinned key/);
     } finally {
@@ -242,7 +242,10 @@ describe('workshop mode end to end (Lightsail API substituted by aws-sdk-client-
   it('workshop down deletes both labs and their key pairs, and nothing else', async () => {
     out.length = 0;
     expect(
-      await workshopCommand({ sub: 'down', flags: { region: 'eu-central-1' }, options: DEFAULT_OPTIONS }, write),
+      await workshopCommand(
+        { sub: 'down', flags: { region: 'eu-central-1', yes: true }, options: DEFAULT_OPTIONS },
+        write,
+      ),
     ).toBe(0);
     expect(
       lightsail

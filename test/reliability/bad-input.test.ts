@@ -22,7 +22,7 @@ import {
   UnauthenticatedException,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
-import { changeList, cli, type CliResult } from '../support/cli.js';
+import { CACHE, changeList, cli, type CliResult } from '../support/cli.js';
 import { fingerprint, inventory, labFacts, labRun, onHost, TARGET, SKIP, useLab, type Lab } from '../support/fault.js';
 
 /**
@@ -77,6 +77,31 @@ const mirror = () => {
   writeFileSync(join(d, 'sha256sums.txt'), `${wrong}  ebpf_exporter.x86_64\n`);
   return join(scratch, 'mirror');
 };
+/** OpenPGP stand-in keys made by gpg in a throw-away GNUPGHOME (Grafana's real key cannot be downloaded here). */
+let pgp: { two: string; binary: Buffer } | undefined;
+function standInKeys(): { two: string; binary: Buffer } {
+  if (pgp) return pgp;
+  const gnupg = mkdtempSync(join(tmpdir(), 'ebpf-lab-bad-gpg-'));
+  const env = { ...process.env, GNUPGHOME: gnupg, LC_ALL: 'C' };
+  const gpg = (...a: string[]) =>
+    execFileSync('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...a], { env });
+  try {
+    gpg('--quick-gen-key', 'stand-in one <one@example.invalid>', 'ed25519', 'sign', 'never');
+    gpg('--quick-gen-key', 'stand-in two <two@example.invalid>', 'ed25519', 'sign', 'never');
+    pgp = { two: gpg('--armor', '--export').toString('utf8'), binary: gpg('--export', 'one@example.invalid') };
+  } finally {
+    execFileSync('gpgconf', ['--kill', 'gpg-agent'], { env });
+    rmSync(gnupg, { recursive: true, force: true });
+  }
+  return pgp;
+}
+/** A mirror holding only Grafana's key file, with `content`. */
+const grafanaMirror = (name: string, content: string | Buffer) => {
+  const d = join(scratch, name, 'grafana-apt-key');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'grafana-gpg-full.key'), content);
+  return join(scratch, name);
+};
 const mountTiny = (dir: string) =>
   `set -e; d=${dir}; rm -rf /root/keep.$$; cp -a $d /root/keep; mount -t tmpfs -o size=256k none $d; cp -a /root/keep/. $d/; rm -rf /root/keep; ` +
   `dd if=/dev/zero of=$d/.fill bs=4k count=1000 2>/dev/null || true`;
@@ -95,6 +120,12 @@ const home = (name: string, make: (dir: string) => void = () => {}) => {
     make(d);
   }
   return d;
+};
+/** After a refused sandbox: no sandbox directory, no half-built base left in the cache. */
+const nothingCreated = (name: string) => {
+  delete process.env['EBPF_LAB_APT_MIRROR'];
+  expect(readdirSync(join(lab.home, 'sandboxes'))).not.toContain(name);
+  expect(readdirSync(CACHE).filter((f) => f.includes('.tmp-'))).toEqual([]);
 };
 
 const ROWS: Row[] = [
@@ -143,6 +174,42 @@ const ROWS: Row[] = [
   },
   // targets
   { name: 'unknown target', args: () => ['up', '--target', 'bogus'], code: 2, says: /unknown target "bogus"/ },
+  // Sandbox OS
+  {
+    name: 'unknown --os',
+    args: () => ['up', '--target', TARGET, '--os', 'ubuntu-20.04'],
+    code: 2,
+    says: /unknown --os "ubuntu-20\.04"[\s\S]*hint: pick one of ubuntu-22\.04, ubuntu-24\.04, ubuntu-26\.04, debian-12, debian-13/,
+  },
+  {
+    name: '--os with a target other than a sandbox',
+    args: () => ['up', '--target', ssh(), '--os', 'debian-12'],
+    code: 2,
+    says: /--os does not apply to ssh:/,
+  },
+  {
+    name: 'an OS change on an existing sandbox',
+    args: () => ['up', '--target', TARGET, '--os', 'debian-13'],
+    code: 2,
+    host: true,
+    says: /runs Ubuntu 22\.04; it cannot become Debian 13[\s\S]*hint: leave --os out/,
+  },
+  {
+    name: 'EBPF_LAB_APT_MIRROR that is not a URL',
+    args: () => ['up', '--target', 'sandbox:bad-mirror'],
+    code: 2,
+    says: /EBPF_LAB_APT_MIRROR="mirror\.example\/ubuntu" is not a URL/,
+    setup: () => void (process.env['EBPF_LAB_APT_MIRROR'] = 'mirror.example/ubuntu'),
+    teardown: () => nothingCreated('bad-mirror'),
+  },
+  {
+    name: 'an archive that cannot be reached (names the OS and the mirror option)',
+    args: () => ['up', '--target', 'sandbox:no-archive', '--os', 'ubuntu-24.04'],
+    code: 2,
+    says: /cannot reach the package archive for the Ubuntu 24\.04 sandbox at http:\/\/127\.0\.0\.1:9\/ubuntu[\s\S]*hint: .*EBPF_LAB_APT_MIRROR/,
+    setup: () => void (process.env['EBPF_LAB_APT_MIRROR'] = 'http://127.0.0.1:9/ubuntu'),
+    teardown: () => nothingCreated('no-archive'),
+  },
   {
     name: 'user@host without ssh://',
     args: () => ['up', '--target', 'root@127.0.0.1'],
@@ -492,6 +559,46 @@ const ROWS: Row[] = [
     code: 2,
     says: /refusing to install|sha256/,
     args: () => ['up', '--target', TARGET, '--only', 'ebpf-exporter', '--mirror', mirror()],
+  },
+  {
+    name: '--mirror over plain http',
+    args: () => ['up', '--target', TARGET, '--only', 'ebpf-exporter', '--mirror', 'http://127.0.0.1:9/mirror'],
+    code: 2,
+    says: /--mirror http:\/\/127\.0\.0\.1:9\/mirror is plain http/,
+  },
+  {
+    // The pinned key plus another would have passed the old key-id check; here neither is Grafana's.
+    name: "Grafana key file carrying a key that is not Grafana's pinned one (--mirror)",
+    host: true,
+    code: 2,
+    says: /carries 2 primary keys that ebpf-lab does not trust for Grafana's APT repository: .*refusing the whole file/,
+    args: () => [
+      'up',
+      '--target',
+      TARGET,
+      '--only',
+      'grafana',
+      '--mirror',
+      grafanaMirror('gpg-two', standInKeys().two),
+    ],
+  },
+  {
+    name: 'Grafana key file cut short (--mirror)',
+    host: true,
+    code: 2,
+    says: /is not a usable OpenPGP public key: OpenPGP packet truncated/,
+    args: () => {
+      const b = standInKeys().binary;
+      return [
+        'up',
+        '--target',
+        TARGET,
+        '--only',
+        'grafana',
+        '--mirror',
+        grafanaMirror('gpg-cut', b.subarray(0, b.length - 40)),
+      ];
+    },
   },
   {
     // PHP whose running SAPIs do not fire USDT probes (USE_ZEND_DTRACE unset): verify says so.

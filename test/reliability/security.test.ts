@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -171,7 +172,7 @@ describe('security', () => {
     const shown = await cli(['status', '--show-password'], lab.env);
     expect(shown.stdout).toContain(pw);
     expect(shown.stdout).toMatch(/sandbox:rel .*grafana .*admin password /);
-    expect((await cli(['help'], lab.env)).stdout).toMatch(/status .*--show-password/);
+    expect((await cli(['status', '--help'], lab.env)).stdout).toMatch(/--show-password/);
   });
 
   it('a --mirror URL with credentials: they are never printed', async () => {
@@ -193,6 +194,37 @@ describe('security', () => {
     expect(text).not.toContain('alice');
   });
 
+  it("new output paths (artifacts, JSON runs that fail, refusals) print neither the lab's Grafana password nor a private key", async () => {
+    const { labSecret } = await import('../../src/secrets.js');
+    process.env['EBPF_LAB_HOME'] = lab.home;
+    const pw = await labSecret(TARGET, 'grafana'); // the grafana step's own secret for this lab
+    const mirror = join(scratch, 'bad-key-mirror');
+    execFileSync('mkdir', ['-p', join(mirror, 'grafana-apt-key')]);
+    writeFileSync(join(mirror, 'grafana-apt-key', 'grafana-gpg-full.key'), 'not a key\n');
+    const mine: CliResult[] = [];
+    for (const args of [
+      ['artifacts'],
+      ['artifacts', '--output', 'json'],
+      ['up', '--target', TARGET, '--only', 'grafana', '--mirror', mirror, '--output', 'json'],
+      ['plan', '--target', TARGET, '--only', 'grafana', '--mirror', mirror, '--output', 'plain'],
+      ['up', '--target', TARGET, '--mirror', 'http://127.0.0.1:9/', '--output', 'json'],
+    ])
+      mine.push(await run(args));
+    expect(mine.map((r) => r.code)).toEqual([0, 0, 2, 2, 2]);
+    expect(JSON.parse(mine[1]!.stdout).artifacts).toBeInstanceOf(Array);
+    const key = readFileSync(lab.key, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'));
+    const all = mine.map((o) => o.stdout + o.stderr).join('\n');
+    expect(all).toMatch(/not a usable OpenPGP public key/);
+    expect(all).not.toContain(pw);
+    for (const line of key) expect(all).not.toContain(line);
+    // the secret itself: 0600 in a 0700 directory
+    const { secretPath } = await import('../../src/secrets.js');
+    expect(statSync(secretPath(TARGET, 'grafana')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(secretPath(TARGET, 'grafana'), '..')).mode & 0o777).toBe(0o700);
+  });
+
   it('Prometheus listens on loopback only; nothing else of the lab listens beyond apache and sshd', () => {
     const listeners = onHost(lab, "ss -Hltn | awk '{print $4}' | sort -u").trim().split('\n');
     const prom = listeners.filter((l) => l.endsWith(':9090'));
@@ -208,6 +240,7 @@ describe('security', () => {
       configDir: '/opt/ebpf-lab/bpf',
       configNames: ['php_request'],
       listenAddress: '127.0.0.1:9435',
+      ...exporterUnitPrivileges({ ubuntuKernel: false, perfEventParanoid: 2 }),
     });
     expect(unit).toMatch(/--web\.listen-address=127\.0\.0\.1:9435/);
     const caps = (k: string) =>

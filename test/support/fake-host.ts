@@ -5,6 +5,7 @@ import { parseHostFacts, type HostFacts } from '../../src/facts/host.js';
 import { sha256, type FileState } from '../../src/resources/files.js';
 import { DEFAULT_OPTIONS, type LabOptions } from '../../src/options.js';
 import type { UnitState } from '../../src/resources/systemd.js';
+import type { BpftoolFacts } from '../../src/facts/bpftool.js';
 import type { Probe, ProbeResults } from '../../src/resources/probe.js';
 import type { StepContext } from '../../src/runner/types.js';
 
@@ -20,9 +21,18 @@ export interface HostFixture {
   installed?: string[] | 'all';
   units?: Record<string, Partial<UnitState>>;
   pending?: string[];
+  /** Packages apt has a candidate for (`apt-cache policy`); default: every one asked about. */
+  aptKnown?: string[];
   /** Answers for other probes, by fact id. */
   other?: Record<string, unknown>;
 }
+
+/** A host whose /usr/sbin/bpftool is a real binary that reads the kernel's BTF (Debian's). */
+export const DEBIAN_BPFTOOL: BpftoolFacts = {
+  candidates: [{ path: '/usr/sbin/bpftool', version: '7.1.0', libbpf: '1.1', readsBtf: true }],
+  chosen: { path: '/usr/sbin/bpftool', version: '7.1.0', libbpf: '1.1', readsBtf: true },
+  wrapper: false,
+};
 
 const RUNNING: UnitState = {
   enabled: 'enabled',
@@ -55,6 +65,13 @@ function answer(fx: HostFixture, p: Probe<unknown>): unknown {
       return Object.fromEntries(
         (args as string[]).map((n) => [n, fx.installed === 'all' || (fx.installed ?? []).includes(n)]),
       );
+    case 'apt-policy':
+      return (args as string[])
+        .filter((n) => fx.aptKnown === undefined || fx.aptKnown.includes(n))
+        .map((n) => `${n}:\n  Installed: (none)\n  Candidate: 1.0\n`)
+        .join('');
+    case 'bpftool':
+      return fx.other?.['bpftool'] ?? DEBIAN_BPFTOOL;
     case 'units':
       return Object.fromEntries((args as string[]).map((u) => [u, { ...RUNNING, ...fx.units?.[u] }]));
     case 'pending':

@@ -146,11 +146,9 @@ export async function inventory(facts: HostFacts, options: Partial<LabOptions> =
     );
     const { changes } = await step.check(ctx);
     for (const c of changes) {
-      const [kind, ...rest] = c.resource.split(':');
-      const name = rest.join(':');
-      if (kind === 'file' && c.action === 'create') inv.files.set(name, step.id);
-      if (kind === 'apt') inv.packages.set(name, step.id);
-      if (kind === 'unit' && (c.action === 'enable' || c.action === 'start')) inv.services.set(name, step.id);
+      if (c.kind === 'file' && c.action === 'create') inv.files.set(c.path, step.id);
+      if (c.kind === 'package') inv.packages.set(c.name, step.id);
+      if (c.kind === 'unit' && (c.action === 'enable' || c.action === 'start')) inv.services.set(c.unit, step.id);
     }
   }
   return inv;

@@ -176,6 +176,7 @@ describe('bpfMakeVars', () => {
       libphp: '/usr/lib/apache2/modules/libphp8.1.so',
       fpmBinary: '/usr/sbin/php-fpm8.1',
       confDir: '/etc/php/8.1',
+      usdt: true,
     },
   };
 

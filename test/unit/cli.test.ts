@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { main, report } from '../../src/cli.js';
-import { parseTarget } from '../../src/targets/resolve.js';
+import { parseTarget } from '../../src/targets/index.js';
 import { UserError, VerifyError } from '../../src/errors.js';
 
 /** Bad input is refused before any host is touched: a UserError (exit 2) with a hint. */
@@ -24,6 +24,13 @@ describe('CLI input validation', () => {
     ['bad prometheus source', ['up', '--prometheus', 'docker'], /--prometheus must be/],
     ['stray argument', ['up', 'now'], /unexpected argument "now"/],
     ['bad sandbox name', ['up', '--target', 'sandbox:Bad_Name'], /unknown target/],
+    [
+      'plain-http mirror',
+      ['up', '--mirror', 'http://mirror.example.org/ebpf-lab'],
+      /--mirror http:\/\/mirror\.example\.org\/ebpf-lab is plain http[^\n]*\nuse an https:\/\/ mirror, or a local directory/,
+    ],
+    ['ftp mirror', ['workshop', 'up', '--mirror', 'ftp://mirror.example.org/'], /is a ftp:\/\/ URL/],
+    ['empty mirror', ['up', '--mirror', ''], /--mirror is empty/],
   ];
   for (const [name, argv, msg] of bad) {
     it(`${name}: ${argv.join(' ')}`, async () => {
@@ -37,16 +44,16 @@ describe('CLI input validation', () => {
   }
 
   it('parses valid targets', () => {
-    expect(parseTarget(undefined)).toMatchObject({ kind: 'sandbox', name: 'default' });
-    expect(parseTarget('sandbox:lab-2')).toMatchObject({ kind: 'sandbox', name: 'lab-2' });
-    expect(parseTarget('ssh://ubuntu@10.0.0.5:2222')).toMatchObject({
+    expect(parseTarget(undefined).spec).toMatchObject({ kind: 'sandbox', name: 'default' });
+    expect(parseTarget('sandbox:lab-2').spec).toMatchObject({ kind: 'sandbox', name: 'lab-2' });
+    expect(parseTarget('ssh://ubuntu@10.0.0.5:2222').spec).toMatchObject({
       kind: 'ssh',
       user: 'ubuntu',
       host: '10.0.0.5',
       port: 2222,
     });
-    expect(parseTarget('ssh://ubuntu@[::1]')).toMatchObject({ kind: 'ssh', host: '::1', port: 22 });
-    expect(parseTarget('local')).toMatchObject({ kind: 'local' });
+    expect(parseTarget('ssh://ubuntu@[::1]').spec).toMatchObject({ kind: 'ssh', host: '::1', port: 22 });
+    expect(parseTarget('local').spec).toMatchObject({ kind: 'local' });
   });
 });
 

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { LOAD_URLS, loadScript, parseDuration, parseRate } from '../../src/commands/load.js';
 import {
   benchTable,
+  combine,
+  ratio,
+  type Sample,
   parseAb,
   standInProgram,
   switchEnvScript,
@@ -16,6 +19,7 @@ import { main } from '../../src/cli.js';
 import { UserError } from '../../src/errors.js';
 import { factsFixture, fakeContext } from '../support/fake-host.js';
 import batchJob from '../../steps/batch-job.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const fx = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'bench', name), 'utf8');
 
@@ -90,22 +94,34 @@ describe('bench', () => {
     ).toBe(5);
   });
 
-  it('prints ratios against the off state', () => {
-    const m = (state: Measurement['state'], rps: number, p50: number): Measurement => ({
+  it('prints n and the spread with each ratio against the off state, and "within noise" when the spread is larger', () => {
+    // Five runs per state: req/s and p50 vary from run to run.
+    const runs = (rps: number, p50: number, jitter: number): Sample[] =>
+      [-2, -1, 0, 1, 2].map((k) => ({
+        requests: 100,
+        failed: 0,
+        rps: rps + k * jitter * rps,
+        p50: p50 + k * jitter * p50,
+        p95: p50 * 2,
+        p99: p50 * 3,
+      }));
+    const m = (state: Measurement['state'], samples: Sample[]): Measurement => ({
       state,
       label: state,
-      requests: 100,
-      failed: 0,
-      rps,
-      p50,
-      p95: p50 * 2,
-      p99: p50 * 3,
+      ...combine(samples),
       apacheEnv: '1',
     });
-    const t = benchTable([m('off', 1000, 1), m('on', 900, 1.1), m('attached', 500, 2)]);
-    expect(t[0]).toMatch(/state +req\/s +p50 ms +p95 ms +p99 ms +req\/s vs off +p50 vs off/);
-    expect(t[1]).toMatch(/^off +1000\.0 +1\.00 +2\.00 +3\.00 +1\.00x +1\.00x$/);
-    expect(t[3]).toMatch(/0\.50x +2\.00x$/);
+    const off = m('off', runs(1000, 1, 0.01));
+    expect(off).toMatchObject({ n: 5, requests: 500, rps: 1000, p50: 1 });
+    expect(off.rpsSd).toBeCloseTo(15.81, 2); // sample standard deviation of 980, 990, 1000, 1010, 1020
+    // 0.99x with a spread of about ±0.02: within noise; 0.50x: a real difference
+    const t = benchTable([off, m('on', runs(990, 1.01, 0.01)), m('attached', runs(500, 2, 0.01))]);
+    expect(t[0]).toMatch(/state +n +req\/s +p50 ms +p95 ms +p99 ms +req\/s vs off +p50 vs off/);
+    expect(t[1]).toMatch(/^off +5 +1000\.0 ±15\.8 +1\.00 ±0\.02 +2\.00 +3\.00 +baseline +baseline$/);
+    expect(t[2]).toMatch(/ 0\.99x ±0\.02 within noise +1\.01x ±0\.02 within noise$/);
+    expect(t[3]).toMatch(/ 0\.50x ±0\.01 +2\.00x ±0\.04$/);
+    expect(ratio({ mean: 990, sd: 15 }, { mean: 1000, sd: 15 }).withinNoise).toBe(true);
+    expect(ratio({ mean: 800, sd: 5 }, { mean: 1000, sd: 5 }).withinNoise).toBe(false);
   });
 
   it('switches the environment through a runtime drop-in that is gone after the restart', () => {
@@ -174,7 +190,7 @@ describe('batch-job step', () => {
     const job = '/opt/ebpf-lab/jobs/nightly-report.php';
     const { ctx, host } = fakeContext({ facts });
     const first = await batchJob.check(ctx);
-    expect(first.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`create file:${job}`]);
+    expect(first.changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([`create file:${job}`]);
     await batchJob.apply(ctx, first.changes);
     const content = host.files.get(job)!.content;
     expect(content).toMatch(/^<\?php\n\/\/ managed by ebpf-lab/);

@@ -8,6 +8,8 @@ import {
   blobType,
   decideHostKey,
   fingerprint,
+  forgetHostKeys,
+  forgetKnownHosts,
   hostField,
   keysFor,
   parseKnownHosts,
@@ -95,6 +97,55 @@ describe('known-hosts text', () => {
     expect(e).toHaveLength(1);
     expect(e[0]!.type).toBe('ssh-rsa');
     expect(out.endsWith('\n')).toBe(true);
+  });
+});
+
+describe("forgetHostKeys (down: the destroyed lab's lines, by its own keys)", () => {
+  const k = (l: string) => l.split(' ').slice(0, 2).join(' ');
+  const text = [
+    '# comment',
+    `[127.0.0.1]:2230 ${k(ed.line)}`,
+    `[127.0.0.1]:2231 ${k(ed.line)}`, // the same sandbox on the port of an earlier boot
+    `[127.0.0.1]:2230 ${k(ed2.line)}`, // another lab, now on that port
+    `example.org,[127.0.0.1]:2232 ${k(ed.line)} trailing comment`,
+    `10.0.0.1 ${k(rsa.line)}`,
+    `|1|abc=|def= ${k(ed.line)}`,
+    `@revoked * ${k(ed.line)}`,
+    '',
+  ].join('\n');
+
+  it('removes every entry holding one of the keys, keeps other keys at the same address, and the rest verbatim', () => {
+    const { text: out, removed } = forgetHostKeys(text, [parsePublicKeyLine(ed.line)]);
+    expect(removed).toBe(4);
+    expect(out.split('\n')).toEqual([
+      '# comment',
+      `[127.0.0.1]:2230 ${k(ed2.line)}`,
+      `10.0.0.1 ${k(rsa.line)}`,
+      `|1|abc=|def= ${k(ed.line)}`,
+      `@revoked * ${k(ed.line)}`,
+      '',
+    ]);
+  });
+
+  it('a host filter limits it (the sandbox: 127.0.0.1 only); a shared line keeps its other names', () => {
+    const { text: out, removed } = forgetHostKeys(text, [parsePublicKeyLine(ed.line)], (h) =>
+      /^\[127\.0\.0\.1\]:\d+$/.test(h),
+    );
+    expect(removed).toBe(3);
+    expect(out).toContain(`\nexample.org ${k(ed.line)} trailing comment\n`);
+    expect(out).not.toContain('[127.0.0.1]:2231');
+    expect(out).toContain(`[127.0.0.1]:2230 ${k(ed2.line)}`);
+  });
+
+  it('no keys, nothing removed; forgetKnownHosts rewrites the file only when it removed something', async () => {
+    expect(forgetHostKeys(text, []).removed).toBe(0);
+    const path = join(dir, 'forget', 'known_hosts');
+    await writeKnownHosts(path, text);
+    expect(await forgetKnownHosts(path, [parsePublicKeyLine(rsa.line)], (h) => h === 'nowhere')).toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    expect(await forgetKnownHosts(path, [parsePublicKeyLine(rsa.line)])).toBe(1);
+    expect(readFileSync(path, 'utf8')).not.toContain(k(rsa.line));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 });
 

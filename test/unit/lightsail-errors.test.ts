@@ -11,12 +11,15 @@ import {
   UnauthenticatedException,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { validateBundle } from '../../src/cloud/catalog.js';
 import { translateAwsError } from '../../src/cloud/errors.js';
 import { getInstance, listLabs } from '../../src/cloud/lightsail.js';
-import { profileRegion, resolveRegion } from '../../src/cloud/region.js';
+import { activeProfile, profileRegion, resolveRegion } from '../../src/cloud/region.js';
 
 const lightsail = mockClient(LightsailClient);
 const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
@@ -171,32 +174,53 @@ describe('validateBundle', () => {
 
 describe('resolveRegion', () => {
   const none = () => undefined;
-  it('takes --region, then AWS_REGION, then AWS_DEFAULT_REGION, then the profile', () => {
+  it('takes --region, then AWS_REGION, then AWS_DEFAULT_REGION, then the profile', async () => {
     const env = { AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'us-west-2' };
-    expect(resolveRegion({ flag: 'ap-south-1', env, profileRegion: none })).toBe('ap-south-1');
-    expect(resolveRegion({ env, profileRegion: none })).toBe('eu-west-1');
-    expect(resolveRegion({ env: { AWS_DEFAULT_REGION: 'us-west-2' }, profileRegion: none })).toBe('us-west-2');
-    expect(resolveRegion({ env: {}, profileRegion: () => 'ca-central-1' })).toBe('ca-central-1');
+    expect(await resolveRegion({ flag: 'ap-south-1', env, profileRegion: none })).toBe('ap-south-1');
+    expect(await resolveRegion({ env, profileRegion: none })).toBe('eu-west-1');
+    expect(await resolveRegion({ env: { AWS_DEFAULT_REGION: 'us-west-2' }, profileRegion: none })).toBe('us-west-2');
+    expect(await resolveRegion({ env: {}, profileRegion: () => 'ca-central-1' })).toBe('ca-central-1');
   });
 
-  it('is a UserError when missing or malformed', () => {
-    expect(() => resolveRegion({ env: {}, profileRegion: none })).toThrow(UserError);
-    expect(() => resolveRegion({ flag: 'Frankfurt', env: {}, profileRegion: none })).toThrow(
+  it('is a UserError when missing or malformed', async () => {
+    await expect(resolveRegion({ env: {}, profileRegion: none })).rejects.toThrow(UserError);
+    await expect(resolveRegion({ flag: 'Frankfurt', env: {}, profileRegion: none })).rejects.toThrow(
       /"Frankfurt" \(from --region\) is not an AWS region/,
     );
   });
 
-  it('reads the active profile region from the shared config file', () => {
-    const file =
-      '[default]\nregion = us-east-1\n\n[profile  work]\n# comment\nregion=eu-north-1\n[profile other]\nregion = sa-east-1\n';
-    const read = () => file;
-    expect(profileRegion({ AWS_CONFIG_FILE: '/x' }, read)).toBe('us-east-1');
-    expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'work' }, read)).toBe('eu-north-1');
-    expect(profileRegion({ AWS_CONFIG_FILE: '/x', AWS_PROFILE: 'nope' }, read)).toBeUndefined();
-    expect(
-      profileRegion({ AWS_CONFIG_FILE: '/x' }, () => {
-        throw new Error('ENOENT');
-      }),
-    ).toBeUndefined();
+  // Real files read by the SDK's shared-config loader (@smithy/shared-ini-file-loader).
+  describe('the profile region, from the shared AWS files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-lab-aws-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const config = join(dir, 'config');
+    const credentials = join(dir, 'credentials');
+    writeFileSync(
+      config,
+      '[default]\nregion = us-east-1\n\n[profile work]\n# comment\nregion=eu-north-1\ns3 =\n  max_concurrent_requests = 4\n[profile other]\nregion = sa-east-1\n',
+    );
+    // The SDK also reads `region` from the credentials file (the former hand-written parser did not).
+    writeFileSync(
+      credentials,
+      '[ci]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\nregion = ap-southeast-2\n',
+    );
+    const env = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials };
+
+    it('default profile, AWS_PROFILE, and --profile (which wins over AWS_PROFILE)', async () => {
+      expect(await resolveRegion({ env })).toBe('us-east-1');
+      expect(await resolveRegion({ env: { ...env, AWS_PROFILE: 'work' } })).toBe('eu-north-1');
+      expect(await resolveRegion({ env: { ...env, AWS_PROFILE: 'work' }, profile: 'other' })).toBe('sa-east-1');
+      expect(await resolveRegion({ env, profile: 'ci' })).toBe('ap-southeast-2');
+      expect(activeProfile(undefined, {})).toBe('default');
+      expect(activeProfile('other', { AWS_PROFILE: 'work' })).toBe('other');
+    });
+
+    it('an unknown profile or missing files: no region, and the error names the profile', async () => {
+      expect(await profileRegion('nope', env)).toBeUndefined();
+      expect(await profileRegion('default', { AWS_CONFIG_FILE: join(dir, 'absent') })).toBeUndefined();
+      await expect(resolveRegion({ env, profile: 'nope' })).rejects.toThrow(UserError);
+      const err = await resolveRegion({ env, profile: 'nope' }).catch((e) => e);
+      expect(err.hint).toContain('the profile "nope"');
+    });
   });
 });

@@ -28,9 +28,11 @@ import ssh2 from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { labTags } from '../../src/cloud/tags.js';
-import { inputDeps, readConfigFile, setLightsailFlags } from '../../src/commands/lightsail-inputs.js';
+import { readConfigFile, type LightsailFlags } from '../../src/targets/lightsail-inputs.js';
 import { downCommand, statusCommand } from '../../src/commands/lab.js';
-import { openTarget, parseTarget } from '../../src/targets/resolve.js';
+import { inquirer } from '../../src/commands/prompt.js';
+import { parseTarget } from '../../src/targets/index.js';
+import type { Interaction, Purpose } from '../../src/targets/target.js';
 import {
   lightsailDeps,
   lightsailStatus,
@@ -67,6 +69,15 @@ let home: string;
 let connected: LabEndpoint[];
 let logs: string[];
 const log = (l: string) => logs.push(l);
+/** The flags of the command line and the terminal, as a command passes them to the target. */
+let flags: LightsailFlags;
+let io: Interaction;
+const open = async (target: string, purpose: Purpose) =>
+  (await parseTarget(target).resolve(flags, { purpose, io })).open({
+    create: purpose === 'create',
+    packages: () => [],
+    log,
+  });
 
 beforeEach(async () => {
   home = await mkdtemp(join(tmpdir(), 'ebpf-lab-ls-'));
@@ -109,18 +120,17 @@ beforeEach(async () => {
       return { name: `${ep.user}@${ep.host}`, close: async () => {} } as unknown as Transport;
     },
   });
-  setLightsailFlags({ region: 'eu-central-1' });
-  inputDeps.isTTY = () => false;
+  flags = { region: 'eu-central-1', yes: true };
+  io = { isTTY: () => false, prompter: inquirer };
 });
 
 afterEach(async () => {
   resetLightsailDeps();
-  setLightsailFlags({});
   delete process.env['EBPF_LAB_HOME'];
   await rm(home, { recursive: true, force: true });
 });
 
-const up = (name = 'lab-01') => openTarget(parseTarget(`lightsail:${name}`), { create: true, packages: () => [], log });
+const up = (name = 'lab-01') => open(`lightsail:${name}`, 'create');
 
 describe('up --target lightsail', () => {
   it('creates: key pair (0600, imported, tagged), instance, waits through pending and running-before-IP, firewall, pinned host key', async () => {
@@ -176,8 +186,28 @@ describe('up --target lightsail', () => {
     });
   });
 
+  it('creating asks on a terminal with the cost, and needs --yes without one; adopting ours asks nothing', async () => {
+    lightsail.on(GetInstanceCommand).rejects(notFound());
+    flags = { region: 'eu-central-1' };
+    const err = await up().catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toBe(
+      'not creating Lightsail instance "lab-01" in eu-central-1, 1 × small_3_0 ($12.00/month each): $0.02/hour, $0.39/day for the fleet (USD, before data transfer) without confirmation; nothing was created',
+    );
+    expect(err.hint).toMatch(/--yes/);
+    const asked: string[] = [];
+    io = { isTTY: () => true, prompter: { ...inquirer, confirm: async (o) => (asked.push(o.message), false) } };
+    await expect(up()).rejects.toThrow(/cancelled: nothing was created/);
+    expect(asked).toHaveLength(1);
+    expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
+    expect(lightsail.commandCalls(ImportKeyPairCommand)).toHaveLength(0);
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    await up(); // exists and is ours: no question
+    expect(asked).toHaveLength(1);
+  });
+
   it('adopts an instance tagged as ours: no create, no firewall change when it matches, --allow-from honoured', async () => {
-    setLightsailFlags({ region: 'eu-central-1', allowFrom: ['203.0.113.7'] });
+    flags = { region: 'eu-central-1', allowFrom: ['203.0.113.7'] };
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
     lightsail.on(GetInstancePortStatesCommand).resolves({
       portStates: [22, 80, 3000].map((p) => ({
@@ -210,9 +240,9 @@ describe('up --target lightsail', () => {
 
   it('refuses a bad bundle and a bad --allow-from before creating anything', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
-    setLightsailFlags({ region: 'eu-central-1', bundle: 'huge_9_9' });
+    flags = { region: 'eu-central-1', bundle: 'huge_9_9' };
     await expect(up()).rejects.toThrow(/"huge_9_9" is not an active Linux bundle/);
-    setLightsailFlags({ region: 'eu-central-1', allowFrom: ['10.0.0.0/99'] });
+    flags = { region: 'eu-central-1', allowFrom: ['10.0.0.0/99'] };
     await expect(up()).rejects.toBeInstanceOf(UserError);
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
     expect(lightsail.commandCalls(ImportKeyPairCommand)).toHaveLength(0);
@@ -226,36 +256,47 @@ describe('up --target lightsail', () => {
     expect(logs.some((l) => /trusting the first key seen/.test(l))).toBe(true);
   });
 
+  it('--profile: the default client is made for that profile (before AWS_PROFILE)', () => {
+    resetLightsailDeps();
+    const saved = process.env['AWS_PROFILE'];
+    process.env['AWS_PROFILE'] = 'from-env';
+    try {
+      expect((lightsailDeps.makeClient('eu-central-1').config as { profile?: string }).profile).toBe('from-env');
+      expect((lightsailDeps.makeClient('eu-central-1', 'work').config as { profile?: string }).profile).toBe('work');
+    } finally {
+      if (saved === undefined) delete process.env['AWS_PROFILE'];
+      else process.env['AWS_PROFILE'] = saved;
+    }
+  });
+
   it('plan/verify never create: an absent lab is a UserError', async () => {
     lightsail.on(GetInstanceCommand).rejects(notFound());
-    const err = await openTarget(parseTarget('lightsail:lab-09'), { create: false, packages: () => [], log }).catch(
-      (e) => e,
-    );
+    const err = await open('lightsail:lab-09', 'use').catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.hint).toMatch(/ebpf-lab up --target lightsail:lab-09/);
     expect(lightsail.commandCalls(CreateInstancesCommand)).toHaveLength(0);
   });
 
   it('without a region anywhere: no terminal → says how to set one (nothing waits); terminal → select from GetRegions', async () => {
-    setLightsailFlags({});
+    flags = {};
     const saved = { ...process.env };
     for (const k of ['AWS_REGION', 'AWS_DEFAULT_REGION']) delete process.env[k];
     process.env['AWS_CONFIG_FILE'] = join(home, 'no-config');
-    const saved2 = inputDeps.prompter;
     try {
       await expect(up()).rejects.toThrow(/No AWS region is set/);
       // on a terminal the region is chosen from the list the API returns
       const offered: string[] = [];
-      inputDeps.isTTY = () => true;
-      inputDeps.prompter = {
-        ...saved2,
-        select: async (o) => (offered.push(...o.choices.map((c) => c.value)), 'eu-central-1' as never),
+      io = {
+        isTTY: () => true,
+        prompter: {
+          ...inquirer,
+          select: async (o) => (offered.push(...o.choices.map((c) => c.value)), 'eu-central-1' as never),
+        },
       };
       lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
       expect((await up()).record.region).toBe('eu-central-1');
       expect(offered).toEqual(['eu-central-1']);
     } finally {
-      inputDeps.prompter = saved2;
       Object.assign(process.env, saved);
       if (!saved['AWS_CONFIG_FILE']) delete process.env['AWS_CONFIG_FILE'];
     }
@@ -321,7 +362,7 @@ describe('status, ssh and down for lightsail labs', () => {
     lightsail.on(DeleteInstanceCommand).resolves({});
     lightsail.on(DeleteKeyPairCommand).resolves({});
     const out: string[] = [];
-    expect(await downCommand('lightsail:lab-01', (s) => out.push(s))).toBe(0);
+    expect(await downCommand({ target: 'lightsail:lab-01', yes: true, io }, (s) => out.push(s))).toBe(0);
     expect(lightsail.commandCalls(DeleteInstanceCommand).map((c) => c.args[0].input.instanceName)).toEqual(['lab-01']);
     expect(lightsail.commandCalls(DeleteKeyPairCommand).map((c) => c.args[0].input.keyPairName)).toEqual([
       'ebpf-lab-lab-01',
@@ -331,9 +372,83 @@ describe('status, ssh and down for lightsail labs', () => {
     expect(out.at(-1)).toBe('lightsail:lab-01: removed from eu-central-1');
   });
 
+  it("down removes the lab's known-hosts lines (its own host keys, at any address) and never another lab's", async () => {
+    // The registry still has the lab's old address (192.0.2.1); another lab got that address since.
+    await saveLab(rec());
+    const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const kh = join(home, 'known_hosts');
+    await writeFile(
+      kh,
+      [
+        `192.0.2.1 ${other[0]} ${other[1]}`,
+        `${IP} ${hostKey[0]} ${hostKey[1]}`,
+        `192.0.2.1,[192.0.2.1]:2222 ${hostKey[0]} ${hostKey[1]}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    lightsail.on(GetKeyPairCommand).resolves({ keyPair: { name: 'ebpf-lab-lab-01', tags: labTags('lab-01') } });
+    lightsail.on(DeleteInstanceCommand).resolves({});
+    lightsail.on(DeleteKeyPairCommand).resolves({});
+    expect(await downCommand({ target: 'lightsail:lab-01', yes: true, io }, () => {})).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`192.0.2.1 ${other[0]} ${other[1]}\n`);
+  });
+
+  it('down of a lab whose keys Lightsail never reported (trust on first use): the lines of the address it held', async () => {
+    await saveLab(rec());
+    const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const tofu = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ');
+    const kh = join(home, 'known_hosts');
+    await writeFile(kh, `192.0.2.1 ${other[0]} ${other[1]}\n${IP} ${tofu[0]} ${tofu[1]}\n`, { mode: 0o600 });
+    lightsail.on(GetInstanceAccessDetailsCommand).resolves({ accessDetails: { hostKeys: [] } });
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    lightsail.on(GetKeyPairCommand).resolves({ keyPair: { name: 'ebpf-lab-lab-01', tags: labTags('lab-01') } });
+    lightsail.on(DeleteInstanceCommand).resolves({});
+    lightsail.on(DeleteKeyPairCommand).resolves({});
+    expect(await downCommand({ target: 'lightsail:lab-01', yes: true, io }, () => {})).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`192.0.2.1 ${other[0]} ${other[1]}\n`);
+  });
+
+  it('down asks on a terminal and needs --yes without one; nothing is deleted before', async () => {
+    await saveLab(rec());
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    lightsail.on(DeleteInstanceCommand).resolves({});
+    const err = await downCommand({ target: 'lightsail:lab-01', io }, () => {}).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/not deleting Lightsail instance "lab-01" in eu-central-1 .* without confirmation/);
+    expect(err.hint).toMatch(/--yes/);
+    const asked: string[] = [];
+    io = { isTTY: () => true, prompter: { ...inquirer, confirm: async (o) => (asked.push(o.message), false) } };
+    await expect(downCommand({ target: 'lightsail:lab-01', io }, () => {})).rejects.toThrow(/cancelled/);
+    expect(asked).toEqual([`Delete Lightsail instance "lab-01" in eu-central-1 (running, ${IP}) and its key pair?`]);
+    expect(lightsail.commandCalls(DeleteInstanceCommand)).toHaveLength(0);
+    expect((await readRegistry()).labs['lightsail:lab-01']).toBeDefined();
+  });
+
+  it('--profile reaches the Lightsail client and is remembered for status and ssh', async () => {
+    const profiles: (string | undefined)[] = [];
+    lightsailDeps.makeClient = (_region, profile) => (profiles.push(profile), client);
+    lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    flags = { region: 'eu-central-1', profile: 'training' };
+    const { record } = await up();
+    expect(record).toMatchObject({ profile: 'training' });
+    expect(new Set(profiles)).toEqual(new Set(['training']));
+    await saveLab({ ...record, createdAt: 'x' });
+    profiles.length = 0;
+    await lightsailStatus({ ...record, createdAt: 'x' });
+    expect(profiles).toEqual(['training']);
+  });
+
   it('down refuses an instance that is not ours and deletes nothing', async () => {
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01', { tags: [{ key: 'team', value: 'web' }] }));
-    await expect(downCommand('lightsail:lab-01', () => {})).rejects.toBeInstanceOf(UserError);
+    const kh = join(home, 'known_hosts');
+    const line = `${IP} ${hostKey[0]} ${hostKey[1]}\n`;
+    await writeFile(kh, line, { mode: 0o600 });
+    await expect(
+      downCommand({ target: 'lightsail:lab-01', targetFlags: { region: 'eu-central-1' }, yes: true, io }, () => {}),
+    ).rejects.toBeInstanceOf(UserError);
+    expect(await readFile(kh, 'utf8')).toBe(line);
     expect(lightsail.commandCalls(DeleteInstanceCommand)).toHaveLength(0);
     expect(lightsail.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
   });

@@ -28,6 +28,7 @@ import {
 } from '../../src/cloud/lightsail.js';
 import { labTags } from '../../src/cloud/tags.js';
 import { WaitTimeoutError, waitForInstance } from '../../src/cloud/wait.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const lightsail = mockClient(LightsailClient);
 const client = new LightsailClient({ region: 'eu-central-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
@@ -84,7 +85,7 @@ describe('ensureInstance', () => {
     lightsail.on(CreateInstancesCommand).resolves({ operations: [{ status: 'Started' }] });
     const r = await ensureInstance(client, { ...spec, expiresAt: new Date('2030-01-02T03:04:05Z') });
     expect(r.action).toBe('created');
-    expect(r.change).toMatchObject({ resource: 'lightsail:lab-01', action: 'create' });
+    expect(r.change).toMatchObject({ kind: 'lightsail', instance: 'lab-01', action: 'create' });
     const input = lightsail.commandCalls(CreateInstancesCommand)[0]!.args[0].input;
     expect(input).toMatchObject({
       instanceNames: ['lab-01'],
@@ -302,7 +303,7 @@ describe('destroyLab', () => {
     lightsail.on(DeleteInstanceCommand).resolves({});
     lightsail.on(DeleteKeyPairCommand).resolves({});
     const changes = await destroyLab(client, 'lab-01');
-    expect(changes.map((c) => c.resource)).toEqual(['lightsail:lab-01', 'lightsail-keypair:ebpf-lab-lab-01']);
+    expect(changes.map(changeLabel)).toEqual(['lightsail:lab-01', 'lightsail-keypair:ebpf-lab-lab-01']);
     expect(lightsail.commandCalls(DeleteInstanceCommand)[0]!.args[0].input).toMatchObject({ instanceName: 'lab-01' });
   });
 

@@ -17,7 +17,12 @@ function counterStep(id: string, state: { n: number }, want: number, opts: { bro
     async check() {
       return state.n === want
         ? { changes: [], notes: [`${id} is ${want}`] }
-        : { changes: [{ resource: `counter:${id}`, action: 'set', detail: `${state.n} -> ${want}` }], notes: [] };
+        : {
+            changes: [
+              { kind: 'file', path: `/counter/${id}`, action: 'update', detail: `${state.n} -> ${want}` } as const,
+            ],
+            notes: [],
+          };
     },
     async apply() {
       if (!opts.broken) state.n = want;
@@ -79,7 +84,7 @@ describe('runner', () => {
       counterStep('b', { n: 0 }, 1),
     ]);
     expect(results[0]!.status).toBe('failed');
-    expect(results[0]!.error).toMatch(/does not converge: still pending after apply: set counter:a/);
+    expect(results[0]!.error).toMatch(/does not converge: still pending after apply: update file:\/counter\/a/);
     expect(results[1]!.status).toBe('skipped');
     const end = events.find((e) => e.kind === 'run:end');
     expect(end?.kind === 'run:end' && end.ok).toBe(false);
@@ -145,7 +150,7 @@ describe('renderers', () => {
     expect(obj.runs[0].steps[0]).toMatchObject({
       id: 'a',
       status: 'changed',
-      changes: [{ resource: 'counter:a', action: 'set', detail: '0 -> 2' }],
+      changes: [{ resource: 'file:/counter/a', kind: 'file', path: '/counter/a', action: 'update', detail: '0 -> 2' }],
     });
     expect(typeof obj.runs[0].steps[0].durationMs).toBe('number');
   });

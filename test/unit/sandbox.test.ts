@@ -1,3 +1,6 @@
+import { sandboxOs } from '../../src/targets/sandbox-os.js';
+import { SERVICE_FORWARDS } from '../../src/targets/sandbox-spec.js';
+import { labUrls, urlLines } from '../../src/targets/urls.js';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import {
@@ -35,9 +38,12 @@ describe('sandbox names and packages', () => {
 });
 
 describe('cache keys', () => {
-  it('keys the base by architecture', () => {
-    expect(baseKey('x64')).toBe(baseKey('x64'));
-    expect(baseKey('x64')).not.toBe(baseKey('arm64'));
+  it('keys the base by OS, architecture and mirror', () => {
+    const jammy = sandboxOs('ubuntu-22.04');
+    expect(baseKey(jammy, undefined, 'x64')).toBe(baseKey(jammy, undefined, 'x64'));
+    expect(baseKey(jammy, undefined, 'x64')).not.toBe(baseKey(jammy, undefined, 'arm64'));
+    expect(baseKey(jammy, undefined, 'x64')).not.toBe(baseKey(sandboxOs('ubuntu-24.04'), undefined, 'x64'));
+    expect(baseKey(jammy, 'http://m/ubuntu', 'x64')).not.toBe(baseKey(jammy, undefined, 'x64'));
   });
   it('keys a repo by the set of packages and the base', () => {
     expect(repoKey('b1', ['curl', 'apache2'])).toBe(repoKey('b1', ['apache2', 'curl', 'curl']));
@@ -111,5 +117,32 @@ describe('parsers', () => {
     expect(aptNeedsUpdate("E: Package 'x' has no installation candidate")).toBe(true);
     expect(aptNeedsUpdate('E: Failed to fetch http://deb.debian.org/x.deb  404  Not Found')).toBe(true);
     expect(aptNeedsUpdate('E: Could not get lock /var/lib/dpkg/lock')).toBe(false);
+  });
+});
+
+describe('loopback forwards of the lab services', () => {
+  it('forward the pages, Grafana and Prometheus from 127.0.0.1 only, each to its port in the container', () => {
+    expect(SERVICE_FORWARDS.map((f) => `${f.service}:${f.to}`)).toEqual(['web:80', 'grafana:3000', 'prometheus:9090']);
+    const argv = forwarderArgv(41000, 1234, false, 3000);
+    expect(argv[1]).toBe('TCP-LISTEN:41000,bind=127.0.0.1,reuseaddr,fork,nodelay');
+    expect(argv[2]).toBe('EXEC:nsenter --net=/proc/1234/ns/net socat STDIO TCP\\:127.0.0.1\\:3000\\,nodelay');
+    expect(isOurForwarder(argv, 41000, 1234, false, 3000)).toBe(true);
+    expect(isOurForwarder(argv, 41000, 1234)).toBe(false); // not the ssh forwarder
+  });
+  it('print where to open the lab: sandbox forwards, or public URLs plus a tunnel for Prometheus', () => {
+    const sandbox = labUrls(
+      { kind: 'sandbox' },
+      { web: 'http://127.0.0.1:41001/', grafana: 'http://127.0.0.1:41002/', prometheus: 'http://127.0.0.1:41003/' },
+    );
+    expect(urlLines(sandbox)).toEqual([
+      'pages      http://127.0.0.1:41001/ (mod_php)   http://127.0.0.1:41001/fpm/ (php-fpm)',
+      'grafana    http://127.0.0.1:41002/',
+      'prometheus http://127.0.0.1:41003/',
+    ]);
+    expect(labUrls({ kind: 'sandbox' }, undefined)).toEqual({}); // stopped: nothing to open
+    const remote = labUrls({ kind: 'ssh', host: '203.0.113.7', user: 'ubuntu', port: 22, keyPath: '/k/id' });
+    expect(remote.grafana).toBe('http://203.0.113.7:3000/');
+    expect(remote.tunnel).toBe('ssh -i /k/id -p 22 -N -L 9090:127.0.0.1:9090 ubuntu@203.0.113.7');
+    expect(labUrls({ kind: 'ssh', host: '2001:db8::1', user: 'u', port: 2222 }).pages).toBe('http://[2001:db8::1]/');
   });
 });

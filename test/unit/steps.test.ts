@@ -7,6 +7,8 @@ import packages, { labPackages } from '../../steps/packages.js';
 import dtrace from '../../steps/dtrace.js';
 import sampleApp from '../../steps/sample-app.js';
 import php from '../../steps/php.js';
+import { MEMCACHED_PORT } from '../../src/lab/layout.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const deb = factsFixture('debian-12-sandbox');
 const DROPIN = render('etc/systemd/system/UNIT.d/ebpf-lab-dtrace.conf', {});
@@ -25,11 +27,11 @@ describe('preflight', () => {
   });
   it('waits for cloud-init and the dpkg lock on a fresh Ubuntu, writes the apt and needrestart drop-ins', async () => {
     const { ctx } = fakeContext({
-      facts: factsFixture('ubuntu-22.04-fresh'),
+      facts: factsFixture('ubuntu-22.04-sandbox-fresh'),
       other: { 'cloud-init-status': 'status: running', 'apt-busy': '1234 unattended-upgr', needrestart: true },
     });
     const { changes } = await preflight.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'wait cloud-init',
       'wait dpkg-lock',
       'create file:/etc/apt/apt.conf.d/90ebpf-lab',
@@ -64,8 +66,8 @@ describe('packages', () => {
     );
     const { changes } = await packages.check(ctx);
     expect(changes).toEqual([
-      { resource: 'apt:clang', action: 'install' },
-      { resource: 'apt:php-fpm', action: 'install' },
+      { kind: 'package', name: 'clang', action: 'install' },
+      { kind: 'package', name: 'php-fpm', action: 'install' },
     ]);
     await packages.apply(ctx, changes);
     const install = host.calls.find((c) => c.kind === 'exec' && / install /.test(c.command));
@@ -107,7 +109,7 @@ describe('dtrace', () => {
   it('writes both drop-ins, marks the restarts pending first, reloads systemd and restarts', async () => {
     const { ctx, host } = fakeContext({ facts: deb, other: mtimes });
     const { changes } = await dtrace.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'create file:/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf',
       'create file:/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf',
       'restart unit:apache2.service',
@@ -142,7 +144,8 @@ describe('dtrace', () => {
     const { changes } = await dtrace.check(ctx);
     expect(changes).toEqual([
       {
-        resource: 'unit:php8.2-fpm.service',
+        kind: 'unit',
+        unit: 'php8.2-fpm.service',
         action: 'restart',
         detail: 'pending from an earlier run that was interrupted',
       },
@@ -159,7 +162,8 @@ describe('dtrace', () => {
     const { changes } = await dtrace.check(ctx);
     expect(changes).toEqual([
       {
-        resource: 'unit:apache2.service',
+        kind: 'unit',
+        unit: 'apache2.service',
         action: 'restart',
         detail: 'running main process (pid 100) lacks USE_ZEND_DTRACE=1',
       },
@@ -175,7 +179,7 @@ describe('dtrace', () => {
       other: mtimes,
     });
     const { changes } = await dtrace.check(ctx);
-    expect(changes.map((c) => c.resource)).toEqual(['unit:php8.2-fpm.service']);
+    expect(changes.map(changeLabel)).toEqual(['unit:php8.2-fpm.service']);
   });
 
   it('is unchanged when drop-ins are right and masters carry the variable', async () => {
@@ -202,7 +206,7 @@ describe('dtrace', () => {
       { options: { dtrace: false } },
     );
     const { changes } = await dtrace.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`).sort()).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`).sort()).toEqual([
       'delete file:/etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf',
       'delete file:/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf',
       'restart unit:apache2.service',
@@ -216,7 +220,7 @@ describe('sample-app', () => {
     const pages = Object.fromEntries(
       ['index.php', 'mem.php', 'exception.php', 'error.php', 'path1/a.php', 'path2/a.php', 'phpinfo.php'].map((p) => [
         `/var/www/html/${p}`,
-        { content: render(`var/www/html/${p}`, {}) },
+        { content: render(`var/www/html/${p}`, { memcachedPort: MEMCACHED_PORT }) },
       ]),
     );
     pages['/var/www/html/error.php'] = {
@@ -225,7 +229,7 @@ describe('sample-app', () => {
     const { ctx, host } = fakeContext({ facts: deb, files: pages });
     const { changes } = await sampleApp.check(ctx);
     expect(changes).toHaveLength(1);
-    expect(changes[0]).toMatchObject({ resource: 'file:/var/www/html/error.php', action: 'update' });
+    expect(changes[0]).toMatchObject({ kind: 'file', path: '/var/www/html/error.php', action: 'update' });
     expect(changes[0]!.detail).toMatch(/^--- \/var\/www\/html\/error\.php/);
     expect(changes[0]!.detail).toContain('-echo HAND_EDIT;');
     expect(changes[0]!.detail).toContain('+echo EBPF_LAB_UNDEFINED_CONSTANT;');
@@ -238,8 +242,9 @@ describe('sample-app', () => {
       files: { '/var/www/html/index.php': { content: render('var/www/html/index.php', {}), mode: 0o666 } },
     });
     const { changes } = await sampleApp.check(ctx);
-    expect(changes.find((c) => c.resource === 'file:/var/www/html/index.php')).toEqual({
-      resource: 'file:/var/www/html/index.php',
+    expect(changes.find((c) => changeLabel(c) === 'file:/var/www/html/index.php')).toEqual({
+      kind: 'file',
+      path: '/var/www/html/index.php',
       action: 'chmod',
       detail: '666 -> 644',
     });
@@ -253,21 +258,21 @@ describe('sample-app', () => {
 
 describe('php', () => {
   it('before PHP is installed (a plan on a fresh host) reports a deferred change instead of failing', async () => {
-    const r = await php.check(fakeContext({ facts: factsFixture('ubuntu-22.04-fresh') }).ctx);
+    const r = await php.check(fakeContext({ facts: factsFixture('ubuntu-22.04-sandbox-fresh') }).ctx);
     expect(r.changes).toEqual([
-      { resource: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
+      { kind: 'step', step: 'php', action: 'configure', detail: 'after the packages step installs PHP' },
     ]);
   });
   it('renders the fpm location with the host PHP version and enables proxy_fcgi, restarting apache once', async () => {
     const { ctx } = fakeContext({
-      facts: factsFixture('ubuntu-22.04-lab'),
+      facts: factsFixture('ubuntu-22.04-sandbox'),
       other: { apache: { mods: ['php8.1', 'mpm_prefork'], confs: [] } },
     });
     const { changes } = await php.check(ctx);
-    const conf = changes.find((c) => c.resource === 'file:/etc/apache2/conf-available/ebpf-lab.conf');
+    const conf = changes.find((c) => changeLabel(c) === 'file:/etc/apache2/conf-available/ebpf-lab.conf');
     expect(conf?.detail).toContain('proxy:unix:/run/php/php8.1-fpm.sock|fcgi://localhost');
-    expect(changes.filter((c) => c.resource === 'unit:apache2.service').map((c) => c.action)).toEqual(['restart']);
-    expect(changes.map((c) => c.resource)).toEqual(
+    expect(changes.filter((c) => changeLabel(c) === 'unit:apache2.service').map((c) => c.action)).toEqual(['restart']);
+    expect(changes.map(changeLabel)).toEqual(
       expect.arrayContaining([
         'apache-mod:proxy_fcgi',
         'apache-conf:ebpf-lab',
@@ -283,7 +288,7 @@ describe('php', () => {
     const off = await php.check(fakeContext(fx).ctx);
     const on = await php.check(fakeContext(fx, { options: { opcache: true } }).ctx);
     const ini = (r: typeof off) =>
-      r.changes.find((c) => c.resource === 'file:/etc/php/8.2/apache2/conf.d/99-ebpf-lab.ini')?.detail ?? '';
+      r.changes.find((c) => changeLabel(c) === 'file:/etc/php/8.2/apache2/conf.d/99-ebpf-lab.ini')?.detail ?? '';
     expect(ini(off)).toContain('+opcache.enable=0');
     expect(ini(on)).toContain('+opcache.enable=1');
   });

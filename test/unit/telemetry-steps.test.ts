@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { render } from '../../src/render/template.js';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { sha256 } from '../../src/resources/files.js';
 import exporter from '../../steps/ebpf-exporter.js';
 import prometheus from '../../steps/prometheus.js';
 import bpfPrograms, { bpfSources, buildKey, parseBuildState, programNames } from '../../steps/bpf-programs.js';
+import { changeLabel } from '../../src/runner/types.js';
 
 const deb = factsFixture('debian-12-sandbox');
 
@@ -32,14 +34,14 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     });
     ctx.artifacts.set('ebpf_exporter', standInArtifact());
     const { changes } = await exporter.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'create file:/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter',
       'create file:/etc/systemd/system/ebpf_exporter.service',
       'enable unit:ebpf_exporter.service',
       'start unit:ebpf_exporter.service',
       'restart unit:ebpf_exporter.service',
     ]);
-    const unit = changes.find((c) => c.resource === 'file:/etc/systemd/system/ebpf_exporter.service')!.detail!;
+    const unit = changes.find((c) => changeLabel(c) === 'file:/etc/systemd/system/ebpf_exporter.service')!.detail!;
     expect(unit).toMatch(/\+Type=notify/);
     expect(unit).toMatch(/--web.listen-address=127.0.0.1:9435/);
     expect(unit).toMatch(/\+AmbientCapabilities=CAP_BPF CAP_PERFMON/);
@@ -81,6 +83,7 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
       configDir: '/opt/ebpf-lab/bpf',
       configNames: programNames(),
       listenAddress: '127.0.0.1:9435',
+      ...exporterUnitPrivileges({ ubuntuKernel: false, perfEventParanoid: 2 }),
     });
     const files = {
       '/opt/ebpf-lab/ebpf_exporter/2.5.1/ebpf_exporter': { content: readFileSync(art.path, 'utf8'), mode: 0o755 },
@@ -90,7 +93,8 @@ describe('ebpf-exporter step (stand-in artifact)', () => {
     changed.ctx.artifacts.set('ebpf_exporter', art);
     expect((await exporter.check(changed.ctx)).changes).toEqual([
       {
-        resource: 'unit:ebpf_exporter.service',
+        kind: 'unit',
+        unit: 'ebpf_exporter.service',
         action: 'restart',
         detail: 'the BPF programs in /opt/ebpf-lab/bpf changed since the exporter loaded them',
       },
@@ -110,7 +114,7 @@ describe('prometheus step', () => {
       { options: { prometheusSource: 'package' } },
     );
     const { changes } = await prometheus.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'install apt:prometheus',
       'create file:/etc/default/prometheus',
       'create file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
@@ -147,7 +151,7 @@ describe('prometheus step', () => {
       { options: { prometheusSource: 'package' } },
     );
     const { changes } = await prometheus.check(again);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([
       'update file:/etc/prometheus/ebpf-lab-workshop.rules.yml',
       'reload unit:prometheus.service',
     ]);
@@ -160,7 +164,7 @@ describe('prometheus step', () => {
     );
     ctx.artifacts.set('prometheus', standInArtifact());
     const { changes } = await prometheus.check(ctx);
-    expect(changes.map((c) => `${c.action} ${c.resource}`)).toEqual(
+    expect(changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual(
       expect.arrayContaining([
         'create user:prometheus',
         'install artifact:prometheus@3.5.0',
@@ -185,7 +189,7 @@ describe('prometheus step', () => {
       { facts: deb, installed: 'all', files: { '/etc/default/prometheus': { content: '' } } },
       { options: { prometheusSource: 'package' } },
     );
-    const changes = (await prometheus.check(ctx)).changes.filter((c) => c.resource.startsWith('unit:'));
+    const changes = (await prometheus.check(ctx)).changes.filter((c) => c.kind === 'unit');
     // /etc/default changed too here (restart wins); with only the yml it would be a reload:
     expect(changes.map((c) => c.action)).toEqual(['restart']);
   });
@@ -281,7 +285,7 @@ describe('bpf-programs step', () => {
     expect(make).toContain('PHP_FPM=/usr/sbin/php-fpm8.2');
     expect(make).toContain('LIBMEMCACHED=/usr/lib/x86_64-linux-gnu/libmemcached.so.11');
     expect(make).toContain('MULTIARCH=x86_64-linux-gnu');
-    expect(make).toMatch(/^set -e; rm -f \/opt\/ebpf-lab\/bpf\/\.ebpf-lab-build; make -B /);
+    expect(make).toMatch(/^set -e\nrm -f \/opt\/ebpf-lab\/bpf\/\.ebpf-lab-build\nmake -B /);
     expect(make).toContain(`printf 'inputs %s\\n' ${buildKey(deb)}`);
     expect(make.indexOf('> /opt/ebpf-lab/bpf/.ebpf-lab-build.tmp')).toBeGreaterThan(make.indexOf('make -B'));
   });
@@ -305,7 +309,7 @@ describe('bpf-programs step', () => {
     const src = '/opt/ebpf-lab/bpf-src/php_compile.bpf.c';
     const fs = files();
     const chmodded = await checkWith(probeOut({ stamp: record() }), { ...fs, [src]: { ...fs[src]!, mode: 0o600 } });
-    expect(chmodded.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([`chmod file:${src}`]);
+    expect(chmodded.changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([`chmod file:${src}`]);
     const edited = await checkWith(probeOut({ stamp: record() }), {
       ...fs,
       [src]: { content: fs[src]!.content + '\n' },

@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { parse } from 'yaml';
 import { packageRoot } from '../../src/paths.js';
 import { EXPORTER_CONFIGS, GRAFANA_DATASOURCE_UID } from '../../src/render/metrics.js';
@@ -40,6 +41,7 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
     configDir: '/opt/ebpf-lab/bpf',
     configNames: [...EXPORTER_CONFIGS],
     listenAddress: '127.0.0.1:9435',
+    ...exporterUnitPrivileges({ ubuntuKernel: false, perfEventParanoid: 2 }),
   },
   [T.promUnit]: {
     binary: fakeBinary,

@@ -22,6 +22,23 @@ describe('waitLoop', () => {
     ).toBe('2');
   });
 
+  it('with `then`, runs it as soon as the condition holds (exit 0), else goes on to the timeout path', () => {
+    const ok = (cond: string) =>
+      sh(
+        `n=0; ${waitLoop(`n=$((n + 1)); ${cond}`, { tries: 3, every: 0, then: 'echo "held at $n"; exit 0' })}; echo "timed out at $n"; exit 0`,
+      ).trim();
+    expect(ok('[ $n -ge 2 ]')).toBe('held at 2');
+    expect(ok('false')).toBe('timed out at 3');
+  });
+
+  it('runs `each` after every failed try', () => {
+    expect(
+      sh(
+        `n=0; k=0; ${waitLoop('[ $n -ge 3 ]', { tries: 10, every: 0, each: 'n=$((n + 1)); k=$((k + 1))' })}; echo "$n $k"`,
+      ).trim(),
+    ).toBe('3 3');
+  });
+
   it('waits for bpftrace to attach, and not for one that died', () => {
     const t0 = Date.now();
     // a stand-in for bpftrace that prints "Attaching" after 0.3 s

@@ -8,15 +8,19 @@ import {
   CreateInstancesCommand,
   DeleteInstanceCommand,
   DeleteKeyPairCommand,
+  GetInstanceAccessDetailsCommand,
   ImportKeyPairCommand,
   LightsailClient,
 } from '@aws-sdk/client-lightsail';
 import { mockClient } from 'aws-sdk-client-mock';
+import ssh2 from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { labTags } from '../../src/cloud/tags.js';
-import { inputDeps, type LightsailFlags } from '../../src/commands/lightsail-inputs.js';
+import type { LightsailFlags } from '../../src/targets/lightsail-inputs.js';
+import type { Interaction } from '../../src/targets/target.js';
+import { inquirer } from '../../src/commands/prompt.js';
 import { FleetProgress, workshopCommand, workshopDeps, type Provision } from '../../src/commands/workshop.js';
 import { lightsailDeps, resetLightsailDeps } from '../../src/targets/lightsail.js';
 import { readRegistry } from '../../src/state.js';
@@ -30,15 +34,20 @@ function fakeAccount() {
   let ip = 10;
   return fakeLightsailAccount(lightsail, { publicIp: () => `198.51.100.${ip++}`, username: 'ubuntu' });
 }
+/** Each instance's own SSH host key ("type base64"), made once per name. */
+const hostKeys = new Map<string, string[]>();
+for (const n of ['lab-01', 'lab-02', 'lab-03', 'lab-04', 'lab-99', 'other-01'])
+  hostKeys.set(n, ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2));
 
 let home: string;
 let out: string[];
 let provisioned: string[];
 let account: ReturnType<typeof fakeAccount>;
+let io: Interaction;
 const write = (s: string) => out.push(s);
 const run = (sub: string, flags: LightsailFlags) =>
   workshopCommand(
-    { sub, flags: { region: 'eu-central-1', ...flags }, options: DEFAULT_OPTIONS, output: 'plain' },
+    { sub, flags: { region: 'eu-central-1', ...flags }, options: DEFAULT_OPTIONS, output: 'plain', io },
     write,
   );
 const creates = () => lightsail.commandCalls(CreateInstancesCommand).map((c) => c.args[0].input.instanceNames![0]);
@@ -60,7 +69,7 @@ beforeEach(async () => {
     r.emit({ kind: 'step:start', id: 'preflight', title: 'Preflight' });
     return true;
   };
-  inputDeps.isTTY = () => false;
+  io = { isTTY: () => false, prompter: inquirer };
 });
 
 afterEach(async () => {
@@ -106,20 +115,20 @@ describe('workshop up: inputs are validated before anything is created', () => {
   });
 
   it('on a terminal asks to confirm with the fleet cost; "no" creates nothing', async () => {
-    inputDeps.isTTY = () => true;
+    io.isTTY = () => true;
     const asked: string[] = [];
-    const saved = inputDeps.prompter;
-    inputDeps.prompter = {
+    const saved = io.prompter;
+    io.prompter = {
       ...saved,
       confirm: async (o) => (asked.push(o.message), false),
       select: async () => 'small_3_0' as never,
     };
     try {
       expect(await run('up', { count: '30', prefix: 'php' }).catch((e) => e)).toBeInstanceOf(UserError); // 30 > 20
-      inputDeps.prompter = { ...inputDeps.prompter, confirm: async (o) => (asked.push(o.message), false) };
+      io.prompter = { ...io.prompter, confirm: async (o) => (asked.push(o.message), false) };
       expect(await run('up', { count: '20', prefix: 'php', bundle: 'small_3_0' })).toBe(1);
     } finally {
-      inputDeps.prompter = saved;
+      io.prompter = saved;
     }
     expect(asked).toEqual([
       'Create 20 Lightsail instance(s) at 20 × small_3_0 ($12.00/month each): $0.33/hour, $7.89/day for the fleet (USD, before data transfer)?',
@@ -224,13 +233,47 @@ describe('workshop roster and down', () => {
   it('down --expired deletes only expired labs of the prefix', async () => {
     account.instances.get('lab-02')!.tags = labTags('lab-02', { expiresAt: new Date(Date.now() - 60_000) });
     account.instances.get('lab-01')!.tags = labTags('lab-01', { expiresAt: new Date(Date.now() + 3_600_000) });
-    expect(await run('down', { expired: true })).toBe(0);
+    expect(await run('down', { expired: true, yes: true })).toBe(0);
     expect(lightsail.commandCalls(DeleteInstanceCommand).map((c) => c.args[0].input.instanceName)).toEqual(['lab-02']);
     expect([...account.instances.keys()].sort()).toEqual(['lab-01', 'lab-99', 'other-01']);
   });
 
-  it('down deletes every lab of the prefix and its key pair, nothing else, and forgets them', async () => {
-    expect(await run('down', {})).toBe(0);
+  it('down without a terminal and without --yes deletes nothing (exit 2, says --yes); on a terminal it asks', async () => {
+    const err = await run('down', {}).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/not deleting 2 Lightsail lab\(s\) of "lab" in eu-central-1 \(lab-01, lab-02\)/);
+    expect(err.hint).toMatch(/--yes/);
+    const asked: string[] = [];
+    io = { isTTY: () => true, prompter: { ...inquirer, confirm: async (o) => (asked.push(o.message), false) } };
+    expect(await run('down', {}).catch((e) => e)).toBeInstanceOf(UserError);
+    expect(asked).toEqual(['Delete 2 Lightsail lab(s) of "lab" in eu-central-1 (lab-01, lab-02)?']);
+    expect(lightsail.commandCalls(DeleteInstanceCommand)).toHaveLength(0);
+    expect(lightsail.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
+  });
+
+  it('down deletes every lab of the prefix and its key pair, nothing else, and forgets them (known-hosts lines too)', async () => {
+    const line = (host: string, name: string) => `${host} ${hostKeys.get(name)!.join(' ')}`;
+    const ip = (name: string) => account.instances.get(name)!.publicIpAddress!;
+    const kh = join(home, 'known_hosts');
+    await writeFile(
+      kh,
+      [
+        line(ip('lab-01'), 'lab-01'),
+        line(ip('lab-02'), 'lab-02'),
+        line('192.0.2.9', 'other-01'),
+        line('192.0.2.8', 'lab-99'),
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    // what Lightsail reports for each instance's host keys (read before the delete)
+    lightsail.on(GetInstanceAccessDetailsCommand).callsFake(async ({ instanceName }) => ({
+      accessDetails: {
+        hostKeys: [{ algorithm: hostKeys.get(instanceName)![0], publicKey: hostKeys.get(instanceName)![1] }],
+      },
+    }));
+    expect(await run('down', { yes: true })).toBe(0);
+    expect(await readFile(kh, 'utf8')).toBe(`${line('192.0.2.9', 'other-01')}\n${line('192.0.2.8', 'lab-99')}\n`);
     expect(
       lightsail
         .commandCalls(DeleteInstanceCommand)
