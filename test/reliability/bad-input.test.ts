@@ -138,6 +138,35 @@ const ROWS: Row[] = [
     code: 2,
     says: /unknown step "nope"/,
   },
+  // step selection and ignored flags (issue 14): refused before any sandbox is created or booted
+  {
+    name: "--only '' (used to run every step)",
+    args: () => ['up', '--target', 'sandbox:only-empty', '--only', ''],
+    code: 2,
+    says: /--only needs at least one step id/,
+    teardown: () => nothingCreated('only-empty'),
+  },
+  {
+    name: '--only ,,, (used to run every step)',
+    args: () => ['up', '--target', 'sandbox:only-commas', '--only', ',,,'],
+    code: 2,
+    says: /--only needs at least one step id/,
+    teardown: () => nothingCreated('only-commas'),
+  },
+  {
+    name: '--only X --skip X (used to boot a sandbox to run nothing)',
+    args: () => ['up', '--target', 'sandbox:only-skip', '--only', 'php', '--skip', 'php'],
+    code: 2,
+    says: /php is both in --only and in --skip/,
+    teardown: () => nothingCreated('only-skip'),
+  },
+  {
+    name: '--key with a sandbox (used to be ignored)',
+    args: () => ['up', '--target', 'sandbox:with-key', '--key', lab.key],
+    code: 2,
+    says: /--key does not apply to sandbox:with-key/,
+    teardown: () => nothingCreated('with-key'),
+  },
   {
     name: 'unknown step in --skip',
     args: () => ['plan', '--target', TARGET, '--skip', 'grafna'],
@@ -785,5 +814,5 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
     }
   });
 
-  it('the table has at least 65 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(65));
+  it('the table has at least 79 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(79));
 });
