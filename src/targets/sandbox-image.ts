@@ -169,8 +169,9 @@ async function bootstrap(rootfs: string, src: ArchiveSource, keyring: string): P
     '--mount',
     '--propagation',
     'private',
+    // Not --quiet: apt's own lines (Err:, Failed to fetch …) are what tells an unreachable
+    // archive from other failures; the output is captured, never printed on success.
     'mmdebstrap',
-    '--quiet',
     `--variant=${spec.variant}`,
     `--keyring=${keyring}`,
     `--components=${spec.components.join(',')}`,

@@ -44,8 +44,7 @@ export async function archiveKeyring(os: SandboxOs, cacheDir: string, log: (l: s
     // `extract`: only unpack the listed package; nothing runs, nothing else is installed.
     const r = await run(
       [
-        'mmdebstrap',
-        '--quiet',
+        'mmdebstrap', // not --quiet: apt's Err:/Failed to fetch lines tell an unreachable archive
         '--variant=extract',
         `--keyring=${HOST_KEYRINGS.debian}`,
         '--include=ubuntu-keyring',

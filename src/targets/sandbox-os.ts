@@ -118,7 +118,7 @@ export function parseMirror(value: string | undefined): string | undefined {
 
 /** The mmdebstrap/apt words for "the archive could not be reached". */
 export function archiveUnreachable(stderr: string): boolean {
-  return /Failed to fetch|Temporary failure resolving|Could not resolve|Could not connect|Connection refused|Connection timed out|Network is unreachable|No route to host|Unable to connect|does not have a Release file|The repository .* is not signed|apt-get update failed/i.test(
+  return /Failed to fetch|Temporary failure resolving|Could not resolve|Could not connect|Connection refused|Connection timed out|Network is unreachable|No route to host|Unable to connect|does not have a Release file|The repository .* is not signed/i.test(
     stderr,
   );
 }

@@ -84,7 +84,10 @@ function standInKeys(): { two: string; binary: Buffer } {
   const gnupg = mkdtempSync(join(tmpdir(), 'ebpf-lab-bad-gpg-'));
   const env = { ...process.env, GNUPGHOME: gnupg, LC_ALL: 'C' };
   const gpg = (...a: string[]) =>
-    execFileSync('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...a], { env });
+    execFileSync('gpg', ['--batch', '--no-tty', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', '', ...a], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   try {
     gpg('--quick-gen-key', 'stand-in one <one@example.invalid>', 'ed25519', 'sign', 'never');
     gpg('--quick-gen-key', 'stand-in two <two@example.invalid>', 'ed25519', 'sign', 'never');

@@ -1,4 +1,4 @@
-import { describe, expect, it, beforeEach, vi } from 'vitest';
+import { afterEach, describe, expect, it, beforeEach, vi } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,9 @@ describe('artifact cache (stand-in files in a local mirror)', () => {
     mirror = mkdtempSync(join(tmpdir(), 'art-mirror-'));
     put('ebpf_exporter.x86_64', bin);
     put('sha256sums.txt', `${sha(bin)}  ebpf_exporter.x86_64\n${'0'.repeat(64)}  ebpf_exporter.aarch64\n`);
+  });
+  afterEach(() => {
+    for (const d of [cacheDir, mirror]) rmSync(d, { recursive: true, force: true });
   });
 
   it('fetches once from the mirror, verifies, caches, records the sha256 with where it came from and when', async () => {

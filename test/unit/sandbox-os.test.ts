@@ -62,6 +62,8 @@ describe('sandbox OS catalog', () => {
     );
     expect(archiveUnreachable("W: Temporary failure resolving 'archive.example'")).toBe(true);
     expect(archiveUnreachable('E: Unable to locate package foo')).toBe(false);
+    // mmdebstrap's own summary line says nothing of why apt failed (a bad signature fails the same way).
+    expect(archiveUnreachable('E: apt-get update --error-on=any -oAPT::Status-Fd=<$fd> failed')).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { exporterUnitPrivileges } from '../support/exporter-unit.js';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { render } from '../../src/render/template.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +15,14 @@ import { changeLabel } from '../../src/runner/types.js';
 const deb = factsFixture('debian-12-sandbox');
 
 /** A stand-in for the ebpf_exporter release binary: random bytes, used only by these unit tests. */
+const standInDirs: string[] = [];
+afterAll(() => {
+  for (const d of standInDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function standInArtifact(): { path: string; sha256: string } {
   const dir = mkdtempSync(join(tmpdir(), 'stand-in-'));
+  standInDirs.push(dir);
   const path = join(dir, 'ebpf_exporter.x86_64');
   const bytes = Buffer.from('#!/bin/sh\n# stand-in for ebpf_exporter in unit tests\n');
   writeFileSync(path, bytes);
