@@ -16,12 +16,14 @@ let keep: string | undefined;
 
 export async function setup(project: TestProject) {
   // The tests import the step modules from source; the CLI they drive must be built from the same.
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (e) {
-    // tsc still emits on type errors; only a missing CLI stops the suite.
-    if (!existsSync(join(ROOT, 'dist', 'src', 'main.js'))) throw e;
-  }
+  // scripts/test.sh has built it already (and other suites run the CLI meanwhile: no rewrite under them).
+  if (!process.env['EBPF_LAB_BUILT'])
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    } catch (e) {
+      // tsc still emits on type errors; only a missing CLI stops the suite.
+      if (!existsSync(join(ROOT, 'dist', 'src', 'main.js'))) throw e;
+    }
   // EBPF_LAB_REL_KEEP=DIR (for working on these tests): reuse the lab kept in DIR, keep it after.
   keep = process.env['EBPF_LAB_REL_KEEP'];
   home = keep ?? mkdtempSync(join(tmpdir(), 'ebpf-lab-rel-'));
