@@ -230,8 +230,11 @@ describe('security', () => {
     const prom = listeners.filter((l) => l.endsWith(':9090'));
     expect(prom.length).toBeGreaterThan(0);
     expect(prom.every((l) => l.startsWith('127.0.0.1:'))).toBe(true);
-    // Loopback is 127.0.0.0/8 (Ubuntu's systemd-resolved answers on 127.0.0.53 and 127.0.0.54).
-    const open = listeners.filter((l) => !/^(127\.\d+\.\d+\.\d+|\[::1\]):/.test(l)).map((l) => l.replace(/^.*:/, ''));
+    // Loopback is 127.0.0.0/8 (Ubuntu's systemd-resolved answers on 127.0.0.53 and 127.0.0.54,
+    // bound to lo: ss shows it as 127.0.0.53%lo:53).
+    const open = listeners
+      .filter((l) => !/^(127\.\d+\.\d+\.\d+|\[::1\])(%lo)?:/.test(l))
+      .map((l) => l.replace(/^.*:/, ''));
     expect([...new Set(open)].sort()).toEqual(['22', '80']);
   });
 
