@@ -13,7 +13,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           restoreMocks: true,
-          testTimeout: 20_000,
+          // Generous: in `npm test` the unit files share 2 cores with three sandbox streams.
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
       {

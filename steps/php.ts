@@ -40,6 +40,8 @@ function desired(f: HostFacts, o: LabOptions): Desired {
 }
 
 const MODS = (v: string) => [`php${v}`, 'mpm_prefork', 'proxy', 'proxy_fcgi'];
+/** A page no step writes: apache answering it (404) does not depend on a later step's files. */
+export const ABSENT_PAGE = '/ebpf-lab-no-such-page';
 
 async function fullCheck(ctx: StepContext) {
   const f = await ctx.facts();
@@ -110,6 +112,7 @@ const step: Step = {
           WAIT_MEMCACHED: waitLoop(`ss -Hltn 'sport = :${MEMCACHED_PORT}' | grep -q .`, { tries: 40, every: 0.25 }),
           FPM_UNIT: p.fpmUnit,
           SOCKET: sock,
+          ABSENT: ABSENT_PAGE,
         }),
       },
       { sudo: true, nothrow: true, timeoutMs: 60_000 },
@@ -122,7 +125,11 @@ const step: Step = {
         detail: active.trim(),
       },
       { ok: sockLine === 'socket', what: `php-fpm listens on ${sock}` },
-      { ok: http === '200', what: `apache answers on port ${HTTP_PORT}`, detail: `http ${http}` },
+      {
+        ok: http === '404',
+        what: `apache answers on port ${HTTP_PORT}`,
+        detail: `http ${http} for ${ABSENT_PAGE}, a page no step writes (404 expected)`,
+      },
     ];
     return ev;
   },

@@ -100,10 +100,15 @@ describe('the local target, run inside an Ubuntu 22.04 sandbox from the packed t
     const evidence = r.json.runs[0].steps.flatMap((s: any) => s.evidence.map((e: any) => ({ ...e, step: s.id })));
     const failed = evidence.filter((e: any) => !e.ok && !e.skipped);
     expect(failed, JSON.stringify(failed, null, 1)).toEqual([]);
-    expect([...new Set(evidence.filter((e: any) => e.skipped).map((e: any) => e.step))].sort()).toEqual([
-      'ebpf-exporter',
-      'grafana',
-    ]);
+    // NOT VERIFIED only where a hop needs the exporter or Grafana, which cannot be downloaded
+    // here (the prometheus step's check of the workshop's series is one: no exporter, no series).
+    const skipped = evidence.filter((e: any) => e.skipped);
+    const hop = (e: any) => /ebpf_exporter is not installed|Grafana|grafana step/.test(`${e.what} ${e.detail}`);
+    expect(
+      skipped.filter((e: any) => !hop(e)),
+      JSON.stringify(skipped, null, 1),
+    ).toEqual([]);
+    expect([...new Set(skipped.map((e: any) => e.step))]).toEqual(expect.arrayContaining(['ebpf-exporter', 'grafana']));
     expect(evidence.find((e: any) => /php-fpm request on request__startup/.test(e.what))?.ok).toBe(true);
     expect(r.code).toBe(0);
   });

@@ -35,11 +35,17 @@ const fpm = () =>
   (fpmUnit ||= onHost("systemctl list-unit-files 'php*-fpm.service' --no-legend | awk '{print $1}'").trim());
 
 describe('exercises on the sandbox lab', () => {
-  it('doctor passes on the sandbox, with netem reported unavailable', async () => {
+  it("doctor on the Ubuntu 22.04 sandbox: netem unavailable, and jammy's bpftrace and bpftool limits, each with its fix", async () => {
     const r = await cli(['doctor', '--target', TARGET, '--output', 'json'], env);
-    expectOk(r);
     const byId = Object.fromEntries(r.json.checks.map((c: any) => [c.id, c]));
-    expect(r.json.checks.filter((c: any) => c.status !== 'ok').map((c: any) => c.id)).toEqual(['netem']);
+    // As recorded on this sandbox (test/unit/doctor.test.ts): bpftrace 0.14 has no BEGIN/END and
+    // cannot read this kernel's BTF; `bpftool` on PATH is linux-tools' wrapper for a kernel it has no tools for.
+    const notOk = r.json.checks.filter((c: any) => c.status !== 'ok');
+    expect(notOk.map((c: any) => c.id)).toEqual(['bpftrace', 'bpftrace-btf', 'bpftool', 'netem']);
+    for (const c of notOk) expect(c.fix, c.id).toMatch(/\S/);
+    expect(r.code, 'exit 1 only when a check fails (warnings do not)').toBe(
+      notOk.some((c: any) => c.status === 'fail') ? 1 : 0,
+    );
     expect(byId.netem.detail).toMatch(/^unavailable: /);
     expect(byId.syscalls.detail).toMatch(/attached an interval probe/);
     expect(byId['usdt-mod_php'].detail).toMatch(/libphp8\.\d\.so: [1-9]\d* stapsdt notes/);

@@ -6,7 +6,7 @@ import preflight from '../../steps/preflight.js';
 import packages, { labPackages } from '../../steps/packages.js';
 import dtrace from '../../steps/dtrace.js';
 import sampleApp from '../../steps/sample-app.js';
-import php from '../../steps/php.js';
+import php, { ABSENT_PAGE } from '../../steps/php.js';
 import { MEMCACHED_PORT } from '../../src/lab/layout.js';
 import { changeLabel } from '../../src/runner/types.js';
 
@@ -291,5 +291,23 @@ describe('php', () => {
       r.changes.find((c) => changeLabel(c) === 'file:/etc/php/8.2/apache2/conf.d/99-ebpf-lab.ini')?.detail ?? '';
     expect(ini(off)).toContain('+opcache.enable=0');
     expect(ini(on)).toContain('+opcache.enable=1');
+  });
+  it("verify asks apache for a page no step writes, not / (sample-app's index.php, a later step's file)", async () => {
+    const evidence = async (http: string) => {
+      const { ctx, host } = fakeContext(
+        { facts: factsFixture('ubuntu-22.04-sandbox') },
+        { rules: [{ match: /curl -s -m 10/, result: { stdout: `active active active \nsocket\n${http}` } }] },
+      );
+      const ev = await php.verify!(ctx);
+      const script = host.calls.map((c) => (c.kind === 'exec' ? c.command : '')).find((c) => c.includes('curl'))!;
+      expect(script).toContain(`http://127.0.0.1${ABSENT_PAGE}`);
+      expect(script).not.toMatch(/http:\/\/127\.0\.0\.1\/(\s|$)/);
+      return ev.find((e) => e.what === 'apache answers on port 80')!;
+    };
+    expect((await evidence('404')).ok).toBe(true);
+    // A server error, or a page where none should be, is not apache answering as it should.
+    expect((await evidence('500')).ok).toBe(false);
+    expect((await evidence('200')).ok).toBe(false);
+    expect((await evidence('000')).detail).toBe(`http 000 for ${ABSENT_PAGE}, a page no step writes (404 expected)`);
   });
 });
