@@ -83,7 +83,8 @@ const step: Step = {
       ctx.progress('waiting for apt/dpkg processes to finish (up to 10 min)');
       await ctx.host.exec(
         {
-          script: `busy() {\n${APT_BUSY_SCRIPT}\n}\n${waitLoop('[ -z "$(busy)" ]', { tries: 600, every: 1, then: 'exit 0' })}; busy; exit 1`,
+          // Idle twice, a second apart: the apt-daily jobs hand over between processes.
+          script: `busy() {\n${APT_BUSY_SCRIPT}\n}\n${waitLoop('[ -z "$(busy)" ] && sleep 1 && [ -z "$(busy)" ]', { tries: 600, every: 1, then: 'exit 0' })}; busy; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );

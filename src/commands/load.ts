@@ -175,6 +175,11 @@ async function jobCommand(input: LoadInput, write: (s: string) => void): Promise
       BATCH_BT,
       JOB: JOB_PATH,
       WAIT_ATTACHED: waitBpftraceAttached('"$out"', 30),
+      WAIT_EXITS: waitLoop(`[ "$(grep -c -E '^ *[0-9]+ +EXIT ' "$out")" -ge ${JOB_RUNS.length} ]`, {
+        tries: 50,
+        every: 0.1,
+        giveUpIf: '! kill -0 $bp 2>/dev/null',
+      }),
       RUNS: JOB_RUNS.map((a) => `php ${JOB_PATH} ${a.join(' ')} >/dev/null; echo "RC $?"`).join('\n'),
     });
     const r = await host.exec({ script }, { sudo: true, nothrow: true, timeoutMs: 120_000 });

@@ -154,7 +154,9 @@ describe('sandbox target (systemd-nspawn)', () => {
     const ms = performance.now() - started;
     console.log(`timings: reuse sandboxUp ${ms.toFixed(0)} ms`);
     expect(again).toEqual(info);
-    expect(ms).toBeLessThan(300);
+    // Reused, not rebuilt or rebooted (the same record, pids included; a boot takes seconds).
+    // The figure is printed, not held to a threshold: CI shares the cores with other sandboxes.
+    expect(ms).toBeLessThan(5000);
     expect(await sandboxInfo({ name: NAME, home })).toEqual(info);
 
     const before = await record();
