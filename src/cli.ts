@@ -157,7 +157,32 @@ async function invoke(spec: CommandSpec, path: string, cmd: Command, ctx: Contex
     process.stdout.write(version() + '\n');
     return 0;
   }
-  return spec.run(inv);
+  const stop = spec.interrupted ? sayOnInterrupt(path, spec.interrupted, log) : undefined;
+  try {
+    return await spec.run(inv);
+  } finally {
+    stop?.();
+  }
+}
+
+/**
+ * Ctrl-C and SIGTERM for a command without a run guard of its own: say what was interrupted
+ * and what it leaves, then exit 130 or 143. A command that installs its own handler (up, plan,
+ * verify, bench) says more, so this one then stays quiet.
+ */
+function sayOnInterrupt(path: string, leaves: string, log?: RunLog): () => void {
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
+    const handler = () => {
+      if (process.listenerCount(sig) > 1) return;
+      const line = `ebpf-lab: ${path} interrupted by ${sig}: ${leaves}`;
+      process.stderr.write(`\n${line}\n`); // the run log copies stderr
+      if (log?.written) process.stderr.write(`log: ${log.path}\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return () => handlers.forEach(([sig, handler]) => process.off(sig, handler));
 }
 
 function addCommand(parent: Command, spec: CommandSpec, ctx: Context, prefix: string): void {

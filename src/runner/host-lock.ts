@@ -11,7 +11,10 @@ import type { CommandResult, Transport } from '../transports/transport.js';
  * it writes a byte every second to the run, and the first write after the run is gone
  * (process killed, connection closed) kills it, and the kernel drops the lock with it. A run
  * that is merely slow or paused (SIGSTOP, a laptop lid) keeps its connection and so its lock:
- * the lock is never taken over on a timer, only when its owner is provably gone. Only the
+ * the lock is never taken over on a timer, only when its owner is provably gone. A connection
+ * that dies without notice (the network gone, no reset) is gone for the host only when its
+ * TCP gives up retransmitting the holder's bytes: about 15 minutes with Linux's default
+ * tcp_retries2; until then the lock is held, as it must be for a run that is merely paused. Only the
  * owner releases it, by ending its own holder. OWNER_FILE says who holds it; a run that finds
  * one left behind says whose run ended without releasing.
  */
@@ -125,7 +128,7 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
     if (Date.now() > Math.max(deadline, untilLimit))
       throw new UserError(
         `another ebpf-lab run is working on ${host.name}: ${a.holder}`,
-        'wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself)',
+        "wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself; a connection cut without notice, such as a network that went away, only when the host gives up on it: about 15 minutes with Linux's default tcp_retries2)",
       );
     if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
     told = true;
