@@ -6,6 +6,8 @@
  * something writes its full log under $EBPF_LAB_HOME/logs and says where.
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { JSON_PRINTED, UserError, summarizeError } from './errors.js';
 import {
@@ -19,6 +21,8 @@ import {
 import { camel, checkTargetFlags, flagName, parseTarget, targetFlags, TARGETS } from './targets/index.js';
 import { packageRoot } from './paths.js';
 import type { RunLog } from './runlog.js';
+import { localFsError } from './local-fs.js';
+import { redactUrls } from './redact.js';
 
 /** Set on an error: the log of the run it ended (report() says where it is). */
 export const LOG_PATH = Symbol('ebpf-lab.logPath');
@@ -33,6 +37,7 @@ Exit codes:
   2  bad input: nothing was changed; the message says what to do
   3  plan --detailed-exitcode: changes are pending
   4  up/plan/verify --detailed-exitcode: the lab is incomplete (a step skipped, a check NOT VERIFIED)
+  130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM: the run says which step and the host's state
 
 Downloads (ebpf-lab artifacts lists them):
   the default Prometheus release's sha256 is pinned in ebpf-lab; ebpf_exporter's is trust on first use
@@ -124,6 +129,14 @@ async function invoke(spec: CommandSpec, path: string, cmd: Command, ctx: Contex
       if (opts[k] !== undefined) values[k] = opts[k];
     }
   }
+  if (spec.run && spec.name !== 'completion') {
+    // Files and directories the user names: checked before anything is read in full or written
+    // (the log below is the first thing written, under EBPF_LAB_HOME).
+    const { checkConfigFile, checkKeyFile, checkLabHome } = await import('./inputs.js');
+    await checkLabHome();
+    if (typeof opts['key'] === 'string') await checkKeyFile(opts['key']);
+    if (typeof opts['config'] === 'string') await checkConfigFile(opts['config']);
+  }
   if (!spec.noLog) {
     const { startRunLog } = await import('./runlog.js');
     ctx.log = startRunLog(path, ctx.argv, version());
@@ -144,7 +157,32 @@ async function invoke(spec: CommandSpec, path: string, cmd: Command, ctx: Contex
     process.stdout.write(version() + '\n');
     return 0;
   }
-  return spec.run(inv);
+  const stop = spec.interrupted ? sayOnInterrupt(path, spec.interrupted, log) : undefined;
+  try {
+    return await spec.run(inv);
+  } finally {
+    stop?.();
+  }
+}
+
+/**
+ * Ctrl-C and SIGTERM for a command without a run guard of its own: say what was interrupted
+ * and what it leaves, then exit 130 or 143. A command that installs its own handler (up, plan,
+ * verify, bench) says more, so this one then stays quiet.
+ */
+function sayOnInterrupt(path: string, leaves: string, log?: RunLog): () => void {
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
+    const handler = () => {
+      if (process.listenerCount(sig) > 1) return;
+      const line = `ebpf-lab: ${path} interrupted by ${sig}: ${leaves}`;
+      process.stderr.write(`\n${line}\n`); // the run log copies stderr
+      if (log?.written) process.stderr.write(`log: ${log.path}\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return () => handlers.forEach(([sig, handler]) => process.off(sig, handler));
 }
 
 function addCommand(parent: Command, spec: CommandSpec, ctx: Context, prefix: string): void {
@@ -300,7 +338,8 @@ export async function main(argv: string[]): Promise<number> {
     ctx.log?.detach();
     if (ctx.log?.written && !(program.opts()['quiet'] && code === 0)) process.stderr.write(`log: ${ctx.log.path}\n`);
     return code;
-  } catch (e) {
+  } catch (caught) {
+    const e = toHostError(caught);
     ctx.log?.detach();
     const summary = summarizeError(e);
     if (ctx.log && (ctx.log.written || summary.kind !== 'bad-input')) {
@@ -318,17 +357,24 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A full or read-only disk on this machine as a HostError (exit 1, where and what to do); others as they are. */
+function toHostError(e: unknown): unknown {
+  return localFsError(e, () => process.env['EBPF_LAB_HOME'] || join(homedir(), '.ebpf-lab')) ?? e;
+}
+
 export function report(e: unknown): number {
+  e = toHostError(e); // a full or read-only disk here: said as such, not as a bug
   const where = e !== null && typeof e === 'object' && LOG_PATH in e ? `log: ${String(e[LOG_PATH])}\n` : '';
   if (e instanceof UserError) {
-    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}${where}`);
+    process.stderr.write(redactUrls(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`) + where);
     return 2;
   }
   const err = e as Error;
   // A failed command or a post-condition that did not hold (e.g. a sandbox whose sshd never
   // answered, with its log tail): the message says what happened; not a bug in ebpf-lab.
-  if (err?.name === 'CommandError' || err?.name === 'VerifyError') {
-    process.stderr.write(`error: ${err.message}\n${where}`);
+  if (err?.name === 'CommandError' || err?.name === 'VerifyError' || err?.name === 'HostError') {
+    const hint = (err as { hint?: string }).hint;
+    process.stderr.write(redactUrls(`error: ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`) + where);
     return 1;
   }
   process.stderr.write(

@@ -1,4 +1,5 @@
 import type { CommandResult } from './transports/transport.js';
+import { redactUrls } from './redact.js';
 
 /** A user's mistake (bad flag, unreachable host, wrong key): message + hint, exit 2. */
 export class UserError extends Error {
@@ -29,6 +30,21 @@ export class VerifyError extends Error {
   constructor(
     message: string,
     readonly evidence: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The host (the lab or this machine) is in a state ebpf-lab cannot work in, for a reason
+ * outside the input: a full disk, a directory where a managed file belongs. Message and
+ * hint say where and what to do; exit 1, no stack trace.
+ */
+export class HostError extends Error {
+  override name = 'HostError';
+  constructor(
+    message: string,
+    readonly hint?: string,
   ) {
     super(message);
   }
@@ -85,10 +101,24 @@ export interface ErrorSummary {
 
 export function summarizeError(e: unknown): ErrorSummary {
   if (e instanceof UserError)
-    return { kind: 'bad-input', message: e.message, ...(e.hint ? { hint: e.hint } : {}), exitCode: 2 };
+    return {
+      kind: 'bad-input',
+      message: redactUrls(e.message),
+      ...(e.hint ? { hint: redactUrls(e.hint) } : {}),
+      exitCode: 2,
+    };
   const err = e as Error;
   if (err?.name === 'CommandError' || err?.name === 'VerifyError')
-    return { kind: 'failed', message: err.message, exitCode: 1 };
+    return { kind: 'failed', message: redactUrls(err.message), exitCode: 1 };
+  if (err?.name === 'HostError') {
+    const hint = (err as HostError).hint;
+    return {
+      kind: 'failed',
+      message: redactUrls(err.message),
+      ...(hint ? { hint: redactUrls(hint) } : {}),
+      exitCode: 1,
+    };
+  }
   return { kind: 'internal', message: err?.stack ?? String(e), exitCode: 1 };
 }
 

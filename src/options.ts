@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { UserError } from './errors.js';
 
 /**
@@ -63,8 +64,22 @@ export function mirror(value: string | undefined): string | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
   if (scheme !== undefined && scheme !== 'https')
     throw new UserError(
-      `--mirror ${value} is ${scheme === 'http' ? 'plain http' : `a ${scheme}:// URL`}: downloads whose sha256 is not pinned would come over a channel that authenticates nothing`,
+      `--mirror ${value} is ${scheme === 'http' ? 'plain http' : `${/^[aefhilmnorsx]/.test(scheme) ? 'an' : 'a'} ${scheme}:// URL`}: downloads whose sha256 is not pinned would come over a channel that authenticates nothing`,
       'use an https:// mirror, or a local directory (--mirror DIR, e.g. a copy made on a machine with internet access)',
     );
+  if (scheme === undefined) {
+    // A local mirror: a directory that is there now, not a typo found after a sandbox was built.
+    const st = statSync(value, { throwIfNoEntry: false });
+    if (!st)
+      throw new UserError(
+        `--mirror ${value} does not exist`,
+        'give the directory that holds the copied downloads (README, "Downloads, --mirror and what is trusted"), or an https:// URL',
+      );
+    if (!st.isDirectory())
+      throw new UserError(
+        `--mirror ${value} is not a directory`,
+        'give the directory that holds the copied downloads (its subdirectories are named after each artifact), or an https:// URL',
+      );
+  }
   return value;
 }

@@ -5,10 +5,21 @@
  * seconds since the start. The lab's secrets are masked. The file is created at its first
  * line: bad input refused before anything happened leaves no log.
  */
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { labHome } from './state.js';
+import { redactUrls } from './redact.js';
 
 export interface RunLog {
   /** Where the log is (or will be, once a line is written). */
@@ -67,26 +78,35 @@ export function startRunLog(command: string, argv: string[], version: string): R
   const mask = secretMasker();
   let written = false;
   const append = (text: string) => {
-    if (!written) {
+    if (written) return appendFileSync(path, text);
+    // The first line creates the file; on a full disk nothing is left behind (no empty log).
+    const made = !existsSync(logDir());
+    try {
       mkdirSync(logDir(), { recursive: true, mode: 0o700 });
       chmodSync(logDir(), 0o700);
       appendFileSync(
         path,
-        `# ebpf-lab ${version}: ${['ebpf-lab', ...argv].join(' ')}\n# started ${new Date().toISOString()}\n`,
-        {
-          mode: 0o600,
-        },
+        `# ebpf-lab ${version}: ${redactUrls(['ebpf-lab', ...argv].join(' '))}\n# started ${new Date().toISOString()}\n${text}`,
+        { mode: 0o600 },
       );
       chmodSync(path, 0o600);
-      written = true;
+    } catch (e) {
+      rmSync(path, { force: true });
+      if (made)
+        try {
+          rmdirSync(logDir()); // only when still empty
+        } catch {
+          /* another run's log is in it */
+        }
+      throw e;
     }
-    appendFileSync(path, text);
+    written = true;
   };
   const line = (text: string) => {
     const secs = ((performance.now() - t0) / 1000).toFixed(1).padStart(6);
     try {
       append(
-        mask(text)
+        mask(redactUrls(text))
           .split('\n')
           .map((l) => `[${secs}s] ${l}\n`)
           .join(''),

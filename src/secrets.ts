@@ -1,10 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labHome, writePrivate } from './state.js';
 
+const fileName = (lab: string) => lab.replace(/[^A-Za-z0-9_.-]/g, '_');
+
 export function secretPath(lab: string, name: string): string {
-  return join(labHome(), 'secrets', `${lab.replace(/[^A-Za-z0-9_.-]/g, '_')}.${name}`);
+  return join(labHome(), 'secrets', `${fileName(lab)}.${name}`);
+}
+
+/** The lab's secrets (KNOWN names only), removed when the lab itself is destroyed; returns the paths removed. */
+export async function forgetSecrets(lab: string, names = ['grafana']): Promise<string[]> {
+  const dir = join(labHome(), 'secrets');
+  const present = new Set(await readdir(dir).catch(() => [] as string[]));
+  const gone: string[] = [];
+  for (const n of names)
+    if (present.has(`${fileName(lab)}.${n}`)) {
+      await rm(secretPath(lab, n), { force: true });
+      gone.push(secretPath(lab, n));
+    }
+  return gone;
 }
 
 /** A lab secret, generated once (24 url-safe characters) and kept 0600 locally. */

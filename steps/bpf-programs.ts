@@ -18,8 +18,10 @@ import { ofKind, type Change, type Evidence, type Step, type StepContext } from 
  * host with clang against a vmlinux.h from the host's own BTF, with probe targets from
  * facts (libphpX.Y.so for mod_php, the php-fpmX.Y binary, the multiarch libmemcached),
  * and sit with their ebpf_exporter configs in /opt/ebpf-lab/bpf (the exporter's config
- * dir). Sources live in /opt/ebpf-lab/bpf-src; an object is rebuilt only when its
- * source, a header or a probe target changed (make does the per-object work).
+ * dir). Sources live in /opt/ebpf-lab/bpf-src. A build record (STAMP) says what the last
+ * finished build was made from (sources, headers, probe targets, compiler, kernel BTF) and
+ * the sha256 of each object it made; the objects are rebuilt (all of them, make -B) when the
+ * record is missing or any of that differs from what is on the host now.
  */
 const STAMP = `${BPF_OUT}/.ebpf-lab-build`;
 
@@ -77,10 +79,72 @@ function desired(): Desired {
   };
 }
 
-/** What the build depends on: every source and the probe targets. */
-function buildKey(f: HostFacts): string {
+/** What the build depends on here: every source and header, and the probe targets. */
+export function buildKey(f: HostFacts): string {
   const src = [...bpfSources()].map(([k, v]) => `${k}\n${sha256(v)}`).join('\n');
   return sha256(src + JSON.stringify(makeVars(f)));
+}
+
+/** What the build depends on, read on the host: the compiler and the kernel's BTF (vmlinux.h). */
+const TOOLCHAIN =
+  'printf "%s btf:%s\\n" "$(clang --version 2>/dev/null | head -1)" "$(sha256sum < /sys/kernel/btf/vmlinux 2>/dev/null | cut -c1-16)"';
+
+/**
+ * The build (templates/scripts/bpf-build.sh): the build record is removed before the build
+ * and written only after it finished, so a build that never finished leaves none. It holds
+ * what went in (inputs, toolchain) and what came out (each object's sha256): an object
+ * replaced or half-built since does not match.
+ */
+export function buildScript(key: string, vars: string[]): string {
+  return hostScript('bpf-build', {
+    STAMP,
+    BPF_SRC,
+    BPF_OUT,
+    VARS: vars.map(quote).join(' '),
+    KEY: key,
+    TOOLCHAIN,
+    NAMES: programNames().join(' '),
+  });
+}
+
+export interface BuildState {
+  /** The last finished build's record (empty when none). */
+  stamp: Map<string, string>;
+  /** Object name -> sha256 of the object on the host ('' = missing or empty). */
+  objects: Map<string, string>;
+  toolchain: string;
+}
+
+/** Parses the `bpf-build` probe (sections @stamp, @objects, @toolchain). */
+export function parseBuildState(out: string): BuildState {
+  const st: BuildState = { stamp: new Map(), objects: new Map(), toolchain: '' };
+  let section = '';
+  for (const line of out.split('\n')) {
+    if (line.startsWith('@')) section = line;
+    else if (!line.trim()) continue;
+    else if (section === '@toolchain') st.toolchain = line;
+    else {
+      const i = line.indexOf(' ');
+      const [k, v] = i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
+      if (section === '@stamp') st.stamp.set(k, v);
+      if (section === '@objects') st.objects.set(k, v === 'missing' ? '' : v);
+    }
+  }
+  return st;
+}
+
+/** Why the objects on the host are not what the current inputs build, or undefined. */
+export function staleReason(st: BuildState, names: string[], key: string): string | undefined {
+  const missing = names.filter((n) => !st.objects.get(n));
+  if (missing.length) return `objects missing: ${missing.join(', ')}`;
+  if (!st.stamp.size) return 'no record of a finished build (a build was interrupted, or the record was removed)';
+  if (st.stamp.get('inputs') !== key) return 'sources or probe targets changed';
+  if (st.stamp.get('toolchain') !== st.toolchain)
+    return `compiler or kernel BTF changed (${st.stamp.get('toolchain') ?? '?'} -> ${st.toolchain})`;
+  const differ = names.filter((n) => st.stamp.get(n) !== st.objects.get(n));
+  if (differ.length)
+    return `objects differ from what the last finished build made: ${differ.join(', ')} (replaced, or left by an interrupted build)`;
+  return undefined;
 }
 
 async function check(ctx: StepContext) {
@@ -93,29 +157,17 @@ async function check(ctx: StepContext) {
   const names = programNames();
   const r = await ctx.probe({
     ...desiredProbes(d),
-    build: probe(
-      `cat ${STAMP} 2>/dev/null; echo; for n in ${names.join(' ')}; do test -s ${BPF_OUT}/$n.bpf.o || echo "missing $n"; done`,
-      (o) => o,
-      { id: 'bpf-build', args: names },
-    ),
+    build: probe(hostScript('bpf-build-state', { STAMP, BPF_OUT, NAMES: names.join(' '), TOOLCHAIN }), (o) => o, {
+      id: 'bpf-build',
+      args: names,
+    }),
   });
   const changes = desiredChanges(d, r);
-  const [stamp = '', ...rest] = r.build.split('\n');
-  const missing = rest.filter((l) => l.startsWith('missing ')).map((l) => l.slice(8));
-  const key = buildKey(f);
+  const stale = staleReason(parseBuildState(r.build), names, buildKey(f));
   // A source's content (not its mode or owner) is what makes the objects stale.
   const edited = changes.some((c) => c.action === 'create' || c.action === 'update');
-  if (missing.length || stamp.trim() !== key || edited)
-    changes.push({
-      kind: 'bpf',
-      programs: names,
-      action: 'build',
-      detail: missing.length
-        ? `objects missing: ${missing.join(', ')}`
-        : stamp.trim() !== key
-          ? 'sources or probe targets changed'
-          : 'sources changed',
-    });
+  if (stale || edited)
+    changes.push({ kind: 'bpf', programs: names, action: 'build', detail: stale ?? 'sources changed' });
   return { changes };
 }
 
@@ -136,16 +188,17 @@ const step: Step = {
     if (!changes.some((c) => c.action === 'build')) return;
     const tool = await bpftool(ctx);
     const vars = Object.entries({ ...makeVars(f), BPFTOOL: tool }).map(([k, v]) => `${k}=${v}`);
-    ctx.progress(`make -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
+    ctx.progress(`make -B -C ${BPF_SRC} (clang -target bpf, ${programNames().length} programs)`);
+    // The record goes first and comes back only after the whole build: an interrupted build
+    // stays visible. -B: every object is rebuilt, whatever its mtime says.
     await ctx.host.exec(
-      { script: `make -C ${BPF_SRC} ${vars.map(quote).join(' ')} -j"$(nproc)" all` },
+      { script: buildScript(buildKey(f), vars) },
       {
         sudo: true,
         timeoutMs: 900_000,
         onOutput: (c) => ctx.progress(c.trim().split('\n').pop()?.slice(0, 120) ?? ''),
       },
     );
-    await ctx.host.put(STAMP, buildKey(f) + '\n', { mode: 0o644 });
   },
   async verify(ctx) {
     const { bt } = await ctx.probe({ bt: bpftoolProbe });

@@ -1,3 +1,4 @@
+import { redactUrls } from '../redact.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -56,7 +57,7 @@ const isHttps = (s: string) => /^https:\/\//i.test(s);
 export function assertAuthenticated(source: string, what: string, pinned: boolean): void {
   if (!isUrl(source) || isHttps(source)) return;
   throw new UserError(
-    `refusing to fetch ${what} from ${source}: ${/^http:/i.test(source) ? 'plain http' : 'that scheme'} is not authenticated${pinned ? '' : ' and its sha256 is not pinned in ebpf-lab'}`,
+    `refusing to fetch ${what} from ${redactUrls(source)}: ${/^http:/i.test(source) ? 'plain http' : 'that scheme'} is not authenticated${pinned ? '' : ' and its sha256 is not pinned in ebpf-lab'}`,
     'use an https:// mirror, or a local directory (--mirror DIR)',
   );
 }
@@ -175,13 +176,14 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
     /* not cached yet */
   }
   const source = opts.mirror ? mirrorPath(opts.mirror, rel) : spec.url(arch);
+  const shown = redactUrls(source); // a mirror URL's credentials are never printed
   const sumsSource = opts.mirror
     ? mirrorPath(opts.mirror, join(spec.id, spec.version, 'sha256sums.txt'))
     : spec.checksumsUrl;
   assertAuthenticated(source, `${spec.id} ${spec.version} (${spec.file(arch)})`, Boolean(pin));
   if (!expected && sumsSource)
     assertAuthenticated(sumsSource, `the checksum list of ${spec.id} ${spec.version}`, false);
-  opts.log?.(`fetching ${key} from ${source}`);
+  opts.log?.(`fetching ${key} from ${shown}`);
   let data: Buffer;
   let want = expected;
   try {
@@ -198,14 +200,14 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError(
-      `cannot fetch ${spec.id} ${spec.version} (${spec.file(arch)}) from ${source}: ${(e as Error).message}`,
+      `cannot fetch ${spec.id} ${spec.version} (${spec.file(arch)}) from ${shown}: ${redactUrls((e as Error).message)}`,
       `without internet access, give a local copy with --mirror DIR|https://URL (laid out as DIR/${rel} plus DIR/${join(spec.id, spec.version, 'sha256sums.txt')}), or leave the step out with --skip`,
     );
   }
   const got = sha256(data);
   if (got !== want)
     throw new UserError(
-      `${key} from ${source} has sha256 ${got}, expected ${want} (${pin ? `pinned in ebpf-lab: ${spec.pinSource ?? 'manifest'}` : lock[key] ? `recorded on first use ${lock[key].fetchedAt ?? ''}`.trim() : `from ${sumsSource}`}): refusing to install it`,
+      `${key} from ${shown} has sha256 ${got}, expected ${want} (${pin ? `pinned in ebpf-lab: ${spec.pinSource ?? 'manifest'}` : lock[key] ? `recorded on first use ${lock[key].fetchedAt ?? ''}`.trim() : `from ${redactUrls(String(sumsSource))}`}): refusing to install it`,
       'the download is corrupt or was tampered with; delete it from the mirror or try again later',
     );
   await writeAtomic(path, data, 0o644);
@@ -218,11 +220,17 @@ export async function ensureArtifact(spec: ArtifactSpec, arch: Arch, opts: Fetch
         ? {
             sha256: got,
             trust: 'pinned',
-            source,
+            source: shown,
             checkedBy: `sha256 pinned in ebpf-lab (${spec.pinSource ?? 'manifest'})`,
             fetchedAt: new Date().toISOString(),
           }
-        : { sha256: got, trust: 'tofu', source, checkedBy: sumsSource, fetchedAt: new Date().toISOString() },
+        : {
+            sha256: got,
+            trust: 'tofu',
+            source: shown,
+            checkedBy: sumsSource && redactUrls(sumsSource),
+            fetchedAt: new Date().toISOString(),
+          },
     );
   return { path, sha256: got, bytes: (await stat(path)).size };
 }

@@ -1,3 +1,4 @@
+import { redactUrls } from '../redact.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -533,26 +534,27 @@ export async function ensureSigningKey(
   }
   const rel = `${spec.id}/${spec.file}`;
   const source = opts.mirror ? mirrorPath(opts.mirror, rel) : spec.url;
+  const shown = redactUrls(source); // a mirror URL's credentials are never printed
   assertAuthenticated(source, `${spec.name} (${spec.file})`, false);
-  opts.log?.(`fetching ${spec.id} from ${source}`);
+  opts.log?.(`fetching ${spec.id} from ${shown}`);
   let data: Buffer;
   try {
     data = isUrl(source) ? await (opts.download ?? download)(source) : await readFile(source);
   } catch (e) {
     const err = e as Error & { cause?: { message?: string } };
     throw new SigningKeyUnavailable(
-      source,
-      err.cause?.message ? `${err.message} (${err.cause.message})` : err.message,
+      redactUrls(source),
+      redactUrls(err.cause?.message ? `${err.message} (${err.cause.message})` : err.message),
       spec,
     );
   }
-  const checked = checkSigningKey(data, spec, source, opts.now);
+  const checked = checkSigningKey(data, spec, shown, opts.now);
   await writeAtomic(path, data);
   const out = await result(data, checked);
   await recordArtifact(opts.cacheDir, `${spec.id}/${spec.file}`, {
     sha256: out.sha256,
     trust: 'fingerprint',
-    source,
+    source: shown,
     checkedBy: `primary key fingerprint pinned in ebpf-lab: ${checked.trusted.map((k) => k.fingerprint).join(', ')}`,
     fetchedAt: new Date().toISOString(),
   });

@@ -141,6 +141,17 @@ export function translateAwsError(err: unknown, ctx: ErrorContext): Error {
       'Check the region, availability zone, bundle and blueprint values.',
     );
   }
+  const net = e.code ?? (e as { cause?: { code?: string } }).cause?.code ?? '';
+  if (
+    ['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'EPROTO'].includes(net) ||
+    name === 'TimeoutError' ||
+    /socket hang up|connect ETIMEDOUT|network/i.test(msg)
+  ) {
+    return new UserError(
+      `${what}${region}: the Lightsail API endpoint cannot be reached (${net || name}: ${msg})`,
+      'Check the network connection and any proxy (HTTPS_PROXY); if AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_LIGHTSAIL is set, check it. Nothing was changed.',
+    );
+  }
   if (isThrottle(err)) {
     return new Error(`${what}${region}: AWS kept throttling requests (${name}); retry later or with less parallelism`, {
       cause: err,

@@ -180,7 +180,11 @@ export function parseSince(raw: string | undefined, now: number): number {
   if (raw === undefined) return 0;
   if (/^\d+[smh]?$/.test(raw)) return now - parseDuration('since', raw, 0, 1, 366 * 86400);
   const t = Date.parse(raw);
-  if (Number.isNaN(t)) throw new UserError(`--since must be a duration (10m, 2h) or an ISO time, not "${raw}"`);
+  if (Number.isNaN(t))
+    throw new UserError(
+      `--since must be a duration (10m, 2h) or an ISO time, not "${raw}"`,
+      'a duration counts back from now and has no sign: --since 5m, or a time: --since 2024-05-01T10:00:00Z',
+    );
   return t / 1000;
 }
 

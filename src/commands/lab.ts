@@ -22,17 +22,36 @@ export async function downCommand(input: DownInput, write: (s: string) => void):
   );
   // Injected network delay is a runtime change on the host: never left behind.
   await (await import('./latency.js')).clearLatencyForDown(chosen, input, write);
-  return ready.down(write);
+  const code = await ready.down(write);
+  const { forgetSecrets, readSecret, secretPath } = await import('../secrets.js');
+  if (chosen.target.downDestroysHost)
+    await forgetSecrets(chosen.recordName); // its Grafana is gone with it
+  else if (await readSecret(chosen.recordName, 'grafana'))
+    write(
+      `${chosen.spec.label}: its Grafana keeps running with the admin password kept in ${secretPath(chosen.recordName, 'grafana')} (delete that file once you no longer need it)`,
+    );
+  return code;
 }
 
 /** status: every lab this tool knows, with its state and how to reach it. */
-export async function statusCommand(output: string | undefined, write: (s: string) => void): Promise<number> {
+export async function statusCommand(
+  output: string | undefined,
+  write: (s: string) => void,
+  opts: { showPassword?: boolean } = {},
+): Promise<number> {
   const reg = await readRegistry();
   const rows: StatusRow[] = [];
   for (const lab of Object.values(reg.labs)) {
     const target = targetOfKind(lab.kind);
     rows.push(target ? await target.status(lab) : { ...lab, state: 'unknown' });
   }
+  // The Grafana admin password is shown only when asked for (--show-password).
+  if (!opts.showPassword)
+    for (const r of rows)
+      if (r.grafanaPassword) {
+        delete r.grafanaPassword;
+        r.grafanaPasswordHidden = 'ebpf-lab status --show-password';
+      }
   if (output === 'json') {
     write(JSON.stringify({ labs: rows }, null, 2));
     return 0;

@@ -26,7 +26,11 @@ export function parsePort(raw: string | undefined): number {
       'e.g. ebpf-lab inject-latency --to memcached --delay 2ms',
     );
   const n = PORT_NAMES[raw] ?? (/^\d+$/.test(raw) ? Number(raw) : NaN);
-  if (!(n >= 1 && n <= 65535)) throw new UserError(`--to must be memcached or a port from 1 to 65535, not "${raw}"`);
+  if (!(n >= 1 && n <= 65535))
+    throw new UserError(
+      `--to must be memcached or a port from 1 to 65535, not "${raw}"`,
+      'e.g. --to memcached (port 11211) or --to 6379',
+    );
   return n;
 }
 

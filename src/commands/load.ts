@@ -3,6 +3,8 @@ import { withLab, type TargetInput } from './lab-target.js';
 import { waitBpftraceAttached, waitLoop } from '../resources/wait.js';
 import { BATCH_BT, JOB_PATH } from '../lab/layout.js';
 import { hostScript } from '../render/script.js';
+import { acquireHostLock } from '../runner/host-lock.js';
+import type { Transport } from '../transports/transport.js';
 
 /**
  * load — traffic generated ON the lab host (curl against 127.0.0.1, over the run's one
@@ -90,6 +92,17 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
   return withLab(input, async (host, label) => {
     // With --output json, stdout carries only the JSON summary.
     const say = input.output === 'json' ? (l: string) => process.stderr.write(l + '\n') : write;
+    // The host's run lock: an `up` waits for the load instead of restarting apache2 and php-fpm under it.
+    const until = new Date(Date.now() + (seconds + 60) * 1000).toISOString();
+    const lock = await acquireHostLock(host, { note: say, what: `load until ${until}` });
+    try {
+      return await generate(host, label, say);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  async function generate(host: Transport, label: string, say: (l: string) => void): Promise<number> {
     say(
       `load on ${label}: ${rate} req/s for ${seconds}s over ${LOAD_URLS.length} URLs (mod_php at /, php-fpm at /fpm/); exception.php and error.php answer 500 on purpose`,
     );
@@ -143,7 +156,7 @@ export async function loadCommand(input: LoadInput, write: (s: string) => void):
         `done: ${sent} requests in ${seconds}s (${summary.rate} req/s): ${ok} ok, ${errors} unexpected status, ${failed} without answer; ${split.replace(/=/g, ' ')}`,
       );
     return errors + failed > 0 ? 1 : 0;
-  });
+  }
 }
 
 const JOB_RUNS = [

@@ -18,6 +18,8 @@ import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { RunEvent, Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
 import { chooseTarget, type TargetInput } from './lab-target.js';
+import type { Transport } from '../transports/transport.js';
+import { guardRun } from '../runner/interrupt.js';
 
 export interface RunCommandInput extends TargetInput {
   mode: Mode;
@@ -101,23 +103,44 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
   }) as Renderer;
   let code = 1;
   let failure: unknown;
+  let transport: Transport | undefined;
+  // Ctrl-C / SIGTERM: say what was interrupted and the host's state, release the lock, exit 130/143.
+  const guard = guardRun({
+    emit: renderer,
+    say: (l) => process.stderr.write(l + '\n'),
+    host: () => transport,
+    mode: input.mode,
+  });
   try {
-    const log = (line: string) => renderer({ kind: 'note', line });
-    const { transport, record, urls } = await ready.open({
+    const log = (line: string) => guard.emit({ kind: 'note', line });
+    guard.stage(
+      `opening ${chosen.spec.label}${chosen.target.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
+    );
+    const opened = await ready.open({
       create: input.mode === 'up',
       packages: sandboxPackages,
       log,
     });
+    transport = opened.transport;
+    const { record, urls } = opened;
+    guard.holding(() => transport!.close());
     let lock: HostLock | undefined;
     try {
       // plan only reads; up and verify (which writes a probe page) take the host's run lock.
-      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log });
+      guard.stage(`waiting for the run lock on ${transport.name} (nothing was changed)`);
+      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log, what: input.mode });
+      const held = lock;
+      guard.holding(async () => {
+        await held?.release();
+        await transport!.close();
+      });
+      guard.stage(`starting the run on ${transport.name}`);
       const results = await runSteps({
-        host: transport,
+        host: guard.wrap(transport),
         steps,
         options,
         mode: input.mode,
-        emit: renderer,
+        emit: guard.emit,
         lab: record.name,
       });
       const ok = results.every((r) => r.status !== 'failed');
@@ -138,6 +161,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     failure = e;
     throw e;
   } finally {
+    guard.dispose();
     detail?.finish();
     const extra: Record<string, unknown> = input.logPath ? { log: input.logPath } : {};
     if (failure !== undefined) {

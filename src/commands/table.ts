@@ -57,6 +57,12 @@ export interface CommandSpec {
   /** Writes no log file (prints help, a script or nothing worth keeping). */
   noLog?: boolean;
   subcommands?: CommandSpec[];
+  /**
+   * What a Ctrl-C or SIGTERM leaves behind, said before exiting 130/143. For commands without a
+   * run guard of their own (up, plan and verify have src/runner/interrupt.ts, bench restores
+   * its state itself, ssh passes Ctrl-C to the lab).
+   */
+  interrupted?: string;
   run?(inv: Invocation): Promise<number>;
 }
 
@@ -241,15 +247,20 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'status',
+    interrupted: 'it only reads: nothing was changed',
     summary: 'the labs this tool knows, their state and how to reach them',
     output: true,
     noLog: true,
-    flags: [OUTPUT],
-    examples: ['ebpf-lab status', 'ebpf-lab status --output json'],
-    run: async (inv) => (await import('./lab.js')).statusCommand(inv.opts['output'] as string | undefined, inv.write),
+    flags: [OUTPUT, { flags: '--show-password', description: "also show each lab's Grafana admin password" }],
+    examples: ['ebpf-lab status', 'ebpf-lab status --output json', 'ebpf-lab status --show-password'],
+    run: async (inv) =>
+      (await import('./lab.js')).statusCommand(inv.opts['output'] as string | undefined, inv.write, {
+        showPassword: Boolean(inv.opts['showPassword']),
+      }),
   },
   {
     name: 'artifacts',
+    interrupted: 'it only reads: nothing was changed',
     summary: 'every recorded download: sha256, how it is trusted, where it came from and when',
     description:
       "The default Prometheus release's sha256 is pinned in ebpf-lab. ebpf_exporter's is trust on first use: taken " +
@@ -264,6 +275,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'down',
+    interrupted:
+      'the lab may be partly removed; run the same `ebpf-lab down` again to finish (it removes what is left)',
     summary: 'destroy what ebpf-lab created (other hosts are only forgotten)',
     description:
       'Removes a sandbox, or deletes a Lightsail instance and its key pair (only if tagged as ours: asked on a ' +
@@ -303,6 +316,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'doctor',
+    interrupted: 'it only reads: nothing was changed',
     summary: 'can this host run the lab? read-only checks, each with a fix',
     target: 'use',
     output: true,
@@ -316,6 +330,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'load',
+    interrupted:
+      'the load generator on the lab stops with this connection, and the run lock goes with it; nothing was changed',
     summary: 'traffic on the sample pages (both SAPIs), generated on the lab host',
     description:
       'Requests from the lab host itself on mod_php (/) and php-fpm (/fpm/): memcached, exceptions, errors and ' +
@@ -370,6 +386,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'deadcode',
+    interrupted: 'with --start or --stop, tracing or opcache may be half switched: run the same command again',
     summary: 'PHP files never compiled since tracing started',
     description:
       '--start traces compile__file__return of mod_php, php-fpm and the CLI on the lab host; then exercise the ' +
@@ -400,6 +417,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'inject-latency',
+    interrupted: 'a delay may be half set: run the same command again, or with --clear to remove it',
     summary: "tc netem delay towards one port on the lab host's loopback",
     target: 'use',
     flags: [
@@ -432,6 +450,8 @@ export const COMMANDS: CommandSpec[] = [
     subcommands: [
       {
         name: 'up',
+        interrupted:
+          'some labs may be created and not yet provisioned: run the same `ebpf-lab workshop up` again to finish, or `ebpf-lab workshop down` to remove them',
         summary: 'create and provision the labs (prints the cost, asks to confirm)',
         output: true,
         flags: [
@@ -447,6 +467,7 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         name: 'roster',
+        interrupted: 'nothing on the labs was changed; roster.csv and roster.md may be half written: run it again',
         summary: 'roster.csv and roster.md: IP, Grafana URL and password, ssh command',
         flags: [PREFIX, ...asFlags(LIGHTSAIL_REACH)],
         examples: ['ebpf-lab workshop roster --prefix lab'],
@@ -454,6 +475,7 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         name: 'down',
+        interrupted: 'some labs may be removed and some not yet: run the same `ebpf-lab workshop down` again to finish',
         summary: "delete the workshop's labs (asked on a terminal, --yes without one)",
         flags: [
           PREFIX,

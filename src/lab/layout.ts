@@ -9,8 +9,11 @@ export const LAB_DIR = '/opt/ebpf-lab';
 /** The lab's state on the host (run lock, pending restarts, dashboards, exercise state). */
 export const STATE_DIR = '/var/lib/ebpf-lab';
 
-/** The run lock: one run at a time per host (src/runner/host-lock.ts). */
-export const RUN_LOCK = `${STATE_DIR}/run.lock`;
+/**
+ * The run lock: one run at a time per host, a kernel lock (flock) on STATE_DIR held by the
+ * run's holder process (src/runner/host-lock.ts); this file says whose run holds it.
+ */
+export const RUN_OWNER = `${STATE_DIR}/run.owner`;
 /** Pending restarts and reloads (`restart@apache2.service`), written before the config that needs them. */
 export const PENDING_DIR = `${STATE_DIR}/pending`;
 /** Where dashboards/*.json are copied for Grafana's dashboards provider. */

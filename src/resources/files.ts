@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { quote } from '../transports/quote.js';
+import { notRegularFile } from '../transports/sudo.js';
 import { fileDiff } from '../render/diff.js';
 import { probe, type Probe } from './probe.js';
 import { ofKind, type Change, type StepContext } from '../runner/types.js';
@@ -28,6 +29,8 @@ export interface FileState {
   group?: string;
   /** Current content when small enough to diff. */
   content?: string;
+  /** Not a regular file but this (`directory`, `fifo`…): ebpf-lab never replaces it. */
+  other?: string;
 }
 
 const MAX_DIFF_BYTES = 256 * 1024;
@@ -49,10 +52,12 @@ export function fileProbe(path: string, withContent = true, want?: string): Prob
   const body = !withContent ? 'true' : want ? `[ "$h" = ${want} ] || { ${read}; }` : read;
   return probe(
     // sha256sum prints "<hash>  <path>" (a leading backslash when the path needs escaping).
-    `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; set -- $(sha256sum ${p}); h=\${1#\\\\}; echo "$h"; ${body}; echo; else echo absent; fi`,
+    `if [ -f ${p} ] && [ ! -L ${p} ]; then stat -c '%a %U %G' ${p}; set -- $(sha256sum ${p}); h=\${1#\\\\}; echo "$h"; ${body}; echo; ` +
+      `elif [ -e ${p} ] && [ ! -L ${p} ]; then echo "other $(stat -c %F ${p})"; else echo absent; fi`,
     (out) => {
       const [meta = '', sha = '', b64 = ''] = out.split('\n');
       if (meta === 'absent') return { exists: false };
+      if (meta.startsWith('other ')) return { exists: false, other: meta.slice(6) };
       const [mode, owner, group] = meta.split(' ');
       return {
         exists: true,
@@ -72,13 +77,14 @@ export function sha256(content: string | Buffer): string {
 }
 
 /** Changes needed to bring one file to its spec (content first, then metadata). */
-export function fileChanges(spec: FileSpec, state: FileState): Change[] {
+export function fileChanges(spec: FileSpec, state: FileState, host = 'the host'): Change[] {
   const mode = spec.mode ?? 0o644;
   const owner = spec.owner ?? 'root';
   const group = spec.group ?? 'root';
   const file = { kind: 'file', path: spec.path } as const;
   const want = sha256(spec.content);
   const text = typeof spec.content === 'string' ? spec.content : spec.content.toString('utf8');
+  if (state.other) throw notRegularFile(host, spec.path, state.other);
   if (!state.exists) return [{ ...file, action: 'create', detail: fileDiff(spec.path, undefined, text, spec.secret) }];
   const out: Change[] = [];
   if (state.sha256 !== want) {
@@ -115,7 +121,8 @@ export async function applyFile(ctx: StepContext, spec: FileSpec, changes: Chang
 }
 
 /** A file that must not exist (e.g. a drop-in when a feature is turned off). */
-export function absentFileChanges(path: string, state: FileState): Change[] {
+export function absentFileChanges(path: string, state: FileState, host = 'the host'): Change[] {
+  if (state.other) throw notRegularFile(host, path, state.other);
   return state.exists ? [{ kind: 'file', path, action: 'delete' }] : [];
 }
 

@@ -1,61 +1,152 @@
 import { hostname, userInfo } from 'node:os';
-import { UserError } from '../errors.js';
+import { HostError, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
-import { RUN_LOCK, STATE_DIR } from '../lab/layout.js';
+import { RUN_OWNER, STATE_DIR } from '../lab/layout.js';
 import { hostScript } from '../render/script.js';
-import type { Transport } from '../transports/transport.js';
+import type { CommandResult, Transport } from '../transports/transport.js';
 
 /**
- * One run at a time per host. The lock is a directory on the host (mkdir is atomic),
- * kept fresh by a heartbeat while the run lasts; a run that crashed or lost its
- * connection stops the heartbeat, so its lock goes stale after STALE_S and the next run
- * takes it over. A second run waits for a live first one, then refuses after waitMs.
+ * One run at a time per host. The lock is a kernel lock (flock) on LOCK_DIR, held by a
+ * small holder process on the host that lives exactly as long as this run's connection:
+ * it writes a byte every second to the run, and the first write after the run is gone
+ * (process killed, connection closed) kills it, and the kernel drops the lock with it. A run
+ * that is merely slow or paused (SIGSTOP, a laptop lid) keeps its connection and so its lock:
+ * the lock is never taken over on a timer, only when its owner is provably gone. A connection
+ * that dies without notice (the network gone, no reset) is gone for the host only when its
+ * TCP gives up retransmitting the holder's bytes: about 15 minutes with Linux's default
+ * tcp_retries2; until then the lock is held, as it must be for a run that is merely paused. Only the
+ * owner releases it, by ending its own holder. OWNER_FILE says who holds it; a run that finds
+ * one left behind says whose run ended without releasing.
  */
-const LOCK_DIR = RUN_LOCK;
-const STALE_S = 60;
-const HEARTBEAT_MS = 15_000;
+export const LOCK_DIR = STATE_DIR;
+export const OWNER_FILE = RUN_OWNER;
+const RETRY_MS = 2000;
 
 export interface HostLock {
   release(): Promise<void>;
 }
 
-const acquireScript = (owner: string) =>
-  hostScript('run-lock', { LOCK: LOCK_DIR, OWNER: quote(owner), STALE_S, STATE_DIR });
+export interface LockOptions {
+  waitMs?: number;
+  note?: (l: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+  /** What this run does (`up`, `load`…), shown to a run that waits for it. */
+  what?: string;
+  /** The locked directory (tests); default LOCK_DIR. */
+  dir?: string;
+}
 
-export async function acquireHostLock(
-  host: Transport,
-  opts: { waitMs?: number; note?: (l: string) => void; sleep?: (ms: number) => Promise<void> } = {},
-): Promise<HostLock> {
-  const owner = `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()}`;
+/**
+ * The holder (templates/scripts/run-lock.sh): takes the lock without waiting or says who
+ * holds it; records its owner (an unwritable disk is reported with its mount and free bytes,
+ * and nothing is left behind); then holds the lock until it is killed (release) or its output
+ * goes nowhere (owner gone).
+ */
+export function holderScript(owner: string, dir = LOCK_DIR): string {
+  return hostScript('run-lock', { DIR: quote(dir), OWNER: quote(owner) });
+}
+
+type Attempt =
+  | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult> }
+  | { kind: 'held'; holder: string }
+  | { kind: 'unwritable'; mount: string; free: number; error: string }
+  | { kind: 'failed'; result: CommandResult }
+  | { kind: 'refused'; error: unknown };
+
+/** Starts a holder and waits for its first line. */
+function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt> {
+  return new Promise((resolve) => {
+    let buf = '';
+    let settled = false;
+    const settle = (a: Attempt) => {
+      if (!settled) resolve(a);
+      settled = true;
+    };
+    const done = host.exec(
+      { script: holderScript(owner, dir) },
+      {
+        sudo: true,
+        nothrow: true,
+        onOutput: (chunk, stream) => {
+          if (stream !== 'stdout' || settled) return;
+          buf += chunk;
+          const nl = buf.indexOf('\n');
+          if (nl < 0) return;
+          const [kind = '', ...f] = buf.slice(0, nl).split('\t');
+          if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done });
+          else if (kind === 'held') settle({ kind, holder: f[0] || 'a run whose owner is not recorded yet' });
+          else if (kind === 'unwritable')
+            settle({ kind, mount: f[0] ?? '?', free: Number(f[1] ?? NaN), error: f.slice(2).join(' ') });
+        },
+      },
+    );
+    done.then(
+      (result) => settle({ kind: 'failed', result }),
+      (error: unknown) => settle({ kind: 'refused', error }), // e.g. no password-less sudo: the user's to fix
+    );
+  });
+}
+
+/** The message for a lab host whose lock directory cannot be written. */
+export function unwritableError(host: string, a: { mount: string; free: number; error: string }): HostError {
+  if (/No space left|Disk quota/i.test(a.error) || a.free === 0)
+    return new HostError(
+      `no space left on ${host}:${a.mount}, ${Number.isFinite(a.free) ? a.free : '?'} bytes free (ebpf-lab cannot record its run lock in ${LOCK_DIR}); nothing was changed`,
+      `free space on ${a.mount} of ${host} (e.g. apt-get clean, journalctl --vacuum-size=50M, or remove large files), then run again`,
+    );
+  return new HostError(
+    `cannot write ${OWNER_FILE} on ${host} (${a.error.trim() || 'unknown error'}); nothing was changed`,
+    `make ${LOCK_DIR} writable for root on ${host} (is ${a.mount} mounted read-only?), then run again`,
+  );
+}
+
+export async function acquireHostLock(host: Transport, opts: LockOptions = {}): Promise<HostLock> {
+  const owner = `${userInfo().username}@${hostname()} pid ${process.pid}${opts.what ? ` (${opts.what})` : ''} since ${new Date().toISOString()}`;
   const sleep = opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (opts.waitMs ?? 300_000);
   let told = false;
   for (;;) {
-    const r = await host.exec({ script: acquireScript(owner) }, { sudo: true });
-    const out = r.stdout.trim();
-    if (out === 'acquired' || out.startsWith('taken-over')) {
-      if (out.startsWith('taken-over')) opts.note?.(`took over a stale run lock (${out.slice(11)})`);
-      break;
+    const a = await attempt(host, owner, opts.dir);
+    if (a.kind === 'acquired') {
+      if (a.prev)
+        opts.note?.(
+          `took over the run lock of a run that ended without releasing it (killed or disconnected): ${a.prev}`,
+        );
+      return holding(host, a);
     }
-    const holder = out.replace(/^held \d+ /, '');
-    if (Date.now() > deadline)
+    if (a.kind === 'unwritable') throw unwritableError(host.name, a);
+    if (a.kind === 'refused') throw a.error;
+    if (a.kind === 'failed') {
+      const why = (a.result.stderr || a.result.stdout).trim().split('\n').slice(-3).join('; ');
+      if (/flock: (command )?not found|flock: not found/.test(why))
+        throw new UserError(`${host.name} has no flock command`, 'install util-linux on the host');
+      throw new HostError(`cannot take the run lock on ${host.name}: exit ${a.result.exitCode}: ${why}`);
+    }
+    // A holder that says how long it runs (`load until <time>`) is waited for that long.
+    const until = Date.parse(/ until (\S+)/.exec(a.holder)?.[1] ?? '');
+    const untilLimit = Number.isFinite(until) ? Math.min(until + 30_000, deadline + 4 * 3600_000) : 0;
+    if (Date.now() > Math.max(deadline, untilLimit))
       throw new UserError(
-        `another ebpf-lab run is working on ${host.name}: ${holder}`,
-        "wait for it to finish and run again (a crashed run's lock expires after a minute)",
+        `another ebpf-lab run is working on ${host.name}: ${a.holder}`,
+        "wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself; a connection cut without notice, such as a network that went away, only when the host gives up on it: about 15 minutes with Linux's default tcp_retries2)",
       );
-    if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${holder})`);
+    if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
     told = true;
-    await sleep(2000);
+    await sleep(RETRY_MS);
   }
-  const beat = setInterval(
-    () => void host.exec(['touch', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {}),
-    HEARTBEAT_MS,
-  );
-  beat.unref();
+}
+
+function holding(host: Transport, a: Extract<Attempt, { kind: 'acquired' }>): HostLock {
+  let released: Promise<void> | undefined;
   return {
-    async release() {
-      clearInterval(beat);
-      await host.exec(['rm', '-rf', LOCK_DIR], { sudo: true, nothrow: true }).catch(() => {});
+    release() {
+      released ??= (async () => {
+        // Our own holder, still running (its command has not returned): end it. It removes
+        // the owner file itself, and the kernel drops the lock when it exits.
+        await host.exec(['kill', '-TERM', String(a.pid)], { sudo: true, nothrow: true }).catch(() => {});
+        await Promise.race([a.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
+      })();
+      return released;
     },
   };
 }

@@ -225,7 +225,8 @@ function result(
         ? err.name === 'Error' ||
           err.name === 'CommandError' ||
           err.name === 'VerifyError' ||
-          err.name === 'ConvergenceError'
+          err.name === 'ConvergenceError' ||
+          err.name === 'HostError'
           ? err.message
           : (err.stack ?? err.message)
         : String(err);

@@ -15,7 +15,11 @@ export async function recordStatus(lab: LabRecord, state: string, grafanaUrl: st
 export function statusLine(r: StatusRow): string {
   const where = (r.host ? `${r.user}@${r.host}:${r.port}` : r.target) + (r.os ? ` (${r.os})` : '');
   const last = r.lastRun ? `last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
-  const g = r.grafanaPassword ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}` : '';
+  const g = r.grafanaPassword
+    ? `  grafana ${r.grafanaUrl} admin password ${r.grafanaPassword}`
+    : r.grafanaPasswordHidden
+      ? `  grafana ${r.grafanaUrl} (admin password: ${r.grafanaPasswordHidden})`
+      : '';
   const urls = urlLines(r.urls ?? labUrls(r)).map((l) => `\n  ${l}`);
   return `${r.name.padEnd(22)} ${r.kind.padEnd(9)} ${String(r.state).padEnd(8)} ${where}  ${last}${g}${urls.join('')}`;
 }

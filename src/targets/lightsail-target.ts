@@ -112,7 +112,7 @@ export const lightsailTarget: Target<LightsailSpec, LightsailInputs> = {
 function formatStatus(r: StatusRow): string {
   const where = r.host ? `${r.user}@${r.host}${r.port === 22 ? '' : `:${r.port}`} (${r.region})` : `(${r.region})`;
   const grafana = r.grafanaUrl
-    ? `  grafana ${r.grafanaUrl}${r.grafanaPassword ? ` password ${r.grafanaPassword}` : ''}`
+    ? `  grafana ${r.grafanaUrl}${r.grafanaPassword ? ` password ${r.grafanaPassword}` : r.grafanaPasswordHidden ? ` (password: ${r.grafanaPasswordHidden})` : ''}`
     : '';
   const last = r.lastRun ? `  last ${r.lastRun.command} ${r.lastRun.ok ? 'ok' : 'FAILED'} at ${r.lastRun.at}` : '';
   return `${r.name.padEnd(22)} ${'lightsail'.padEnd(9)} ${r.state.padEnd(8)} ${where}${grafana}${last}`;

@@ -79,8 +79,11 @@ async function bootFailure(rec: SandboxRecord, what: string): Promise<never> {
  */
 const NSPAWN_ENV = { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
 
-/** Start the container detached; fills nspawnPid and leaderPid. */
-export async function bootContainer(rec: SandboxRecord): Promise<void> {
+/**
+ * Start the container detached; fills nspawnPid and leaderPid. `persist` records the pid as
+ * soon as it exists, so a run killed while the container boots leaves it known.
+ */
+export async function bootContainer(rec: SandboxRecord, persist?: () => Promise<void>): Promise<void> {
   if (!existsSync(rec.repoDir)) throw new Error(`local repo ${rec.repoDir} is missing`);
   await rm(propagateDir(rec), { recursive: true, force: true });
   const cgroups = await sandboxCgroups(rec.machine);
@@ -93,6 +96,7 @@ export async function bootContainer(rec: SandboxRecord): Promise<void> {
   rec.nspawnPid = pid;
   rec.bootedAt = new Date().toISOString();
   delete rec.leaderPid;
+  await persist?.();
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (!(await pidAlive(pid))) await bootFailure(rec, 'systemd-nspawn exited during start');

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { withPath } from '../local-fs.js';
 import { mountsUnder, pidAlive, run, sleep } from './sandbox-proc.js';
 import { REPO_MOUNT, aptNeedsUpdate, baseKey, baseSpec, repoKey, validatePackages } from './sandbox-spec.js';
 import { MIRROR_ENV, archiveUnreachable, mirrorArgs, type SandboxOs } from './sandbox-os.js';
@@ -25,6 +26,14 @@ export const basePath = (cacheDir: string, key: string) => path.join(cacheDir, `
 export const repoPath = (cacheDir: string, os: SandboxOs, packages: readonly string[], mirror?: string) =>
   path.join(cacheDir, `repo-${repoKey(baseKey(os, mirror), packages)}`);
 
+/** A directory ebpf-lab would remove has a filesystem mounted under it: never removed through it. */
+export function mountedUnder(dir: string, mounts: string[]): UserError {
+  return new UserError(
+    `${dir} has ${mounts.length > 1 ? 'filesystems' : 'a filesystem'} mounted under it (${mounts.join(', ')}); ebpf-lab never removes files through a mount, so nothing was changed`,
+    `unmount it first (umount ${mounts.sort((a, b) => b.length - a.length).join(' && umount ')}), then run again`,
+  );
+}
+
 /**
  * rm -rf that never descends into a mount point. With `unmount`, mounts left under `dir`
  * by a killed builder are detached first (only used on our own dead temp dirs).
@@ -36,7 +45,7 @@ export async function removeTree(dir: string, unmount = false): Promise<void> {
     for (const m of mounts.sort((a, b) => b.length - a.length)) await run(['umount', '-l', m], { nothrow: true });
     mounts = await mountsUnder(path.resolve(dir));
   }
-  if (mounts.length > 0) throw new Error(`refusing to remove ${dir}: still mounted: ${mounts.join(', ')}`);
+  if (mounts.length > 0) throw mountedUnder(dir, mounts);
   await run(['rm', '-rf', '--one-file-system', '--', dir]);
 }
 
@@ -50,8 +59,14 @@ export async function withLock<T>(final: string, log: (l: string) => void, fn: (
   for (const deadline = Date.now() + 30 * 60_000; ;) {
     try {
       const fh = await open(lock, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      try {
+        await fh.writeFile(String(process.pid));
+      } catch (e) {
+        await rm(lock, { force: true }); // a full disk: no empty lock file left behind
+        throw withPath(e, lock);
+      } finally {
+        await fh.close();
+      }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

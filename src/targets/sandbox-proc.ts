@@ -3,7 +3,7 @@
  * string), start a detached daemon, inspect /proc, wait for sshd's banner.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { accessSync, constants, openSync, closeSync } from 'node:fs';
 import { readFile, readlink, readdir, open } from 'node:fs/promises';
 import net from 'node:net';
 import { CommandError } from '../errors.js';
@@ -21,10 +21,29 @@ export interface RunOptions {
 /** Keep only the end of long outputs: the tail is what explains a failure. */
 const MAX_OUTPUT = 256 * 1024;
 
-/** Run argv[0] with argv[1..] as a child of this process and collect its output. */
+/**
+ * util-linux setpriv, when present: a child started through it is SIGKILLed by the kernel
+ * when this process dies (PR_SET_PDEATHSIG), so a killed ebpf-lab leaves no `cp` still
+ * writing into a sandbox directory the next run must remove.
+ */
+let setpriv: string | undefined | null = null;
+export function dieWithUs(argv: readonly string[]): string[] {
+  if (setpriv === null)
+    setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+      try {
+        accessSync(p, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...argv] : [...argv];
+}
+
+/** Run argv[0] with argv[1..] as a child of this process (dying with it) and collect its output. */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
-  const [cmd, ...args] = argv;
-  if (cmd === undefined) throw new Error('run: empty argv');
+  if (argv[0] === undefined) throw new Error('run: empty argv');
+  const [cmd, ...args] = dieWithUs(argv) as [string, ...string[]];
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {

@@ -20,11 +20,20 @@ import {
   waitForSsh,
   type SandboxRecord,
 } from './sandbox-boot.js';
-import { ensureBase, ensureRepo, removeTree, repoPath, withLock, type ArchiveSource } from './sandbox-image.js';
+import {
+  ensureBase,
+  ensureRepo,
+  mountedUnder,
+  removeTree,
+  repoPath,
+  withLock,
+  type ArchiveSource,
+} from './sandbox-image.js';
 import { DEFAULT_SANDBOX_OS, sandboxOs, type SandboxOs } from './sandbox-os.js';
 import { UserError } from '../errors.js';
-import { findContainerLeader, procCmdline, run } from './sandbox-proc.js';
+import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep } from './sandbox-proc.js';
 import {
+  isOurNspawn,
   hostKeyLine,
   machineName,
   passwdEntry,
@@ -117,6 +126,9 @@ async function authorize(rootfs: string, user: string, pubKey: string): Promise<
 
 /** Copy the base, give it its own host keys, hostname and login key; write sandbox.json. */
 async function create(opts: SandboxOptions, src: ArchiveSource, dir: string, repoDir: string): Promise<SandboxRecord> {
+  const mounts = existsSync(dir) ? await mountsUnder(dir) : [];
+  if (mounts.length) throw mountedUnder(dir, mounts);
+  await stopCopiers(path.join(dir, 'rootfs.tmp'));
   await removeTree(dir); // leftovers of an interrupted create
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const base = await ensureBase(opts.cacheDir, src, opts.log);
@@ -200,6 +212,7 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
         opts.log(`sandbox ${opts.name}: restarting the SSH forwarder`);
         await stopForwarder(rec);
         rec.leaderPid = (await findContainerLeader(rec.nspawnPid!)) ?? rec.leaderPid;
+        await stopStrayForwarders(rec);
         await startForwarder(rec);
         await writeRecord(rec);
       }
@@ -215,6 +228,7 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
     await writeRecord(rec);
   } else if (rec) {
     await stopForwarder(rec); // a forwarder that outlived its container
+    await stopStrays(rec); // a container booted by a run killed before it recorded the pid
   }
   await ensureRepo(opts.cacheDir, src, packages, opts.log);
   if (!rec) {
@@ -225,7 +239,7 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
   opts.log(`booting sandbox ${opts.name}`);
   const started = Date.now();
   try {
-    await bootContainer(rec);
+    await bootContainer(rec, () => writeRecord(rec!));
     await writeRecord(rec); // pids first: a failure below can still be cleaned up by down
     await startForwarder(rec);
     await writeRecord(rec);
@@ -256,18 +270,77 @@ export async function sandboxDown(opts: SandboxRef): Promise<boolean> {
 
 async function down(dir: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
+  // Not ours to unmount: refuse before stopping anything.
+  const mounts = await mountsUnder(dir);
+  if (mounts.length) throw mountedUnder(dir, mounts);
   const rec = await readRecord(dir);
   if (rec) {
     await stopContainer(rec);
     await writeRecord(rec);
   }
+  if (rec) await stopStrays(rec);
   const rootfs = path.join(dir, 'rootfs');
   const users = await nspawnsUsing(rootfs);
   if (users.length > 0) {
-    throw new Error(`not removing ${dir}: systemd-nspawn pid(s) ${users.join(', ')} still use it (not recorded by us)`);
+    throw new UserError(
+      `not removing ${dir}: systemd-nspawn pid(s) ${users.join(', ')} still use it, and ebpf-lab did not start them`,
+      `stop them first (kill ${users.join(' ')}), then run ebpf-lab down again`,
+    );
   }
   await removeTree(dir);
   return true;
+}
+
+/**
+ * A `cp` of an interrupted create that still writes into `dest` (started before children
+ * died with ebpf-lab, see dieWithUs): recognised by its argv, killed, waited for.
+ */
+async function stopCopiers(dest: string): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await procCmdline(Number(entry));
+    if (!argv || path.basename(argv[0] ?? '') !== 'cp' || argv.at(-1) !== dest) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      continue; // gone already
+    }
+    for (let i = 0; i < 50 && (await pidAlive(Number(entry))); i++) await sleep(100);
+  }
+}
+
+/**
+ * This sandbox's containers that its record does not know: booted by a run that was killed
+ * before it wrote the pid down (recognised by argv: this rootfs and this sandbox's own machine
+ * name). They are stopped, with the forwarders into them; an unknown nspawn on the rootfs is
+ * left alone (down refuses).
+ */
+async function stopStrays(rec: SandboxRecord): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === rec.nspawnPid) continue;
+    const pid = Number(entry);
+    if (!isOurNspawn(await procCmdline(pid), rec.rootfs, rec.machine)) continue;
+    const stray = { ...rec, nspawnPid: pid, leaderPid: await findContainerLeader(pid) };
+    await stopStrayForwarders(stray);
+    await stopContainer(stray);
+  }
+}
+
+/**
+ * SSH forwarders into this container that its record does not know (a run killed right after
+ * starting one); the recorded forwards of the pages, Grafana and Prometheus are left alone.
+ */
+async function stopStrayForwarders(rec: SandboxRecord): Promise<void> {
+  if (!rec.leaderPid) return;
+  const known = new Set([rec.forwarderPid, ...(rec.forwards ?? []).map((f) => f.pid)]);
+  for (const f of await readdir('/proc')) {
+    if (!/^\d+$/.test(f) || known.has(Number(f))) continue;
+    const argv = await procCmdline(Number(f));
+    if (argv?.[0]?.endsWith('socat') && argv[2]?.includes(`/proc/${rec.leaderPid}/ns/net `)) {
+      const port = Number(/^TCP-LISTEN:(\d+),/.exec(argv[1] ?? '')?.[1]);
+      await stopForwarder({ ...rec, forwarderPid: Number(f), port });
+    }
+  }
 }
 
 /** Pids of any systemd-nspawn running on `rootfs` (a safety check before rm -rf). */

@@ -60,7 +60,11 @@ export const sshTarget: Target<SshSpec, SshInputs> = {
         `malformed target "${t}"`,
         'write it as ssh://user@host[:port], with no path, query or password',
       );
-    if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new UserError(`"${host}" is not a valid host name or address`);
+    if (!/^[A-Za-z0-9.:-]+$/.test(host) || host.startsWith('-'))
+      throw new UserError(
+        `"${host}" is not a valid host name or address`,
+        'a host name (letters, digits, dots and dashes, not starting with a dash) or an IP address, e.g. ssh://root@203.0.113.7',
+      );
     const port = u.port ? Number(u.port) : 22;
     if (!(port >= 1 && port <= 65535))
       throw new UserError(
@@ -68,7 +72,8 @@ export const sshTarget: Target<SshSpec, SshInputs> = {
         'leave the port out for 22, e.g. ssh://user@host, or give one like ssh://user@host:2222',
       );
     const user = decodeURIComponent(u.username) || process.env['USER'] || 'root';
-    if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user)) throw new UserError(`"${user}" is not a valid user name`);
+    if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user))
+      throw new UserError(`"${user}" is not a valid user name`, 'e.g. ssh://root@host or ssh://ubuntu@host');
     return { kind: 'ssh', user, host, port, label: `ssh://${user}@${host}:${port}` };
   },
 

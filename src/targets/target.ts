@@ -83,6 +83,8 @@ export interface StatusRow extends LabRecord {
   state: string;
   grafanaUrl?: string;
   grafanaPassword?: string;
+  /** Set instead of grafanaPassword when the password was not asked for: how to ask for it. */
+  grafanaPasswordHidden?: string;
   urls?: LabUrls;
 }
 

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import { withPath } from '../local-fs.js';
 
 /** One host key as OpenSSH writes it: key type and the raw key blob. */
 export interface HostKey {
@@ -153,6 +154,8 @@ export async function writeKnownHosts(path: string, text: string): Promise<void>
     await writeFile(tmp, text, { mode: 0o600, flush: true });
     await chmod(tmp, 0o600);
     await rename(tmp, path);
+  } catch (e) {
+    throw withPath(e, tmp);
   } finally {
     await rm(tmp, { force: true });
   }

@@ -48,6 +48,8 @@ export interface SshOptions {
 }
 
 const MAX_CHANNELS = 4;
+/** Larger than any ssh private key (an RSA 16384-bit key is about 12 kB). */
+const MAX_KEY_BYTES = 64 * 1024;
 const KEEPALIVE_MS = 15_000;
 
 /** Counting semaphore: callers queue for one of `n` slots. */
@@ -71,29 +73,38 @@ class Slots {
  * passphrase) with a UserError that says what to do. Returns the key bytes.
  */
 export async function loadPrivateKey(keyPath: string): Promise<Buffer> {
-  let mode: number;
+  let st;
   try {
-    mode = (await stat(keyPath)).mode;
+    st = await stat(keyPath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`private key file ${keyPath} cannot be read (${code})`, 'check the --key path');
   }
-  if ((mode & 0o077) !== 0) {
+  const hint = 'give the private half of an ssh key pair, e.g. --key ~/.ssh/id_ed25519';
+  if (!st.isFile() || st.size > MAX_KEY_BYTES)
     throw new UserError(
-      `private key file ${keyPath} is accessible by others (mode ${(mode & 0o777).toString(8)}); refusing to use it, as OpenSSH does`,
+      `${keyPath} is ${st.isFile() ? `${st.size} bytes` : 'not a regular file'}: not an ssh private key`,
+      hint,
+    );
+  const data = await readFile(keyPath);
+  const parsed = utils.parseKey(data);
+  const encrypted = parsed instanceof Error && /passphrase/i.test(parsed.message);
+  // Only a file that really is a private key gets a chmod hint (never /etc/shadow, say).
+  if (parsed instanceof Error && !encrypted)
+    throw new UserError(`private key file ${keyPath} is not a usable private key: ${parsed.message}`, hint);
+  if (!(parsed instanceof Error) && !parsed.isPrivateKey())
+    throw new UserError(`${keyPath} is a public key, not a private key`, hint);
+  if ((st.mode & 0o077) !== 0) {
+    throw new UserError(
+      `private key file ${keyPath} is accessible by others (mode ${(st.mode & 0o777).toString(8)}); refusing to use it, as OpenSSH does`,
       `chmod 600 ${keyPath}`,
     );
   }
-  const data = await readFile(keyPath);
-  const parsed = utils.parseKey(data);
-  if (parsed instanceof Error) {
-    if (/passphrase/i.test(parsed.message)) {
-      throw new UserError(
-        `private key file ${keyPath} is encrypted with a passphrase`,
-        `load it into ssh-agent (ssh-add ${keyPath}) and connect without --key, or use an unencrypted lab key`,
-      );
-    }
-    throw new UserError(`private key file ${keyPath} is not a usable private key: ${parsed.message}`);
+  if (encrypted) {
+    throw new UserError(
+      `private key file ${keyPath} is encrypted with a passphrase`,
+      `load it into ssh-agent (ssh-add ${keyPath}) and connect without --key, or use an unencrypted lab key`,
+    );
   }
   return data;
 }

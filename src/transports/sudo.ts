@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { CommandError, UserError } from '../errors.js';
+import { CommandError, HostError, UserError } from '../errors.js';
 import { quote, quoteArgv } from './quote.js';
 import type { Command, CommandResult, ExecOptions, PutOptions, Transport } from './transport.js';
 
@@ -104,13 +104,18 @@ export function parseIdentity(stdout: string): Identity & { why?: string } {
   };
 }
 
-/** Path of the temp file a put writes next to `path` (same filesystem, so rename is atomic). */
+/**
+ * Path of the temp file a put writes next to `path`, in the target's own parent (same
+ * filesystem, so rename is atomic): `.<name>.ebpf-lab-tmp.<12 hex>`.
+ */
 export function tempPathFor(path: string): string {
-  return posix.join(posix.dirname(path), `.${posix.basename(path)}.ebpf-lab-${randomBytes(6).toString('hex')}`);
+  return posix.join(posix.dirname(path), `.${posix.basename(path)}.ebpf-lab-tmp.${randomBytes(6).toString('hex')}`);
 }
 
 /** Marker on stderr that tells a validation failure apart from other put failures. */
 export const VALIDATE_FAILED = 'ebpf-lab-put: validation failed';
+/** Marker on stderr: something that is not a regular file (a directory, a FIFO…) is at the path. */
+export const NOT_REGULAR = 'ebpf-lab-put: not a regular file:';
 
 /**
  * The single script behind an atomic put. stdin is the content. It creates the parent
@@ -131,6 +136,8 @@ export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path
     `t=${quote(tmp)}`,
     `trap 'rm -f -- "$t"' EXIT; trap 'exit 129' HUP PIPE TERM INT`,
     `mkdir -p -- ${quote(posix.dirname(path))}`,
+    // Never write into (or rename into) a directory, FIFO or device at the path: say so.
+    `if [ ! -L ${p} ] && [ -e ${p} ] && [ ! -f ${p} ]; then echo ${quote(NOT_REGULAR)} "$(stat -c %F -- ${p})" >&2; exit 3; fi`,
     `(umask 077; cat > "$t")`,
     // A connection lost mid-upload ends stdin early: never rename a truncated file into place.
     size === undefined
@@ -146,8 +153,17 @@ export function putScript(path: string, opts: PutOptions, tmp = tempPathFor(path
     const v = quoteArgv(opts.validate.map((a) => a.split('{}').join(tmp)));
     lines.push(`${v} || { rc=$?; echo ${quote(VALIDATE_FAILED)} "(exit $rc)" >&2; exit $rc; }`);
   }
-  lines.push('sync -- "$t"', `mv -f -- "$t" ${p}`);
+  lines.push('sync -- "$t"', `mv -fT -- "$t" ${p}`);
   return lines.join('\n');
+}
+
+/** A directory, FIFO, device… where a managed file belongs: where, what, and what to do. */
+export function notRegularFile(host: string, path: string, kind: string): HostError {
+  return new HostError(
+    `${path} on ${host} is a ${kind}, where ebpf-lab manages a regular file; ` +
+      `move it out of the way (e.g. mv ${quote(path)} /root/) and run ebpf-lab up again`,
+    `move ${path} away, e.g. mv ${quote(path)} /root/, then run ebpf-lab up again`,
+  );
 }
 
 /** What a transport's primitive returns: exit code (124 timeout, 255 lost/unknown) and bytes. */
@@ -242,6 +258,8 @@ export abstract class ShellTransport implements Transport {
     );
     const r = await this.runRaw(wire, { input: content });
     if (r.code === 0) return;
+    const kind = new RegExp(`${NOT_REGULAR} (.*)`).exec(r.stderr.toString('utf8'))?.[1];
+    if (kind !== undefined) throw notRegularFile(this.name, path, kind.trim());
     const failedValidation = r.stderr.toString('utf8').includes(VALIDATE_FAILED);
     const shown = failedValidation
       ? quoteArgv((opts.validate ?? []).map((a) => a.split('{}').join(tmp)))

@@ -1,12 +1,20 @@
-# Takes the host's run lock @LOCK@ (a directory: mkdir is atomic) for @OWNER@ and prints
-# `acquired`; takes over a lock older than @STALE_S@ s (its run crashed or lost its
-# connection: no heartbeat) and prints `taken-over <age> <previous owner>`; else prints
-# `held <age> <owner>`.
-mkdir -p @STATE_DIR@
-if mkdir @LOCK@ 2>/dev/null; then echo @OWNER@ > @LOCK@/owner; echo acquired; exit 0; fi
-age=$(( $(date +%s) - $(stat -c %Y @LOCK@ 2>/dev/null || date +%s) ))
-if [ "$age" -gt @STALE_S@ ]; then
-  prev=$(cat @LOCK@/owner 2>/dev/null); rm -rf @LOCK@
-  if mkdir @LOCK@ 2>/dev/null; then echo @OWNER@ > @LOCK@/owner; echo "taken-over $age $prev"; exit 0; fi
+# The host's run lock holder: takes a kernel lock (flock) on the directory @DIR@ without
+# waiting, records its owner @OWNER@ in @DIR@/run.owner and prints `acquired <pid> <previous
+# owner>`, then holds the lock, writing a byte a second to the run: the first write after the
+# run is gone (killed, disconnected) kills it and the kernel drops the lock. A paused run keeps
+# its connection and so its lock. Prints `held <owner>` when another run holds it, and
+# `unwritable <mount> <free bytes> <error>` when the owner cannot be recorded (nothing is left).
+# Released by its owner only: SIGTERM to <pid> removes the owner record and ends the holder.
+d=@DIR@; o="$d/run.owner"
+space() { df -P -B1 "$1" 2>/dev/null | awk 'NR==2 {print $6 "\t" $4}'; }
+if ! err=$(mkdir -p "$d" 2>&1); then printf 'unwritable\t%s\t%s\n' "$(space "$(dirname "$d")")" "$err"; exit 0; fi
+exec 9<"$d"
+if ! flock -n 9; then printf 'held\t%s\n' "$(cat "$o" 2>/dev/null)"; exit 0; fi
+prev=$(cat "$o" 2>/dev/null | head -c 300 | tr -d '\t\n')
+if ! err=$( { printf '%s\n' @OWNER@ > "$o.new" && mv -f "$o.new" "$o"; } 2>&1 ); then
+  rm -f "$o.new"; printf 'unwritable\t%s\t%s\n' "$(space "$d")" "$(printf %s "$err" | tr '\n' ' ')"; exit 0
 fi
-echo "held $age $(cat @LOCK@/owner 2>/dev/null)"
+trap 'rm -f "$o"; exit 0' TERM
+printf 'acquired\t%s\t%s\n' "$$" "$prev"
+# The sleep must not inherit the lock: only this shell holds it.
+while printf '.\n'; do sleep 1 9<&- & wait $!; done

@@ -2,11 +2,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   copyFileSync,
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -55,6 +57,10 @@ interface Row {
   teardown?: () => void | Promise<void>;
   /** Run main() in this process (Lightsail rows: the API is aws-sdk-client-mock). */
   inproc?: boolean;
+  /** What the output must not say (e.g. a chmod hint for a file that is no key). */
+  notSays?: RegExp;
+  /** Environment of the run (e.g. EBPF_LAB_HOME), over the lab's. */
+  env?: () => Record<string, string>;
 }
 
 const ssh = (user = 'root') => `ssh://${user}@127.0.0.1:${lab.port}`;
@@ -105,6 +111,21 @@ const mountTiny = (dir: string) =>
   `set -e; d=${dir}; rm -rf /root/keep.$$; cp -a $d /root/keep; mount -t tmpfs -o size=256k none $d; cp -a /root/keep/. $d/; rm -rf /root/keep; ` +
   `dd if=/dev/zero of=$d/.fill bs=4k count=1000 2>/dev/null || true`;
 const unmount = (dir: string) => `umount ${dir}`;
+const fifo = (name: string) => {
+  const p = join(scratch, name);
+  rmSync(p, { force: true });
+  execFileSync('mkfifo', [p]);
+  return p;
+};
+/** A scratch EBPF_LAB_HOME prepared by `make` (created once per row). */
+const home = (name: string, make: (dir: string) => void = () => {}) => {
+  const d = join(scratch, 'homes', name);
+  if (!existsSync(d)) {
+    mkdirSync(d, { recursive: true });
+    make(d);
+  }
+  return d;
+};
 /** After a refused sandbox: no sandbox directory, no half-built base left in the cache. */
 const nothingCreated = async (name: string) => {
   delete process.env['EBPF_LAB_APT_MIRROR'];
@@ -128,6 +149,35 @@ const ROWS: Row[] = [
     args: () => ['up', '--target', TARGET, '--only', 'php,nope'],
     code: 2,
     says: /unknown step "nope"/,
+  },
+  // step selection and ignored flags (issue 14): refused before any sandbox is created or booted
+  {
+    name: "--only '' (used to run every step)",
+    args: () => ['up', '--target', 'sandbox:only-empty', '--only', ''],
+    code: 2,
+    says: /--only needs at least one step id/,
+    teardown: () => nothingCreated('only-empty'),
+  },
+  {
+    name: '--only ,,, (used to run every step)',
+    args: () => ['up', '--target', 'sandbox:only-commas', '--only', ',,,'],
+    code: 2,
+    says: /--only needs at least one step id/,
+    teardown: () => nothingCreated('only-commas'),
+  },
+  {
+    name: '--only X --skip X (used to boot a sandbox to run nothing)',
+    args: () => ['up', '--target', 'sandbox:only-skip', '--only', 'php', '--skip', 'php'],
+    code: 2,
+    says: /php is both in --only and in --skip/,
+    teardown: () => nothingCreated('only-skip'),
+  },
+  {
+    name: '--key with a sandbox (used to be ignored)',
+    args: () => ['up', '--target', 'sandbox:with-key', '--key', lab.key],
+    code: 2,
+    says: /--key does not apply to sandbox:with-key/,
+    teardown: () => nothingCreated('with-key'),
   },
   {
     name: 'unknown step in --skip',
@@ -235,6 +285,257 @@ const ROWS: Row[] = [
     code: 2,
     says: /cannot be read/,
   },
+  // files that are not what they claim (issue 14: never opened, never a chmod hint for a non-key)
+  {
+    name: '--key naming a FIFO (used to hang)',
+    args: () => ['up', '--target', ssh(), '--key', fifo('key.fifo')],
+    code: 2,
+    says: /--key \S+key\.fifo is a FIFO \(named pipe\), not a regular file/,
+  },
+  {
+    name: '--key /dev/zero (used to grow to 4 GB)',
+    args: () => ['up', '--target', ssh(), '--key', '/dev/zero'],
+    code: 2,
+    says: /--key \/dev\/zero is a character device, not a regular file/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key naming a directory',
+    args: () => ['up', '--target', ssh(), '--key', '/tmp'],
+    code: 2,
+    says: /--key \/tmp is a directory, not a regular file/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key /etc/shadow: no chmod hint for a file that is no key',
+    args: () => ['up', '--target', ssh(), '--key', '/etc/shadow'],
+    code: 2,
+    says: /--key \/etc\/shadow is not an ssh private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key naming the public key',
+    args: () => ['up', '--target', ssh(), '--key', `${lab.key}.pub`],
+    code: 2,
+    says: /is not an ssh private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--key far too large for a key',
+    args: () => ['up', '--target', ssh(), '--key', file('huge-key', 'x'.repeat(200_000))],
+    code: 2,
+    says: /is 200000 bytes, more than the 65536 a private key can be/,
+  },
+  {
+    name: '--key that looks like a key but cannot be used',
+    args: () => [
+      'up',
+      '--target',
+      ssh(),
+      '--key',
+      file(
+        'garbled-key',
+        `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.alloc(30_000, 7).toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+      ),
+    ],
+    code: 2,
+    says: /is not a usable private key/,
+    notSays: /chmod/,
+  },
+  {
+    name: '--config naming a FIFO (used to hang)',
+    args: () => ['workshop', 'up', '--count', '1', '--config', fifo('config.fifo'), '--yes'],
+    code: 2,
+    says: /--config \S+config\.fifo is a FIFO \(named pipe\), not a regular file/,
+  },
+  {
+    name: '--config naming a directory',
+    args: () => ['workshop', 'up', '--count', '1', '--config', scratch, '--yes'],
+    code: 2,
+    says: /--config \S+ is a directory, not a regular file/,
+  },
+  // EBPF_LAB_HOME and the files in it (issue 14: messages, not stack traces; nothing written)
+  {
+    name: 'EBPF_LAB_HOME empty (used to write into the current directory)',
+    args: () => ['status'],
+    env: () => ({ EBPF_LAB_HOME: '' }),
+    code: 2,
+    says: /EBPF_LAB_HOME is set but empty/,
+  },
+  {
+    name: 'EBPF_LAB_HOME naming a file',
+    args: () => ['up', '--target', 'sandbox:nohome'],
+    env: () => ({ EBPF_LAB_HOME: file('home-is-a-file', '') }),
+    code: 2,
+    says: /EBPF_LAB_HOME \S+home-is-a-file is a file, not a directory/,
+  },
+  {
+    name: 'EBPF_LAB_HOME read-only',
+    args: () => ['up', '--target', ssh(), '--key', lab.key],
+    env: () => ({ EBPF_LAB_HOME: home('ro') }),
+    setup: () => void execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'none', home('ro')]),
+    teardown: () => void execFileSync('umount', [home('ro')]),
+    code: 2,
+    says: /EBPF_LAB_HOME \S+ is not writable \(read-only file system\)/,
+  },
+  {
+    name: 'known_hosts is a directory',
+    args: () => ['up', '--target', ssh(), '--key', lab.key],
+    env: () => ({ EBPF_LAB_HOME: home('kh-dir', (d) => mkdirSync(join(d, 'known_hosts'))) }),
+    code: 2,
+    says: /known_hosts is a directory, not a regular file/,
+  },
+  {
+    name: 'a sandbox directory with a mount under it (down)',
+    args: () => ['down', '--target', 'sandbox:mnt'],
+    env: () => ({ EBPF_LAB_HOME: home('mnt') }),
+    setup: () => {
+      const srv = join(home('mnt'), 'sandboxes', 'mnt', 'rootfs', 'srv');
+      mkdirSync(srv, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'none', srv]);
+    },
+    teardown: () => {
+      const srv = join(home('mnt'), 'sandboxes', 'mnt', 'rootfs', 'srv');
+      // Nothing was removed: the directory and its mount are still there.
+      expect(existsSync(srv)).toBe(true);
+      execFileSync('umount', [srv]);
+    },
+    code: 2,
+    says: /sandboxes\/mnt has a filesystem mounted under it \(\S+\/srv\); ebpf-lab never removes files through a mount/,
+  },
+  // hints that were missing (issue 14)
+  {
+    name: 'deadcode --since=-5m',
+    args: () => ['deadcode', '--target', TARGET, '--since=-5m'],
+    code: 2,
+    says: /--since must be a duration/,
+  },
+  {
+    name: 'inject-latency --to 99999',
+    args: () => ['inject-latency', '--target', TARGET, '--to', '99999', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: "inject-latency --to 'memcached;id'",
+    args: () => ['inject-latency', '--target', TARGET, '--to', 'memcached;id', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: 'inject-latency --to 0',
+    args: () => ['inject-latency', '--target', TARGET, '--to', '0', '--delay', '2ms'],
+    code: 2,
+    says: /--to must be memcached or a port/,
+  },
+  {
+    name: 'a host named -oProxyCommand=x',
+    args: () => ['up', '--target', 'ssh://-oProxyCommand=x', '--key', lab.key],
+    code: 2,
+    says: /"-oProxyCommand=x" is not a valid host name or address/,
+  },
+  // more of the command line: each refused before a sandbox is created or a host is reached
+  { name: '-v with -q', args: () => ['up', '--target', TARGET, '-v', '-q'], code: 2, says: /exclude each other/ },
+  {
+    name: 'a value-taking short flag glued to letters (-out)',
+    args: () => ['up', '--target', TARGET, '-out', 'x'],
+    code: 2,
+    says: /"-out" is ambiguous/,
+  },
+  {
+    name: 'a command after -- for a command that takes none',
+    args: () => ['plan', '--target', TARGET, '--', 'ls'],
+    code: 2,
+    says: /unexpected argument "ls" after --/,
+  },
+  {
+    name: '--key without its value',
+    args: () => ['up', '--target', ssh(), '--key'],
+    code: 2,
+    says: /--key needs a value/,
+  },
+  {
+    name: '--key naming a symlink loop',
+    setup: () => {
+      const p = join(scratch, 'loop-key');
+      rmSync(p, { force: true });
+      symlinkSync(p, p);
+    },
+    args: () => ['up', '--target', ssh(), '--key', join(scratch, 'loop-key')],
+    code: 2,
+    says: /--key \S+loop-key cannot be read \(ELOOP\)/,
+  },
+  {
+    name: '--mirror naming a directory that does not exist (used to build a sandbox first)',
+    args: () => ['up', '--target', 'sandbox:no-mirror', '--mirror', join(scratch, 'no-such-mirror')],
+    code: 2,
+    says: /--mirror \S+no-such-mirror does not exist/,
+    teardown: () => nothingCreated('no-mirror'),
+  },
+  {
+    name: '--mirror naming a file',
+    args: () => ['up', '--target', TARGET, '--mirror', file('mirror-file', 'not a directory\n')],
+    code: 2,
+    says: /--mirror \S+mirror-file is not a directory/,
+  },
+  {
+    name: '--mirror with an ftp:// URL',
+    args: () => ['up', '--target', TARGET, '--mirror', 'ftp://127.0.0.1/mirror'],
+    code: 2,
+    says: /is an ftp:\/\/ URL/,
+  },
+  {
+    name: 'an IPv6 target without its closing bracket',
+    args: () => ['up', '--target', 'ssh://root@[::1:22', '--key', lab.key],
+    code: 2,
+    says: /malformed target/,
+  },
+  {
+    name: 'a host name with a space',
+    args: () => ['up', '--target', 'ssh://root@bad host', '--key', lab.key],
+    code: 2,
+    says: /malformed target/,
+  },
+  {
+    name: 'deadcode --since with an unknown unit',
+    args: () => ['deadcode', '--target', TARGET, '--since', '5x'],
+    code: 2,
+    says: /--since must be a duration/,
+  },
+  {
+    name: 'inject-latency --delay without a unit',
+    args: () => ['inject-latency', '--target', TARGET, '--to', 'memcached', '--delay', 'abc'],
+    code: 2,
+    says: /--delay must be a positive delay/,
+  },
+  {
+    name: '--config naming /dev/zero',
+    inproc: true,
+    args: () => ['up', '--target', 'lightsail:lab1', '--config', '/dev/zero', '--yes'],
+    code: 2,
+    says: /--config \/dev\/zero is a character device, not a regular file/,
+  },
+  {
+    name: '--config larger than a config file can be',
+    inproc: true,
+    args: () => [
+      'up',
+      '--target',
+      'lightsail:lab1',
+      '--config',
+      file('huge.yaml', '# padding\n'.repeat(120_000)),
+      '--yes',
+    ],
+    code: 2,
+    says: /more than the \d+ a config file can be/,
+  },
+  {
+    name: 'workshop --count above the Lightsail quota',
+    inproc: true,
+    args: () => ['workshop', 'up', '--count', '1000', '--yes', '--region', 'eu-central-1'],
+    code: 2,
+    says: /count must be between 1 and 20/,
+  },
   // config file / workshop (in process: should anything reach for AWS, the mocked API answers)
   {
     name: 'workshop --count 0',
@@ -255,7 +556,7 @@ const ROWS: Row[] = [
     inproc: true,
     args: () => ['workshop', 'up', '--config', '/nonexistent.yaml', '--yes'],
     code: 2,
-    says: /cannot read config file/,
+    says: /--config \/nonexistent\.yaml cannot be read \(ENOENT\)/,
   },
   {
     name: 'config file malformed',
@@ -491,6 +792,13 @@ const ROWS: Row[] = [
     says: /denied|permission/i,
   },
   {
+    name: 'Lightsail: API endpoint unreachable',
+    inproc: true,
+    args: () => ['up', '--target', 'lightsail:lab1', '--region', 'eu-central-1', '--yes'],
+    code: 2,
+    says: /Lightsail API endpoint cannot be reached/,
+  },
+  {
     name: 'Lightsail: account still being set up',
     inproc: true,
     args: () => ['up', '--target', 'lightsail:lab1', '--region', 'eu-central-1', '--yes'],
@@ -507,6 +815,9 @@ const LIGHTSAIL_ERRORS: Record<string, Error> = {
   'Lightsail: access denied': new AccessDeniedException({
     message: 'not authorized to perform lightsail:GetInstance',
     $metadata: {},
+  }),
+  'Lightsail: API endpoint unreachable': Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+    code: 'ECONNREFUSED',
   }),
   'Lightsail: account still being set up': new AccountSetupInProgressException({
     message: 'setting up',
@@ -597,7 +908,7 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
       try {
         await row.setup?.();
         const mark = fingerprint(lab, watched);
-        r = await cli(row.args(), lab.env, 120_000);
+        r = await cli(row.args(), { ...lab.env, ...row.env?.() }, 120_000);
         expect(fingerprint(lab, watched), 'nothing changed on the host').toBe(mark);
       } finally {
         await row.teardown?.();
@@ -606,6 +917,7 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
     const text = r.stderr + r.stdout;
     expect(r.code, text.slice(-3000)).toBe(row.code);
     expect(text).toMatch(row.says);
+    if (row.notSays) expect(text).not.toMatch(row.notSays);
     if (row.code === 2) {
       expect(r.stderr, 'an error line').toMatch(/^error: \S/m);
       // What to do: always a hint line of its own.
@@ -616,5 +928,5 @@ describe(`bad input: ${ROWS.length} rows, each with its exit code, a message wit
     }
   });
 
-  it('the table has at least 30 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(30));
+  it('the table has at least 90 rows', () => expect(ROWS.length).toBeGreaterThanOrEqual(90));
 });

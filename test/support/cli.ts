@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -14,19 +14,28 @@ export interface CliResult {
 
 /** Runs the built CLI (bin/ebpf-lab.js) as a user would, with its own state dir. */
 export function cli(args: string[], env: Record<string, string>, timeoutMs = 900_000): Promise<CliResult> {
+  return cliChild(args, env, timeoutMs).result;
+}
+
+/** Same, with the child process at hand (to signal, pause or kill it mid-run). */
+export function cliChild(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 900_000,
+): { child: ChildProcess; result: Promise<CliResult> } {
   const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'ebpf-lab.js'), ...args], {
-      env: { ...process.env, EBPF_LAB_CACHE: CACHE, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'ebpf-lab.js'), ...args], {
+    env: { ...process.env, EBPF_LAB_CACHE: CACHE, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const result = new Promise<CliResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       let json;
       if (args.includes('json')) {
@@ -36,9 +45,10 @@ export function cli(args: string[], env: Record<string, string>, timeoutMs = 900
           /* not json: left undefined, the test will say so */
         }
       }
-      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - t0, json });
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, ms: Date.now() - t0, json });
     });
   });
+  return { child, result };
 }
 
 /** "action resource" for every change of every step of a json run, sorted. */

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { cli, type CliResult } from './cli.js';
+import { cli, cliChild, type CliResult } from './cli.js';
 import { fakeContext } from './fake-host.js';
 import { hostFactsProbe, type HostFacts } from '../../src/facts/host.js';
 import { STEPS } from '../../steps/index.js';
@@ -70,6 +70,23 @@ export function labRun(
   env: Record<string, string> = {},
 ): Promise<CliResult> {
   return cli([mode, '--target', TARGET, '--skip', SKIP, '--output', 'json', ...args], { ...lab.env, ...env });
+}
+
+/** {@link labRun} with the child process at hand (to pause, signal or kill it). */
+export function labChild(
+  lab: Lab,
+  mode: 'up' | 'plan' | 'verify',
+  args: string[] = [],
+  env: Record<string, string> = {},
+) {
+  return cliChild([mode, '--target', TARGET, '--skip', SKIP, '--output', 'json', ...args], { ...lab.env, ...env });
+}
+
+/** Polls `cond` every 200 ms until it is true or `ms` pass; returns whether it became true. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 200)))
+    if (await cond()) return true;
+  return false;
 }
 
 export function expectExit(r: CliResult, code: number, what = ''): void {
@@ -137,11 +154,11 @@ export async function inventory(facts: HostFacts, options: Partial<LabOptions> =
   return inv;
 }
 
-/** Temp files of an atomic put (`.<name>.ebpf-lab-<12 hex>`) anywhere the lab writes. */
+/** Temp files of an atomic put (`.<name>.ebpf-lab-tmp.<12 hex>`, formerly without `tmp.`) anywhere the lab writes. */
 export function leftoverTemps(lab: Lab): string[] {
   return onHost(
     lab,
-    `find /etc /var/www /opt/ebpf-lab /var/lib/ebpf-lab -regex '.*/\\.[^/]*\\.ebpf-lab-[0-9a-f]\\{12\\}' 2>/dev/null; true`,
+    `find /etc /var/www /opt/ebpf-lab /var/lib/ebpf-lab -regextype posix-extended -regex '.*/\\.[^/]*\\.ebpf-lab-(tmp\\.)?[0-9a-f]{12}' 2>/dev/null; true`,
   )
     .split('\n')
     .filter(Boolean);

@@ -29,7 +29,9 @@ describe('CLI input validation', () => {
       ['up', '--mirror', 'http://mirror.example.org/ebpf-lab'],
       /--mirror http:\/\/mirror\.example\.org\/ebpf-lab is plain http[^\n]*\nuse an https:\/\/ mirror, or a local directory/,
     ],
-    ['ftp mirror', ['workshop', 'up', '--mirror', 'ftp://mirror.example.org/'], /is a ftp:\/\/ URL/],
+    ['ftp mirror', ['workshop', 'up', '--mirror', 'ftp://mirror.example.org/'], /is an ftp:\/\/ URL/],
+    ['absent mirror directory', ['up', '--mirror', '/nonexistent/ebpf-lab-mirror'], /--mirror \S+ does not exist/],
+    ['mirror naming a file', ['up', '--mirror', '/etc/hostname'], /--mirror \/etc\/hostname is not a directory/],
     ['empty mirror', ['up', '--mirror', ''], /--mirror is empty/],
   ];
   for (const [name, argv, msg] of bad) {

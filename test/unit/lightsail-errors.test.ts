@@ -29,6 +29,22 @@ const throttle = (): Error => Object.assign(new Error('Rate exceeded'), { name: 
 beforeEach(() => lightsail.reset());
 
 describe('modelled errors become messages with a fix', () => {
+  it('an unreachable API endpoint is a message with a fix (exit 2), not an internal error', () => {
+    for (const err of [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('connect ETIMEDOUT 10.255.255.1:443'), { code: 'ETIMEDOUT' }),
+      Object.assign(new Error('getaddrinfo EAI_AGAIN lightsail.eu-central-1.amazonaws.com'), { code: 'EAI_AGAIN' }),
+      Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }),
+    ]) {
+      const e = translateAwsError(err, ctx) as UserError;
+      expect(e).toBeInstanceOf(UserError);
+      expect(e.message).toMatch(
+        /^Could not list instances in region eu-central-1: the Lightsail API endpoint cannot be reached/,
+      );
+      expect(e.hint).toMatch(/network connection and any proxy/);
+    }
+  });
+
   it('AccountSetupInProgress and RegionSetupInProgress say to wait a few minutes', async () => {
     lightsail
       .on(GetInstancesCommand)

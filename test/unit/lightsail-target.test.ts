@@ -317,13 +317,19 @@ describe('status, ssh and down for lightsail labs', () => {
     createdAt: 'x',
   });
 
-  it('status shows state, IP, Grafana URL and the password from secrets/<lab>.grafana', async () => {
+  it('status shows state, IP, Grafana URL, and the password from secrets/<lab>.grafana only with --show-password', async () => {
     await saveLab(rec());
     await mkdir(join(home, 'secrets'), { recursive: true });
     await writeFile(secretPath('lightsail:lab-01', 'grafana'), 's3cret\n'); // where the grafana step's secret lands
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
+    const hidden: string[] = [];
+    expect(await statusCommand(undefined, (s) => hidden.push(s))).toBe(0);
+    expect(await statusCommand('json', (s) => hidden.push(s))).toBe(0);
+    expect(hidden.join('\n')).toMatch(/grafana http:\/\/198\.51\.100\.10:3000\//);
+    expect(hidden.join('\n')).toContain('"grafanaPasswordHidden": "ebpf-lab status --show-password"');
+    expect(hidden.join('\n')).not.toContain('s3cret');
     const out: string[] = [];
-    expect(await statusCommand(undefined, (s) => out.push(s))).toBe(0);
+    expect(await statusCommand(undefined, (s) => out.push(s), { showPassword: true })).toBe(0);
     expect(out.join('\n')).toMatch(
       /lightsail:lab-01\s+lightsail\s+running\s+ubuntu@198\.51\.100\.10 \(eu-central-1\)\s+grafana http:\/\/198\.51\.100\.10:3000\/ password s3cret/,
     );
@@ -349,6 +355,8 @@ describe('status, ssh and down for lightsail labs', () => {
 
   it('down deletes only our instance and key pair, then forgets the lab', async () => {
     await saveLab(rec());
+    await mkdir(join(home, 'secrets'), { recursive: true });
+    await writeFile(secretPath('lightsail:lab-01', 'grafana'), 's3cret\n');
     lightsail.on(GetInstanceCommand).resolves(instance('lab-01'));
     lightsail.on(GetKeyPairCommand).resolves({ keyPair: { name: 'ebpf-lab-lab-01', tags: labTags('lab-01') } });
     lightsail.on(DeleteInstanceCommand).resolves({});
@@ -360,6 +368,7 @@ describe('status, ssh and down for lightsail labs', () => {
       'ebpf-lab-lab-01',
     ]);
     expect((await readRegistry()).labs['lightsail:lab-01']).toBeUndefined();
+    expect(existsSync(secretPath('lightsail:lab-01', 'grafana')), 'the lab secret goes with the lab').toBe(false);
     expect(out.at(-1)).toBe('lightsail:lab-01: removed from eu-central-1');
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exporterUnitPrivileges } from '../support/exporter-unit.js';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { fakeContext, factsFixture } from '../support/fake-host.js';
 import { sha256 } from '../../src/resources/files.js';
 import exporter from '../../steps/ebpf-exporter.js';
 import prometheus from '../../steps/prometheus.js';
-import bpfPrograms, { bpfSources, programNames } from '../../steps/bpf-programs.js';
+import bpfPrograms, { bpfSources, buildKey, parseBuildState, programNames } from '../../steps/bpf-programs.js';
 import { changeLabel } from '../../src/runner/types.js';
 
 const deb = factsFixture('debian-12-sandbox');
@@ -250,50 +251,89 @@ describe('prometheus step: verify and prove (workshop recording rules)', () => {
 });
 
 describe('bpf-programs step', () => {
-  it('uploads sources, builds with probe targets from facts, and is a no-op when the stamp matches', async () => {
+  const TC = 'Debian clang version 14.0.6 btf:0123456789abcdef';
+  const obj = (n: string) => createHash('sha256').update(n).digest('hex');
+  /** The bpf-build probe's output: a build record, the objects on the host, the toolchain now. */
+  const probeOut = (o: { stamp?: string[]; objects?: Record<string, string>; toolchain?: string }) =>
+    [
+      '@stamp',
+      ...(o.stamp ?? []),
+      '@objects',
+      ...programNames().map((n) => `${n} ${o.objects?.[n] ?? obj(n)}`),
+      '@toolchain',
+      o.toolchain ?? TC,
+    ].join('\n');
+  const record = (key = buildKey(deb)) => [
+    `inputs ${key}`,
+    `toolchain ${TC}`,
+    ...programNames().map((n) => `${n} ${obj(n)}`),
+  ];
+  const files = () => {
+    const f: Record<string, { content: string; mode?: number }> = Object.fromEntries(
+      [...bpfSources()].map(([rel, content]) => [`/opt/ebpf-lab/bpf-src/${rel}`, { content }]),
+    );
+    for (const n of programNames()) f[`/opt/ebpf-lab/bpf/${n}.yaml`] = { content: bpfSources().get(`${n}.yaml`)! };
+    return f;
+  };
+  const checkWith = (other: string, fs = files()) =>
+    bpfPrograms.check(fakeContext({ facts: deb, files: fs, other: { 'bpf-build': other } }).ctx);
+
+  it('uploads sources, then rebuilds every object (make -B) with the record removed first and rewritten last', async () => {
     const { ctx, host } = fakeContext({
       facts: deb,
-      other: {
-        'bpf-build':
-          '\n' +
-          programNames()
-            .map((n) => `missing ${n}`)
-            .join('\n'),
-      },
+      other: { 'bpf-build': probeOut({ objects: Object.fromEntries(programNames().map((n) => [n, 'missing'])) }) },
     });
     const { changes } = await bpfPrograms.check(ctx);
     expect(changes.at(-1)).toMatchObject({ action: 'build', detail: expect.stringMatching(/^objects missing: /) });
     await bpfPrograms.apply(ctx, changes);
-    const make = host.log().find((c) => c.startsWith('make -C /opt/ebpf-lab/bpf-src'))!;
+    const make = host.log().find((c) => c.includes('make -B -C /opt/ebpf-lab/bpf-src'))!;
     expect(make).toContain('LIBPHP=/usr/lib/apache2/modules/libphp8.2.so');
     expect(make).toContain('PHP_FPM=/usr/sbin/php-fpm8.2');
     expect(make).toContain('LIBMEMCACHED=/usr/lib/x86_64-linux-gnu/libmemcached.so.11');
     expect(make).toContain('MULTIARCH=x86_64-linux-gnu');
-    const stamp = host.files.get('/opt/ebpf-lab/bpf/.ebpf-lab-build')!.content.trim();
-    // converged: sources uploaded, stamp written, objects present
-    const files = Object.fromEntries(
-      [...bpfSources()].map(([rel, content]) => [`/opt/ebpf-lab/bpf-src/${rel}`, { content }]),
-    );
-    for (const n of programNames()) files[`/opt/ebpf-lab/bpf/${n}.yaml`] = { content: bpfSources().get(`${n}.yaml`)! };
-    const again = await bpfPrograms.check(fakeContext({ facts: deb, files, other: { 'bpf-build': stamp } }).ctx);
-    expect(again.changes).toEqual([]);
-    // a changed mode is fixed without rebuilding anything; a changed source rebuilds
+    expect(make).toMatch(/^set -e\nrm -f \/opt\/ebpf-lab\/bpf\/\.ebpf-lab-build\nmake -B /);
+    expect(make).toContain(`printf 'inputs %s\\n' ${buildKey(deb)}`);
+    expect(make.indexOf('> /opt/ebpf-lab/bpf/.ebpf-lab-build.tmp')).toBeGreaterThan(make.indexOf('make -B'));
+  });
+
+  it('converged only when the record matches the inputs, the toolchain and every object on the host', async () => {
+    expect((await checkWith(probeOut({ stamp: record() }))).changes).toEqual([]);
+    const reason = async (o: Parameters<typeof probeOut>[0]) =>
+      (await checkWith(probeOut(o))).changes.map((c) => c.detail);
+    expect(await reason({})).toEqual([expect.stringMatching(/^no record of a finished build/)]);
+    expect(await reason({ stamp: record('0'.repeat(64)) })).toEqual(['sources or probe targets changed']);
+    expect(await reason({ stamp: record(), toolchain: 'Debian clang version 16 btf:0123456789abcdef' })).toEqual([
+      expect.stringMatching(/^compiler or kernel BTF changed/),
+    ]);
+    // An object built from other source (or left by an interrupted build), whatever its mtime.
+    expect(await reason({ stamp: record(), objects: { php_request: obj('php_compile') } })).toEqual([
+      'objects differ from what the last finished build made: php_request (replaced, or left by an interrupted build)',
+    ]);
+  });
+
+  it('a changed mode is fixed without rebuilding anything; a changed source rebuilds', async () => {
     const src = '/opt/ebpf-lab/bpf-src/php_compile.bpf.c';
-    const chmodded = await bpfPrograms.check(
-      fakeContext({
-        facts: deb,
-        files: { ...files, [src]: { ...files[src]!, mode: 0o600 } },
-        other: { 'bpf-build': stamp },
-      }).ctx,
-    );
+    const fs = files();
+    const chmodded = await checkWith(probeOut({ stamp: record() }), { ...fs, [src]: { ...fs[src]!, mode: 0o600 } });
     expect(chmodded.changes.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual([`chmod file:${src}`]);
-    const edited = await bpfPrograms.check(
-      fakeContext({
-        facts: deb,
-        files: { ...files, [src]: { content: files[src]!.content + '\n' } },
-        other: { 'bpf-build': stamp },
-      }).ctx,
-    );
+    const edited = await checkWith(probeOut({ stamp: record() }), {
+      ...fs,
+      [src]: { content: fs[src]!.content + '\n' },
+    });
     expect(edited.changes.map((c) => c.action)).toEqual(['update', 'build']);
+  });
+
+  it('parses the probe sections', () => {
+    const st = parseBuildState(
+      '@stamp\ninputs k\ntoolchain clang 14 btf:x\na 11\n@objects\na 11\nb missing\n@toolchain\nclang 14 btf:x',
+    );
+    expect(st.stamp.get('toolchain')).toBe('clang 14 btf:x');
+    expect(st.objects).toEqual(
+      new Map([
+        ['a', '11'],
+        ['b', ''],
+      ]),
+    );
+    expect(st.toolchain).toBe('clang 14 btf:x');
   });
 });

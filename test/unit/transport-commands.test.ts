@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { utils } from 'ssh2';
@@ -10,9 +19,12 @@ import {
   asRoot,
   displayCommand,
   innerCommand,
+  NOT_REGULAR,
+  notRegularFile,
   parseIdentity,
   putScript,
   ShellTransport,
+  tempPathFor,
   wireCommand,
   type RawOptions,
   type RawResult,
@@ -127,6 +139,40 @@ describe('atomic put script', () => {
     expect(readFileSync(p, 'utf8')).toBe('good again\n');
     // No mode given: the replaced file keeps the old one.
     expect(execFileSync('stat', ['-c', '%a', p], { encoding: 'utf8' }).trim()).toBe('600');
+  });
+
+  it('refuses a directory or FIFO at the path: nothing written anywhere, not even a temp file', () => {
+    const d = join(dir, 'nr');
+    mkdirSync(join(d, 'phpinfo.php'), { recursive: true });
+    writeFileSync(join(d, 'phpinfo.php', 'inside'), 'x');
+    execFileSync('mkfifo', [join(d, 'fifo.conf')]);
+    const before = execFileSync('find', [d], { encoding: 'utf8' });
+    for (const name of ['phpinfo.php', 'fifo.conf']) {
+      let stderr = '';
+      try {
+        sh(wireCommand({ script: putScript(join(d, name), {}) }, { sudo: true }, who), '<?php x');
+      } catch (e) {
+        stderr = String((e as { stderr: Buffer }).stderr);
+        expect((e as { status: number }).status).toBe(3);
+      }
+      expect(stderr).toContain(`${NOT_REGULAR} ${name === 'fifo.conf' ? 'fifo' : 'directory'}`);
+    }
+    expect(execFileSync('find', [d], { encoding: 'utf8' })).toBe(before);
+    expect(notRegularFile('h', join(d, 'phpinfo.php'), 'directory').message).toMatch(
+      /phpinfo\.php on h is a directory, where ebpf-lab manages a regular file; move it out of the way \(e\.g\. mv .* \/root\/\)/,
+    );
+  });
+
+  it('replaces a symlink (even one to a directory) instead of writing through it; temp names say tmp', () => {
+    const d = join(dir, 'ln');
+    mkdirSync(join(d, 'real'), { recursive: true });
+    symlinkSync(join(d, 'real'), join(d, 'link.conf'));
+    expect(run(join(d, 'link.conf'), 'mine\n')).toBe(0);
+    expect(readFileSync(join(d, 'link.conf'), 'utf8')).toBe('mine\n');
+    expect(execFileSync('ls', ['-A', join(d, 'real')], { encoding: 'utf8' })).toBe('');
+    expect(tempPathFor('/var/www/html/index.php')).toMatch(
+      /^\/var\/www\/html\/\.index\.php\.ebpf-lab-tmp\.[0-9a-f]{12}$/,
+    );
   });
 
   it('needs an absolute path and a sane mode', () => {

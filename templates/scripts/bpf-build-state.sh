@@ -1,0 +1,13 @@
+# bpf-programs' check: what the objects in @BPF_OUT@ were built from and what they are now,
+# in three sections: `@stamp` then the record of the last finished build (@STAMP@: `inputs
+# <key>`, `toolchain <compiler and BTF>`, `<name> <sha256>` per object); `@objects` then
+# `<name> <sha256>` of each <name>.bpf.o of @NAMES@ on the host (`<name> missing` when absent
+# or empty); `@toolchain` then the compiler and kernel BTF now (@TOOLCHAIN@).
+echo @stamp
+cat @STAMP@ 2>/dev/null
+echo @objects
+for n in @NAMES@; do
+  if [ -s @BPF_OUT@/$n.bpf.o ]; then printf '%s %s\n' $n "$(sha256sum < @BPF_OUT@/$n.bpf.o | cut -c1-64)"; else echo "$n missing"; fi
+done
+echo @toolchain
+@TOOLCHAIN@

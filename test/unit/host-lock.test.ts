@@ -1,0 +1,97 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireHostLock, holderScript, unwritableError } from '../../src/runner/host-lock.js';
+import { connectLocal } from '../../src/transports/local.js';
+
+/**
+ * The host run lock on this machine (local transport, a scratch directory instead of
+ * /var/lib/ebpf-lab). A "run" that holds it is a holder script whose stdout is a pipe to
+ * this test: pausing the reader is a paused run, destroying the pipe is a dead one.
+ */
+const scratch = mkdtempSync(join(tmpdir(), 'ebpf-lab-lock-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function otherRun(dir: string, owner: string): Promise<ChildProcess> {
+  const child = spawn('/bin/sh', ['-c', holderScript(owner, dir)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (b: Buffer) =>
+      b.toString().startsWith('acquired') ? resolve(child) : reject(new Error(b.toString())),
+    );
+  });
+}
+
+const exited = (c: ChildProcess) => new Promise((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', r)));
+
+describe('host run lock', () => {
+  it('a paused run keeps its lock however long it is paused; no second run takes it over', async () => {
+    const dir = join(scratch, 'paused');
+    const other = await otherRun(dir, 'alice@laptop pid 1 (up)');
+    other.stdout!.pause(); // the run is stopped: it reads nothing, sends nothing
+    const host = await connectLocal();
+    const notes: string[] = [];
+    const t0 = Date.now();
+    await expect(
+      acquireHostLock(host, {
+        dir,
+        waitMs: 3000,
+        note: (l) => notes.push(l),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)),
+      }),
+    ).rejects.toThrow(/another ebpf-lab run is working on local: alice@laptop pid 1 \(up\)/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+    expect(notes.join('\n')).toMatch(/waiting for another ebpf-lab run on local \(alice@laptop pid 1 \(up\)/);
+    expect(notes.join('\n')).not.toMatch(/took over/);
+    other.kill('SIGTERM'); // its own release
+    await exited(other);
+    expect(existsSync(join(dir, 'run.owner')), 'the owner removes its owner record on release').toBe(false);
+  });
+
+  it('a run whose process is gone loses its lock at once; the next run says whose it was', async () => {
+    const dir = join(scratch, 'dead');
+    const other = await otherRun(dir, 'bob@ci pid 2 (up)');
+    other.stdout!.destroy(); // the run died: nobody reads the holder's output any more
+    await exited(other);
+    const host = await connectLocal();
+    const notes: string[] = [];
+    const t0 = Date.now();
+    const lock = await acquireHostLock(host, { dir, waitMs: 0, note: (l) => notes.push(l) });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(notes.join('\n')).toMatch(/took over the run lock of a run that ended without releasing it .*bob@ci pid 2/);
+    expect(readFileSync(join(dir, 'run.owner'), 'utf8')).toMatch(new RegExp(`pid ${process.pid}`));
+    // While held, another run waits; after release it gets it, with nothing to take over.
+    await expect(acquireHostLock(host, { dir, waitMs: 0 })).rejects.toThrow(/another ebpf-lab run/);
+    await lock.release();
+    expect(existsSync(join(dir, 'run.owner'))).toBe(false);
+    const again: string[] = [];
+    const lock2 = await acquireHostLock(host, { dir, waitMs: 0, note: (l) => again.push(l) });
+    expect(again).toEqual([]);
+    await lock2.release();
+  });
+
+  it('only the owner releases: a second release of the same lock or a stranger cannot free it', async () => {
+    const dir = join(scratch, 'owner');
+    const host = await connectLocal();
+    const lock = await acquireHostLock(host, { dir, waitMs: 0 });
+    // A stranger removing the owner record does not free the lock: the kernel holds it.
+    rmSync(join(dir, 'run.owner'), { force: true });
+    await expect(acquireHostLock(host, { dir, waitMs: 0 })).rejects.toThrow(/another ebpf-lab run/);
+    await lock.release();
+    await lock.release();
+    const next = await acquireHostLock(host, { dir, waitMs: 0 });
+    await next.release();
+  });
+
+  it('an unwritable lock directory is a clear error naming the mount and the free bytes', () => {
+    const e = unwritableError('root@lab:22', { mount: '/var', free: 0, error: 'No space left on device' });
+    expect(e.message).toBe(
+      'no space left on root@lab:22:/var, 0 bytes free (ebpf-lab cannot record its run lock in /var/lib/ebpf-lab); nothing was changed',
+    );
+    expect(e.hint).toMatch(/free space on \/var/);
+    expect(unwritableError('h', { mount: '/', free: 5000, error: 'Read-only file system' }).message).toMatch(
+      /cannot write .*run\.owner on h \(Read-only file system\)/,
+    );
+  });
+});
