@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { quote } from '../transports/quote.js';
+import { quote, quoteArgv } from '../transports/quote.js';
+import { hostScript } from '../render/script.js';
 import { notRegularFile } from '../transports/sudo.js';
 import { fileDiff } from '../render/diff.js';
 import { probe, type Probe } from './probe.js';
@@ -69,7 +70,21 @@ export function fileProbe(path: string, withContent = true, want?: string): Prob
       };
     },
     { id: 'file', args: path },
+    { kind: 'file', item: `${withContent ? 1 : 0}\t${want ?? '-'}\t${path}`, script: filesScript },
   );
+}
+
+/** fileProbe's batch: every file's state in one stat and one sha256sum (templates/scripts/files-state.sh). */
+function filesScript(items: string[], mark: string): string {
+  const paths = items.map((item) => item.split('\t')[2]!);
+  if (paths.some((p) => /[\n\t]/.test(p)))
+    throw new Error(`a managed path holds a newline or tab: ${paths.join(', ')}`);
+  return hostScript('files-state', {
+    PATHS: quoteArgv(paths),
+    ITEMS: items.join('\n'),
+    MARK: mark,
+    MAX: MAX_DIFF_BYTES,
+  });
 }
 
 export function sha256(content: string | Buffer): string {

@@ -7,6 +7,25 @@ export interface Probe<T> {
   parse(stdout: string, exitCode: number): T;
   /** What the probe reads (`file`, `packages`…) and for what: lets the fake context answer it in unit tests. */
   fact?: { id: string; args?: unknown };
+  /** Probes of this kind are read together in one script (see ProbeBatch). */
+  batch?: ProbeBatch;
+}
+
+/**
+ * Probes of one kind that one script answers together: every managed file's stat and sha256
+ * in one `stat` and one `sha256sum`, every unit in one `systemctl show`, instead of a few
+ * processes per file or unit. A snapshot of a converged lab holds ~50 such probes; on the host
+ * each process costs more than the whole round trip. The batch's output for an item is exactly
+ * what the probe's own script prints, so parse() is the same either way, and a probe read
+ * alone still runs its own script.
+ */
+export interface ProbeBatch {
+  /** Probes with the same kind share `script`. */
+  kind: string;
+  /** This probe's item: one line, handed to script(). */
+  item: string;
+  /** One script for the items: it prints a line `<mark> <i>` before the output of items[i]. */
+  script(items: string[], mark: string): string;
 }
 
 export type ProbeResults<P extends Record<string, Probe<unknown>>> = {
@@ -17,8 +36,9 @@ export function probe<T>(
   script: string,
   parse: (stdout: string, exitCode: number) => T,
   fact?: Probe<T>['fact'],
+  batch?: ProbeBatch,
 ): Probe<T> {
-  return { script, parse, fact };
+  return { script, parse, fact, ...(batch ? { batch } : {}) };
 }
 
 /** What one probe script printed (its last newline dropped) and its exit code. */
@@ -39,7 +59,7 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   if (keys.length === 0) return {} as ProbeResults<P>;
   const raw = await readScripts(
     host,
-    keys.map((k) => probes[k]!.script),
+    keys.map((k) => probes[k]!),
     keys,
   );
   const out: Record<string, unknown> = {};
@@ -47,23 +67,55 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
   return out as ProbeResults<P>;
 }
 
+/** What readScripts runs: a probe's script, and its batch when it has one. */
+export type Readable = Pick<Probe<unknown>, 'script' | 'batch'>;
+
 /**
- * The raw outputs of `scripts`, run in one sh script (one round trip) as {@link runProbes}
- * runs them; `names` name them in errors.
+ * The raw outputs of `probes`, run in one sh script (one round trip) as {@link runProbes}
+ * runs them; `names` name them in errors. Probes of one batch kind (two or more) run as
+ * their batch's one script; each gets the part of its output that belongs to its item.
  */
-export async function readScripts(host: Transport, scripts: string[], names: string[] = []): Promise<RawOutput[]> {
-  if (scripts.length === 0) return [];
+export async function readScripts(host: Transport, probes: Readable[], names: string[] = []): Promise<RawOutput[]> {
+  if (probes.length === 0) return [];
   const nonce = randomBytes(6).toString('hex');
-  const script = scripts
+  const mark = `@@${nonce}-item`;
+  // Sections: a probe alone, or every probe of one batch kind.
+  const kinds = new Map<string, number[]>();
+  probes.forEach((p, i) => p.batch && kinds.set(p.batch.kind, [...(kinds.get(p.batch.kind) ?? []), i]));
+  const sections: { script: string; one?: number; members?: number[] }[] = [];
+  const batched = new Set<number>();
+  for (const members of kinds.values()) {
+    if (members.length < 2) continue;
+    const items = members.map((i) => probes[i]!.batch!.item);
+    sections.push({ script: probes[members[0]!]!.batch!.script(items, mark), members });
+    members.forEach((i) => batched.add(i));
+  }
+  probes.forEach((p, i) => batched.has(i) || sections.push({ script: p.script, one: i }));
+  const script = sections
     // The extra `echo` ends the probe's last line even when its output lacks a newline.
-    .map((s, i) => `echo '@@${nonce} ${i}'\n( ${s}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`)
+    .map(
+      (s, i) =>
+        `echo '@@${nonce} ${i}'\n( ${s.script}\n) </dev/null 2>/dev/null\nr=$?; echo; echo "@@${nonce} ${i} $r"`,
+    )
     .join('\n');
   const r = await host.exec({ script }, { sudo: true });
   const re = new RegExp(`^@@${nonce} (\\d+)\\n([\\s\\S]*?)^@@${nonce} \\1 (\\d+)$`, 'gm');
   const seen = new Map<number, RawOutput>();
-  for (const m of r.stdout.matchAll(re))
-    seen.set(Number(m[1]), { body: m[2]!.slice(0, -1).replace(/\n$/, ''), code: Number(m[3]) });
-  return scripts.map((_, i) => {
+  for (const m of r.stdout.matchAll(re)) {
+    const section = sections[Number(m[1])]!;
+    const body = m[2]!.slice(0, -1);
+    if (!section.members) {
+      seen.set(section.one!, { body: body.replace(/\n$/, ''), code: Number(m[3]) });
+      continue;
+    }
+    // The batch's items, each after its `<mark> <i>` line.
+    const parts = body.split(new RegExp(`^${mark} (\\d+)\\n`, 'm'));
+    for (let k = 1; k + 1 < parts.length; k += 2) {
+      const member = section.members[Number(parts[k])];
+      if (member !== undefined) seen.set(member, { body: parts[k + 1]!.replace(/\n$/, ''), code: 0 });
+    }
+  }
+  return probes.map((_, i) => {
     const s = seen.get(i);
     if (!s)
       throw new Error(

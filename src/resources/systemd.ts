@@ -51,7 +51,23 @@ export function unitsProbe(units: string[]): Probe<Record<string, UnitState>> {
       return states;
     },
     { id: 'units', args: units },
+    { kind: 'units', item: units.join(' '), script: unitsScript },
   );
+}
+
+/**
+ * unitsProbe's batch: one `systemctl show` for the units of every probe (templates/scripts/
+ * units-state.sh), each probe's lines printed after its mark. The same facts as unit-state.sh
+ * reads with four systemctl calls per unit: UnitFileState is what is-enabled prints,
+ * ActiveState what is-active prints.
+ */
+function unitsScript(items: string[], mark: string): string {
+  const lists = items.map((item) => item.split(' ').filter(Boolean));
+  const all = [...new Set(lists.flat())];
+  const print = lists
+    .map((units, i) => [`echo "${mark} ${i}"`, ...units.map((u) => `printf '%s\\n' "$o_${all.indexOf(u)}"`)].join('\n'))
+    .join('\n');
+  return hostScript('units-state', { UNITS: quoteArgv(all), PRINT: print });
 }
 
 function parseEnv(raw: string): Record<string, string> {

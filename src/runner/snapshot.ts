@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
-import { readScripts, type Probe, type ProbeResults, type RawOutput } from '../resources/probe.js';
+import { readScripts, type Probe, type ProbeResults, type RawOutput, type Readable } from '../resources/probe.js';
 import type { Transport } from '../transports/transport.js';
 import type { Mode } from './events.js';
 import type { CheckResult, Step, StepContext } from './types.js';
@@ -26,7 +26,7 @@ import type { CheckResult, Step, StepContext } from './types.js';
 
 /** The snapshot lacks what a check asked for: the check is run again once it is read. */
 class NotInSnapshot extends Error {
-  constructor(readonly scripts: string[]) {
+  constructor(readonly probes: Readable[]) {
     super('not in the snapshot');
   }
 }
@@ -70,11 +70,10 @@ export async function snapshotChecks(
   const raw = new Map<string, RawOutput>();
   const done = new Map<string, SnapshotCheck & { changed: boolean }>();
   const spent = new Map<string, number>();
-  const factsScript = hostFactsProbe.script;
   let known = facts;
   let roundTrips = 0;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const want = new Set<string>();
+    const want = new Map<string, Readable>();
     let changed = false;
     for (const step of steps) {
       const prev = done.get(step.id);
@@ -86,7 +85,7 @@ export async function snapshotChecks(
       }
       const progress: string[] = [];
       const ctx = contextFor(step, {
-        facts: async () => known ?? missing([factsScript]),
+        facts: async () => known ?? missing([hostFactsProbe]),
         probe: async <P extends Record<string, Probe<unknown>>>(probes: P) => answer(raw, probes),
         progress: (line) => progress.push(line),
       });
@@ -103,16 +102,16 @@ export async function snapshotChecks(
           changed = true;
           continue;
         }
-        for (const s of e.scripts) want.add(s);
+        for (const p of e.probes) want.set(p.script, p);
       }
     }
     if (want.size === 0) break;
-    const scripts = [...want];
-    const out = await readScripts(host, scripts);
+    const scripts = [...want.keys()];
+    const out = await readScripts(host, [...want.values()]);
     roundTrips++;
     scripts.forEach((s, i) => raw.set(s, out[i]!));
-    if (!known && raw.has(factsScript)) {
-      const f = raw.get(factsScript)!;
+    if (!known && raw.has(hostFactsProbe.script)) {
+      const f = raw.get(hostFactsProbe.script)!;
       known = hostFactsProbe.parse(f.body, f.code);
     }
   }
@@ -131,14 +130,12 @@ export async function snapshotChecks(
   return { checks, facts: known, roundTrips, ms: performance.now() - t0 };
 }
 
-function missing(scripts: string[]): never {
-  throw new NotInSnapshot(scripts);
+function missing(probes: Readable[]): never {
+  throw new NotInSnapshot(probes);
 }
 
 function answer<P extends Record<string, Probe<unknown>>>(raw: Map<string, RawOutput>, probes: P): ProbeResults<P> {
-  const lacking = Object.values(probes)
-    .map((p) => p.script)
-    .filter((s) => !raw.has(s));
+  const lacking = Object.values(probes).filter((p) => !raw.has(p.script));
   if (lacking.length) missing(lacking);
   const out: Record<string, unknown> = {};
   for (const [k, p] of Object.entries(probes)) {

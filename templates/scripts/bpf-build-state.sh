@@ -6,8 +6,14 @@
 echo @stamp
 cat @STAMP@ 2>/dev/null
 echo @objects
+set --
 for n in @NAMES@; do
-  if [ -s @BPF_OUT@/$n.bpf.o ]; then printf '%s %s\n' $n "$(sha256sum < @BPF_OUT@/$n.bpf.o | cut -c1-64)"; else echo "$n missing"; fi
+  if [ -s @BPF_OUT@/$n.bpf.o ]; then set -- "$@" @BPF_OUT@/$n.bpf.o; else echo "$n missing"; fi
+done
+# One sha256sum for every object: "<sha256>  <dir>/<name>.bpf.o" becomes "<name> <sha256>".
+[ $# = 0 ] || sha256sum -- "$@" | while read -r h f; do
+  f=${f##*/}
+  echo "${f%.bpf.o} $h"
 done
 echo @toolchain
 @TOOLCHAIN@

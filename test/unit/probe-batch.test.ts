@@ -1,0 +1,152 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fileProbe, sha256 } from '../../src/resources/files.js';
+import { readScripts, type Readable } from '../../src/resources/probe.js';
+import type { Transport } from '../../src/transports/transport.js';
+
+// Probes read in one batch must answer exactly as each probe's own script does: both run
+// here with sh on real files, through readScripts as a host would run them.
+const dir = mkdtempSync(join(tmpdir(), 'ebpf-lab-batch-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let scriptsRun: string[] = [];
+const local = {
+  name: 'here',
+  exec: async (cmd: { script: string }) => {
+    scriptsRun.push(cmd.script);
+    const r = spawnSync('sh', ['-c', cmd.script], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    return { command: 'sh', exitCode: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, durationMs: 0 };
+  },
+} as unknown as Transport;
+
+const alone = (p: Readable): Readable => ({ script: p.script });
+
+describe('probe batches: one script for many files, the same answers', () => {
+  const wanted = 'wanted content\n';
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f('as wanted.conf'), wanted, { mode: 0o640 });
+  writeFileSync(f('edited'), 'edited by hand\n');
+  writeFileSync(f('empty'), '');
+  writeFileSync(f('big'), 'x'.repeat(300 * 1024));
+  writeFileSync(f("it's|odd $x"), wanted);
+  symlinkSync(f('edited'), f('link'));
+  mkdirSync(f('a directory'));
+  spawnSync('mkfifo', [f('fifo')]);
+  const probes = [
+    fileProbe(f('as wanted.conf'), true, sha256(wanted)),
+    fileProbe(f('edited'), true, sha256(wanted)),
+    fileProbe(f('edited'), false, sha256(wanted)),
+    fileProbe(f('edited'), true),
+    fileProbe(f('empty'), true, sha256(wanted)),
+    fileProbe(f('big'), true, sha256(wanted)),
+    fileProbe(f("it's|odd $x"), true, sha256(wanted)),
+    fileProbe(f('link'), true, sha256(wanted)),
+    fileProbe(f('a directory'), true, sha256(wanted)),
+    fileProbe(f('fifo'), true, sha256(wanted)),
+    fileProbe(f('missing'), true, sha256(wanted)),
+  ];
+
+  it('every file kind: the batch prints what each probe prints alone', async () => {
+    const one = await readScripts(local, probes.map(alone));
+    scriptsRun = [];
+    const batch = await readScripts(local, probes);
+    expect(batch).toEqual(one);
+    expect(scriptsRun).toHaveLength(1);
+    // One stat and one sha256sum for all of them, not a few processes per file.
+    expect(scriptsRun[0]!.match(/sha256sum --/g)).toHaveLength(1);
+    const parsed = probes.map((p, i) => p.parse(batch[i]!.body, batch[i]!.code));
+    expect(parsed[0]).toMatchObject({ exists: true, sha256: sha256(wanted), mode: 0o640, content: undefined });
+    expect(parsed[1]).toMatchObject({ exists: true, content: 'edited by hand\n' });
+    expect(parsed[2]).toMatchObject({ exists: true, content: undefined });
+    expect(parsed[3]).toMatchObject({ content: 'edited by hand\n' });
+    expect(parsed[4]).toMatchObject({ exists: true, sha256: sha256('') });
+    expect(parsed[5]).toMatchObject({ exists: true, sha256: sha256('x'.repeat(300 * 1024)), content: undefined });
+    expect(parsed[6]).toMatchObject({ exists: true, sha256: sha256(wanted) });
+    expect(parsed[7]).toEqual({ exists: false });
+    expect(parsed[8]).toEqual({ exists: false, other: 'directory' });
+    expect(parsed[9]).toEqual({ exists: false, other: 'fifo' });
+    expect(parsed[10]).toEqual({ exists: false });
+  });
+
+  it('a probe of a batch kind read on its own runs its own script, and mixed reads keep their order', async () => {
+    const mixed: Readable[] = [{ script: 'echo first' }, probes[0]!, { script: 'echo last; exit 3' }, probes[1]!];
+    const r = await readScripts(local, mixed);
+    expect(r[0]).toEqual({ body: 'first', code: 0 });
+    expect(r[2]).toEqual({ body: 'last', code: 3 });
+    expect(r[1]).toEqual((await readScripts(local, [probes[0]!]))[0]);
+    expect(r[3]).toEqual((await readScripts(local, [alone(probes[1]!)]))[0]);
+  });
+});
+
+describe('probe batches: one systemctl show for many units, the same answers', () => {
+  // A stand-in systemctl (no systemd here) answering both the single script's calls
+  // (is-enabled, is-active, show -p X --value) and the batch's (show -p A,B -- units…) from one table.
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  const table = `web.service enabled active ${process.pid} /web FOO=1 BAR=x
+idle.service disabled inactive 0 /idle -
+gone.service - inactive 0 - -`;
+  writeFileSync(
+    join(bin, 'systemctl'),
+    `#!/bin/sh
+row() { while read -r u e a p g v; do [ "$u" = "$1" ] && echo "$e $a $p $g $v" && return; done <<'T'
+${table}
+T
+echo "- inactive 0 - -"; }
+val() { [ "$1" = - ] && echo || echo "$1"; }
+case $1 in
+is-enabled) set -- $(row "$2"); [ "$1" = - ] && exit 1; echo "$1" ;;
+is-active) set -- $(row "$2"); echo "$2" ;;
+show)
+  if [ "$4" = --value ]; then
+    set -- "$3" $(row "$5")
+    case $1 in MainPID) echo "$4" ;; ControlGroup) val "$5" ;; Environment) shift 5; [ "$1" = - ] && echo || echo "$*" ;; esac
+  else
+    shift 4; first=1
+    for u in "$@"; do
+      [ $first = 1 ] || echo; first=0
+      set -- $(row "$u")
+      e=$1; a=$2; p=$3; g=$4; shift 4
+      echo "MainPID=$p"; echo "ControlGroup=$(val "$g")"; echo "UnitFileState=$( [ "$e" = - ] || echo "$e")"
+      echo "ActiveState=$a"; echo "Environment=$( [ "$1" = - ] || echo "$*")"
+    done
+  fi ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  const path = `${bin}:${process.env['PATH']}`;
+  const withPath = {
+    name: 'here',
+    exec: async (cmd: { script: string }) => {
+      const r = spawnSync('sh', ['-c', cmd.script], { encoding: 'utf8', env: { ...process.env, PATH: path } });
+      return { command: 'sh', exitCode: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, durationMs: 0 };
+    },
+  } as unknown as Transport;
+
+  it('enablement, activity, main pid, its environment and Environment= as unit-state.sh reads them', async () => {
+    const { unitsProbe } = await import('../../src/resources/systemd.js');
+    const probes = [unitsProbe(['web.service', 'idle.service']), unitsProbe(['gone.service', 'web.service'])];
+    const one = await readScripts(withPath, probes.map(alone));
+    const batch = await readScripts(withPath, probes);
+    const states = (raw: typeof one) => raw.map((r, i) => probes[i]!.parse(r.body, r.code));
+    const [a, b] = states(batch);
+    // The start time is computed at each read (to the millisecond): compare it loosely.
+    const [a1, b1] = states(one);
+    expect(Math.abs(a!['web.service']!.startedAt - a1!['web.service']!.startedAt)).toBeLessThan(1);
+    for (const s of [a, b, a1, b1]) s!['web.service']!.startedAt = 0;
+    expect([a, b]).toEqual([a1, b1]);
+    expect(a!['web.service']).toMatchObject({
+      enabled: 'enabled',
+      active: 'active',
+      mainPid: process.pid,
+      envSource: 'proc',
+    });
+    expect(a!['web.service']!.env['PATH']).toBe(process.env['PATH']);
+    expect(a!['idle.service']).toMatchObject({ enabled: 'disabled', active: 'inactive', mainPid: 0, env: {} });
+    expect(b!['gone.service']).toMatchObject({ enabled: 'unknown', active: 'inactive', mainPid: 0 });
+  });
+});
