@@ -10,10 +10,7 @@ export interface HostFacts {
   multiarch: string;
   kernel: string;
   btf: boolean;
-  virt: string;
   cloudInit: boolean;
-  /** Login user of cloud images (ubuntu, admin, debian) when present. */
-  defaultUser?: string;
   php?: PhpFacts;
   /** kernel.perf_event_paranoid (undefined when unreadable). */
   perfEventParanoid?: number;
@@ -53,9 +50,7 @@ const SECTIONS = [
   'osrel',
   'uname',
   'btf',
-  'virt',
   'cloudinit',
-  'user',
   'libphp',
   'fpm',
   'cli',
@@ -135,9 +130,7 @@ export function parseHostFacts(out: string): HostFacts {
     multiarch: MULTIARCH[arch] ?? `${arch}-linux-gnu`,
     kernel,
     btf: s['btf']!.includes('yes'),
-    virt: s['virt']![0] ?? 'none',
     cloudInit: s['cloudinit']!.length > 0,
-    defaultUser: s['user']![0],
     php,
     perfEventParanoid: /^-?\d+$/.test(s['perf']![0] ?? '') ? Number(s['perf']![0]) : undefined,
     ubuntuKernel: /^Ubuntu /.test(s['vsig']![0] ?? ''),

@@ -4,13 +4,13 @@
 # that starts them. Not any process named
 # "unattended-upgr": unattended-upgrade-shutdown has that name too, and it waits for shutdown
 # all day on every Ubuntu host.
-for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock; do
-  i=$(stat -c %i "$f" 2>/dev/null) || continue
-  awk -v i=":$i" -v f="$f" '$2 ~ /POSIX|OFDLCK/ && index($6 " ", i " ") { print "lock " f " held by pid " $5 }' /proc/locks
-done
+# One stat for the lock files' inodes, one awk over /proc/locks ("<n>: POSIX ADVISORY WRITE
+# <pid> <maj>:<min>:<inode> …"), one pgrep per kind of match.
+stat -c '%i %n' -- /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock 2>/dev/null |
+  awk 'NR == FNR { lock[$1] = $2; next }
+    $2 ~ /POSIX|OFDLCK/ { n = split($6, id, ":"); if (id[n] in lock) print "lock " lock[id[n]] " held by pid " $5 }' - /proc/locks
 pgrep -a -x 'apt|apt-get|dpkg|aptitude'
-pgrep -a -f 'bin/unattended-upgrade( |$)'
-# apt-daily(-upgrade).service's own script: between its apt-get and unattended-upgrade runs
-# it holds no lock and runs no apt for a moment, and is still not done.
-pgrep -a -f 'apt\.systemd\.daily( |$)'
+# apt-daily(-upgrade).service's own script counts too: between its apt-get and
+# unattended-upgrade runs it holds no lock and runs no apt for a moment, and is still not done.
+pgrep -a -f 'bin/unattended-upgrade( |$)|apt\.systemd\.daily( |$)'
 true
