@@ -16,5 +16,7 @@ if ! err=$( { printf '%s\n' @OWNER@ > "$o.new" && mv -f "$o.new" "$o"; } 2>&1 );
 fi
 trap 'rm -f "$o"; exit 0' TERM
 printf 'acquired\t%s\t%s\n' "$$" "$prev"
-# The sleep must not inherit the lock: only this shell holds it.
-while printf '.\n'; do sleep 1 9<&- & wait $!; done
+# The sleep must not inherit the lock: only this shell holds it. Nor the run's output: the
+# session ends when the last holder of its output closes it, so a sleep holding it would
+# keep a released run waiting up to a second.
+while printf '.\n'; do sleep 1 9<&- >/dev/null 2>&1 & wait $!; done
