@@ -7,8 +7,12 @@ export interface ApacheState {
   confs: string[];
 }
 
+/** `<label> <name>…` for the entries `<dir>/*<ext>` (a dangling link too, as ls lists it), by glob: no process. */
+const names = (label: string, dir: string, ext: string) =>
+  `n=; for f in ${dir}/*${ext}; do [ -e "$f" ] || [ -L "$f" ] || continue; f=\${f##*/}; n="$n \${f%${ext}}"; done; echo "${label}$n"`;
+
 export const apacheProbe: Probe<ApacheState> = probe(
-  `echo mods $(ls /etc/apache2/mods-enabled 2>/dev/null | sed -n 's/\\.load$//p'); echo confs $(ls /etc/apache2/conf-enabled 2>/dev/null | sed -n 's/\\.conf$//p')`,
+  `${names('mods', '/etc/apache2/mods-enabled', '.load')}; ${names('confs', '/etc/apache2/conf-enabled', '.conf')}`,
   (out) => {
     const line = (k: string) =>
       (out.split('\n').find((l) => l.startsWith(k + ' ')) ?? '').split(' ').slice(1).filter(Boolean);

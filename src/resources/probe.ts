@@ -16,8 +16,8 @@ export interface Probe<T> {
  * in one `stat` and one `sha256sum`, every unit in one `systemctl show`, instead of a few
  * processes per file or unit. A snapshot of a converged lab holds ~50 such probes; on the host
  * each process costs more than the whole round trip. The batch's output for an item is exactly
- * what the probe's own script prints, so parse() is the same either way, and a probe read
- * alone still runs its own script.
+ * what the probe's own script prints, so parse() is the same either way; the probe's own
+ * script names it (the snapshot's key) and is what the unit tests compare the batch with.
  */
 export interface ProbeBatch {
   /** Probes with the same kind share `script`. */
@@ -72,8 +72,9 @@ export type Readable = Pick<Probe<unknown>, 'script' | 'batch'>;
 
 /**
  * The raw outputs of `probes`, run in one sh script (one round trip) as {@link runProbes}
- * runs them; `names` name them in errors. Probes of one batch kind (two or more) run as
- * their batch's one script; each gets the part of its output that belongs to its item.
+ * runs them; `names` name them in errors. The probes of one batch kind run as their batch's
+ * one script (one item or many: a unit alone costs one systemctl instead of four); each gets
+ * the part of its output that belongs to its item.
  */
 export async function readScripts(host: Transport, probes: Readable[], names: string[] = []): Promise<RawOutput[]> {
   if (probes.length === 0) return [];
@@ -85,7 +86,6 @@ export async function readScripts(host: Transport, probes: Readable[], names: st
   const sections: { script: string; one?: number; members?: number[] }[] = [];
   const batched = new Set<number>();
   for (const members of kinds.values()) {
-    if (members.length < 2) continue;
     const items = members.map((i) => probes[i]!.batch!.item);
     sections.push({ script: probes[members[0]!]!.batch!.script(items, mark), members });
     members.forEach((i) => batched.add(i));
