@@ -207,7 +207,11 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
   const repoDir = repoPath(opts.cacheDir, src.os, packages, src.mirror);
   let rec = await readRecord(dir);
   if (rec && (await nspawnRunning(rec))) {
-    if (rec.repoDir === repoDir && existsSync(repoDir)) {
+    // The repository it booted with serves as long as it is there and holds the same package
+    // set: its name is the hash of OS, packages and mirror, so the same name in another
+    // cache (EBPF_LAB_CACHE set for one run and not the next) is the same repository.
+    const same = path.basename(rec.repoDir) === path.basename(repoDir) && existsSync(rec.repoDir);
+    if (same) {
       if (!(await forwarderRunning(rec))) {
         opts.log(`sandbox ${opts.name}: restarting the SSH forwarder`);
         await stopForwarder(rec);

@@ -2,7 +2,7 @@
 // Needs root and the host tools (scripts/host-packages.txt); the base rootfs and repo are
 // cached in EBPF_LAB_CACHE (shared by the integration tests of one CI run).
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,6 +158,15 @@ describe('sandbox target (systemd-nspawn)', () => {
     // The figure is printed, not held to a threshold: CI shares the cores with other sandboxes.
     expect(ms).toBeLessThan(5000);
     expect(await sandboxInfo({ name: NAME, home })).toEqual(info);
+    // Another cache (EBPF_LAB_CACHE set for one run, not the next) that lacks the repository:
+    // the running sandbox keeps the one it booted with, nothing is built or restarted.
+    const otherCache = await mkdtemp(path.join(os.tmpdir(), 'ebpf-lab-other-cache-'));
+    try {
+      expect(await sandboxUp({ ...opts, cacheDir: otherCache })).toEqual(info);
+      expect(readdirSync(otherCache).filter((f) => f.startsWith('repo-'))).toEqual([]);
+    } finally {
+      await rm(otherCache, { recursive: true, force: true });
+    }
 
     const before = await record();
     process.kill(before.forwarderPid!, 'SIGTERM');
