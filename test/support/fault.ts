@@ -170,15 +170,11 @@ export function emptyOrMissing(lab: Lab, paths: string[]): string[] {
   return onHost(lab, script).split('\n').filter(Boolean);
 }
 
-/** sha256, mode, owner and mtime of files (absent ones say so): a before/after fingerprint. */
+/**
+ * sha256, mode, owner and mtime of files (absent ones say so): a before/after fingerprint.
+ * One sha256sum and one stat for all of them (a missing file's error line is part of it).
+ */
 export function fingerprint(lab: Lab, paths: string[]): string {
-  return onHost(
-    lab,
-    paths
-      .map(
-        (p) =>
-          `if [ -e '${p}' ]; then printf '%s %s ' "$(sha256sum < '${p}' | cut -c1-64)" "$(stat -c '%a %U %G %Y' '${p}')"; echo '${p}'; else echo 'absent ${p}'; fi`,
-      )
-      .join('\n'),
-  );
+  const args = paths.map((p) => `'${p}'`).join(' ');
+  return onHost(lab, `sha256sum -- ${args} 2>&1; stat -c '%a %U %G %Y %n' -- ${args} 2>&1; true`);
 }
