@@ -72,11 +72,14 @@ interface Kill {
   ready: (out: string) => boolean;
   /** Then a random delay within [min, max] seconds. */
   delay: [number, number];
+  /** The step it aims at (work is made there first: see giveWork). */
+  step?: string;
 }
 const atStep = (id: string, delay: [number, number]): Kill => ({
   moment: `${delay[0]}-${delay[1]} s into ${id}'s apply (or the first step after it with work)`,
   ready: (out) => applying(out).some((i) => i >= ORDER.indexOf(id)),
   delay,
+  step: id,
 });
 // Delays are kept within what each stretch takes even on a fast machine, so every kill leaves
 // work for the next run: apt-get install is long, a step's apply after it is short.
@@ -93,16 +96,42 @@ const KILLS: Kill[] = [
   atStep('prometheus', [0, 0.3]),
 ];
 
+/**
+ * Work for a kill's stretch: a run is fast once most of the lab is in place, and an earlier
+ * run may already have done the steps a kill aims at (the run would end before the kill). So
+ * before a kill at a step, one managed file of that step and of each step after it is removed
+ * (a BPF source, so the programs are rebuilt; a Prometheus config, so it is rewritten and
+ * reloaded…): the killed run has work from that step to its end, as on a fresh lab.
+ */
+let owned: [string, string][] | undefined;
+async function giveWork(from: string): Promise<void> {
+  owned ??= [...(await inventory(labFacts(clean))).files].filter(([p]) => !/php\d|\/\d+\.\d+\//.test(p));
+  const steps = ORDER.slice(ORDER.indexOf(from));
+  const paths = steps.map((id) => owned!.find(([, s]) => s === id)?.[0]).filter((p): p is string => !!p);
+  if (!paths.length) return;
+  expectExit(await cli(['ssh', '--target', TARGET, '--', 'rm', '-f', ...paths], env), 0, 'removing files');
+}
+
 async function kill(k: Kill): Promise<void> {
+  if (k.step) await giveWork(k.step);
   const run = up();
   let out = '';
-  run.child.stdout!.on('data', (d) => (out += d));
-  run.child.stderr!.on('data', (d) => (out += d));
+  // The last step's apply is the run's last stretch: a kill whose delay would outlast the run
+  // (a fast machine, a warm cache) lands there instead, the moment it starts.
+  let lastStretch = () => {};
+  const atLast = new Promise<void>((r) => (lastStretch = r));
+  const last = new RegExp(`^ {2}${ORDER.at(-1)}: applying$`, 'm');
+  const take = (d: Buffer) => {
+    out += d;
+    if (last.test(out)) lastStretch();
+  };
+  run.child.stdout!.on('data', take);
+  run.child.stderr!.on('data', take);
   let ended = false;
   void run.result.then(() => (ended = true));
   expect(await waitFor(() => ended || k.ready(out), 600_000), `${k.moment}: reached`).toBe(true);
   const wait = k.delay[0] + Math.random() * (k.delay[1] - k.delay[0]);
-  await sleep(wait * 1000);
+  await Promise.race([sleep(wait * 1000), atLast]);
   run.child.kill('SIGKILL');
   const r = await run.result;
   expect(
