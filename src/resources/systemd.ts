@@ -23,7 +23,7 @@ export interface UnitState {
 
 /** A sh snippet printing the main PID of a unit (0 when not running): templates/scripts/main-pid.sh. */
 export function mainPidScript(unit: string): string {
-  return hostScript('main-pid', { UNIT: quote(unit) });
+  return hostScript('main-pid', { UNIT: quote(unit), CGROUP_LEADER: hostScript('cgroup-leader') });
 }
 
 /** One probe for several units: enablement, activity, main pid and its environment. */
@@ -67,7 +67,7 @@ function unitsScript(items: string[], mark: string): string {
   const print = lists
     .map((units, i) => [`echo "${mark} ${i}"`, ...units.map((u) => `printf '%s\\n' "$o_${all.indexOf(u)}"`)].join('\n'))
     .join('\n');
-  return hostScript('units-state', { UNITS: quoteArgv(all), PRINT: print });
+  return hostScript('units-state', { UNITS: quoteArgv(all), PRINT: print, CGROUP_LEADER: hostScript('cgroup-leader') });
 }
 
 function parseEnv(raw: string): Record<string, string> {

@@ -2,11 +2,12 @@
 # are the distinct units (quoted); @PRINT@ prints each probe's lines ("@MARK@ i", then
 # "$o_<k>" for each of its units, k = the unit's place in @UNITS@). Each o_<k> is the line
 # unit-state.sh prints for that unit: name, enablement (systemd's UnitFileState, what
-# `systemctl is-enabled` prints), ActiveState (what `is-active` prints), main PID (with
-# main-pid.sh's cgroup fallback when systemd knows none), the main process's start (epoch
-# seconds, 3 decimals; 0 when not running), its environment and systemd's Environment=
+# `systemctl is-enabled` prints), ActiveState (what `is-active` prints), main PID (the
+# cgroup's leader when systemd knows none: cgroup-leader.sh), the main process's start
+# (epoch seconds, 3 decimals; 0 when not running), its environment and systemd's Environment=
 # (entries separated by \036). One `systemctl show` answers every unit; the rest is the
 # shell's own arithmetic and one `tr` per running unit.
+@CGROUP_LEADER@
 nl='
 '
 tab='	'
@@ -31,19 +32,8 @@ up=${up%.*}${up#*.}0 # milliseconds (uptime has two decimals)
 k=0
 for u in @UNITS@; do
   eval "e=\${e_$k-} a=\${a_$k-} p=\${p_$k:-0} g=\${g_$k-} v=\${v_$k-}"
-  if [ "$p" = 0 ]; then
-    for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
-      [ -n "$g" ] && [ -r "$d$g/cgroup.procs" ] || continue
-      b=-1
-      while read -r c; do
-        s=
-        read -r s </proc/$c/stat 2>/dev/null || continue
-        set -- ${s##*) }
-        [ "$2" = 1 ] && [ "${20}" -gt "$b" ] && b=${20} && p=$c
-      done <"$d$g/cgroup.procs"
-      break
-    done
-  fi
+  [ "$p" != 0 ] || p=$(cgroup_leader "$g")
+  p=${p:-0}
   line=$u$tab${e:-unknown}$tab${a:-unknown}$tab$p$tab
   s=
   if [ "$p" != 0 ] && [ -r /proc/$p/environ ] && read -r s </proc/$p/stat 2>/dev/null; then

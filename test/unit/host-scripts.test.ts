@@ -89,8 +89,10 @@ describe('host scripts', () => {
   });
 
   it('a placeholder without a value, or a value without a placeholder, is an error', () => {
-    expect(() => hostScript('main-pid', {})).toThrow(/no value for @UNIT@/);
-    expect(() => hostScript('main-pid', { UNIT: 'a.service', OTHER: 'x' })).toThrow(/no placeholder for OTHER/);
+    expect(() => hostScript('main-pid', { CGROUP_LEADER: '' })).toThrow(/no value for @UNIT@/);
+    expect(() => hostScript('main-pid', { UNIT: 'a.service', CGROUP_LEADER: '', OTHER: 'x' })).toThrow(
+      /no placeholder for OTHER/,
+    );
     expect(() => hostScript('../x')).toThrow(/bad host script name/);
   });
 
