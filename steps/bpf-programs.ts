@@ -113,13 +113,15 @@ export function buildScript(key: string, vars: string[]): string {
   return hostScript('bpf-build', {
     STAMP,
     BPF_SRC,
-    BPF_OUT,
     VARS: vars.map(quote).join(' '),
     KEY: key,
     TOOLCHAIN,
-    NAMES: programNames().join(' '),
+    OBJECTS: objectHashes(programNames()),
   });
 }
+
+/** `<name> <sha256>` lines of the objects on the host (templates/scripts/bpf-object-hashes.sh): the build records them, the check reads them. */
+const objectHashes = (names: string[]) => hostScript('bpf-object-hashes', { BPF_OUT, NAMES: names.join(' ') });
 
 export interface BuildState {
   /** The last finished build's record (empty when none). */
@@ -171,7 +173,7 @@ async function check(ctx: StepContext) {
   const names = programNames();
   const r = await ctx.probe({
     ...desiredProbes(d),
-    build: probe(hostScript('bpf-build-state', { STAMP, BPF_OUT, NAMES: names.join(' '), TOOLCHAIN }), (o) => o, {
+    build: probe(hostScript('bpf-build-state', { STAMP, OBJECTS: objectHashes(names), TOOLCHAIN }), (o) => o, {
       id: 'bpf-build',
       args: names,
     }),

@@ -1,13 +1,13 @@
 # bpf-programs' build: removes the build record @STAMP@ first, rebuilds every object in
 # @BPF_SRC@ (make -B, whatever the mtimes say) with the make variables @VARS@, and only then
 # writes the record: the inputs' key @KEY@, the compiler and kernel BTF (@TOOLCHAIN@) and the
-# sha256 of each object of @NAMES@ in @BPF_OUT@. A build that did not finish leaves no record.
+# sha256 of each object (@OBJECTS@). A build that did not finish leaves no record.
 set -e
 rm -f @STAMP@
 make -B -C @BPF_SRC@ @VARS@ -j"$(nproc)" all
 {
   printf 'inputs %s\n' @KEY@
   printf 'toolchain %s\n' "$(@TOOLCHAIN@)"
-  for n in @NAMES@; do printf '%s %s\n' $n "$(sha256sum < @BPF_OUT@/$n.bpf.o | cut -c1-64)"; done
+  @OBJECTS@
 } > @STAMP@.tmp
 mv -f @STAMP@.tmp @STAMP@
