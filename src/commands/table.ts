@@ -66,6 +66,9 @@ export interface CommandSpec {
   run?(inv: Invocation): Promise<number>;
 }
 
+/** What an interruption leaves after a command that only reads. */
+const READ_ONLY = 'it only reads: nothing was changed';
+
 const TARGET: Flag = {
   flags: '-t, --target <target>',
   description: `where the lab is: ${targetForms()} (default: sandbox)`,
@@ -247,7 +250,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'status',
-    interrupted: 'it only reads: nothing was changed',
+    interrupted: READ_ONLY,
     summary: 'the labs this tool knows, their state and how to reach them',
     output: true,
     noLog: true,
@@ -260,7 +263,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'artifacts',
-    interrupted: 'it only reads: nothing was changed',
+    interrupted: READ_ONLY,
     summary: 'every recorded download: sha256, how it is trusted, where it came from and when',
     description:
       "The default Prometheus release's sha256 is pinned in ebpf-lab. ebpf_exporter's is trust on first use: taken " +
@@ -316,7 +319,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'doctor',
-    interrupted: 'it only reads: nothing was changed',
+    interrupted: READ_ONLY,
     summary: 'can this host run the lab? read-only checks, each with a fix',
     target: 'use',
     output: true,
