@@ -40,6 +40,15 @@ async function converged(what: string): Promise<void> {
 
 afterAll(() => converged('after faults.test.ts'));
 
+/** Drifts a BPF source, starts an `up` and returns it once its rebuild (make -B) runs on the lab. */
+async function upRebuilding(source: string): Promise<ReturnType<typeof labChild>> {
+  onHost(lab, `echo '// drift' >> ${BPF_SRC}/${source}`);
+  const run = labChild(lab, 'up');
+  const building = () => onHostRc(lab, `pgrep -f '[m]ake -B -C ${BPF_SRC}'`).code === 0;
+  expect(await waitFor(building, 300_000), 'the rebuild started').toBe(true);
+  return run;
+}
+
 describe('a directory where a managed file belongs', () => {
   it.each(['/var/www/html/phpinfo.php', '/etc/prometheus/prometheus.yml'])(
     '%s: plan and up name the path and the fix; no temp file anywhere, the directory untouched',
@@ -85,10 +94,7 @@ describe('BPF objects: the check compares what is on the host with what the curr
   });
 
   it('a rebuild that did not finish (run killed, build killed) is visible to the next plan', async () => {
-    onHost(lab, `echo '// drift' >> ${BPF_SRC}/php_request.bpf.c`);
-    const run = labChild(lab, 'up');
-    const building = () => onHostRc(lab, `pgrep -f '[m]ake -B -C ${BPF_SRC}'`).code === 0;
-    expect(await waitFor(building, 300_000), 'the rebuild started').toBe(true);
+    const run = await upRebuilding('php_request.bpf.c');
     run.child.kill('SIGKILL');
     // The host's build dies too (a reboot, an OOM kill): only the lab's own processes, by pid.
     onHost(lab, `kill -9 $(pgrep -f '[m]ake -B -C ${BPF_SRC}') $(pgrep -x clang) 2>/dev/null; true`);
@@ -138,10 +144,7 @@ describe('Ctrl-C and SIGTERM: say what was interrupted and the host state, relea
   });
 
   it('SIGTERM during the BPF rebuild: exit 143, the step and the steps not started are named, the lock is released', async () => {
-    onHost(lab, `echo '// drift' >> ${BPF_SRC}/php_compile.bpf.c`);
-    const run = labChild(lab, 'up');
-    const building = () => onHostRc(lab, `pgrep -f '[m]ake -B -C ${BPF_SRC}'`).code === 0;
-    expect(await waitFor(building, 300_000), 'the rebuild started').toBe(true);
+    const run = await upRebuilding('php_compile.bpf.c');
     run.child.kill('SIGTERM');
     const r = await run.result;
     expect(r.code, r.stderr).toBe(143);
