@@ -83,7 +83,14 @@ export function desiredChanges(d: Desired, results: Record<string, unknown>): Ch
   const units = unitStates(results);
   for (const s of d.services ?? []) changes.push(...serviceChanges(s, units[s.unit]));
   const pending = pendingChanges((results['pending'] as string[] | undefined) ?? [], ownedUnits(d));
-  for (const p of pending) if (!notify.has(p.unit)) notify.set(p.unit, { action: p.action, why: p.detail });
+  // A pending restart outranks a reload that a file change asks for now: lowering it to a
+  // reload would clear only the reload marker and leave the restart pending after apply.
+  for (const p of pending) {
+    const now = notify.get(p.unit);
+    if (!now) notify.set(p.unit, { action: p.action, why: p.detail });
+    else if (p.action === 'restart' && now.action === 'reload')
+      notify.set(p.unit, { action: 'restart', why: now.why === p.detail ? p.detail : `${now.why}; ${p.detail}` });
+  }
   for (const [unit, { action, why }] of notify) changes.push({ kind: 'unit', unit, action, detail: why });
   return dedupe(changes);
 }

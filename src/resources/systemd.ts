@@ -108,15 +108,15 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
   for (const u of units('restart')) {
     ctx.progress(`restarting ${u}`);
     await ctx.host.exec(['systemctl', 'restart', u], { sudo: true, timeoutMs: 180_000 });
-    await clearPending(ctx, 'restart', u);
+    // A restart also does whatever a pending reload was for.
+    await clearPending(ctx, u, 'restart', 'reload');
     restarted.add(u);
   }
   for (const u of units('reload').filter((u) => !restarted.has(u))) {
     ctx.progress(`reloading ${u}`);
     await ctx.host.exec(['systemctl', 'reload-or-restart', u], { sudo: true, timeoutMs: 180_000 });
-    await clearPending(ctx, 'reload', u);
+    await clearPending(ctx, u, 'reload');
   }
-  for (const u of units('reload').filter((u) => restarted.has(u))) await clearPending(ctx, 'reload', u);
   const enable = units('enable');
   if (enable.length) await ctx.host.exec(['systemctl', 'enable', ...enable], { sudo: true });
   const start = units('start').filter((u) => !restarted.has(u));
@@ -156,6 +156,6 @@ export async function markPending(ctx: StepContext, action: string, units: strin
   );
 }
 
-async function clearPending(ctx: StepContext, action: string, unit: string): Promise<void> {
-  await ctx.host.exec(['rm', '-f', `${PENDING_DIR}/${action}@${unit}`], { sudo: true });
+async function clearPending(ctx: StepContext, unit: string, ...actions: UnitAction[]): Promise<void> {
+  await ctx.host.exec(['rm', '-f', ...actions.map((a) => `${PENDING_DIR}/${a}@${unit}`)], { sudo: true });
 }

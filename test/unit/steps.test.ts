@@ -125,7 +125,7 @@ describe('dtrace', () => {
     const put = log.indexOf('put /etc/systemd/system/apache2.service.d/ebpf-lab-dtrace.conf');
     const reload = log.indexOf('systemctl daemon-reload');
     const restart = log.indexOf('systemctl restart apache2.service');
-    const clear = log.indexOf('rm -f /var/lib/ebpf-lab/pending/restart@apache2.service');
+    const clear = log.findIndex((c) => c.startsWith('rm -f /var/lib/ebpf-lab/pending/restart@apache2.service'));
     expect([mark, put, reload, restart, clear].every((i) => i >= 0)).toBe(true);
     expect(mark < put && put < reload && reload < restart && restart < clear).toBe(true);
     expect(host.files.get('/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf')?.content).toContain(

@@ -190,6 +190,52 @@ describe('prometheus step', () => {
     expect(yml?.kind === 'put' && yml.opts.validate?.[0]).toBe('/opt/ebpf-lab/prometheus/3.5.0/promtool');
   });
 
+  it('a restart left pending by a killed run is not lowered to the reload a config change asks for', async () => {
+    // Seen in CI: a run killed after marking the restart; the next run found prometheus.yml
+    // changed, planned a reload, cleared only the reload marker and did not converge.
+    const units = { 'prometheus.service': { enabled: 'enabled', active: 'active' } };
+    const { ctx: first, host: done } = fakeContext(
+      { facts: deb, installed: 'all', units },
+      { options: { prometheusSource: 'package' } },
+    );
+    await prometheus.apply(first, (await prometheus.check(first)).changes);
+    const files = { '/etc/default/prometheus': { content: done.files.get('/etc/default/prometheus')!.content } };
+    const { ctx, host } = fakeContext(
+      { facts: deb, installed: 'all', units, files, pending: ['restart@prometheus.service'] },
+      { options: { prometheusSource: 'package' } },
+    );
+    const { changes } = await prometheus.check(ctx);
+    const unitChanges = changes.filter((c) => c.kind === 'unit');
+    expect(unitChanges.map((c) => `${c.action} ${changeLabel(c)}`)).toEqual(['restart unit:prometheus.service']);
+    expect(unitChanges[0]!.detail).toMatch(/prometheus.yml changed; pending from an earlier run/);
+    await prometheus.apply(ctx, changes);
+    const log = host.log();
+    expect(log).toContain('systemctl restart prometheus.service');
+    expect(log).toContain(
+      'rm -f /var/lib/ebpf-lab/pending/restart@prometheus.service /var/lib/ebpf-lab/pending/reload@prometheus.service',
+    );
+    expect(log.some((c) => c.startsWith('systemctl reload'))).toBe(false);
+  });
+
+  it('a pending reload and a pending restart of one unit give one restart, which clears both', async () => {
+    const units = { 'prometheus.service': { enabled: 'enabled', active: 'active' } };
+    const opts = { options: { prometheusSource: 'package' as const } };
+    const { ctx: first, host: done } = fakeContext({ facts: deb, installed: 'all', units }, opts);
+    await prometheus.apply(first, (await prometheus.check(first)).changes);
+    const files = Object.fromEntries([...done.files].map(([p, f]) => [p, { content: f.content }]));
+    const pending = ['reload@prometheus.service', 'restart@prometheus.service'];
+    const { ctx } = fakeContext({ facts: deb, installed: 'all', units, files, pending }, opts);
+    const { changes } = await prometheus.check(ctx);
+    expect(changes).toEqual([
+      {
+        kind: 'unit',
+        unit: 'prometheus.service',
+        action: 'restart',
+        detail: 'pending from an earlier run that was interrupted',
+      },
+    ]);
+  });
+
   it('reload (not restart) when only prometheus.yml changed', async () => {
     const { ctx } = fakeContext(
       { facts: deb, installed: 'all', files: { '/etc/default/prometheus': { content: '' } } },
