@@ -173,4 +173,20 @@ export async function saveLab(rec: LabRecord): Promise<void> {
 
 export async function forgetLab(name: string): Promise<void> {
   await updateRegistry((labs) => delete labs[name]);
+  await rm(factsPath(name), { force: true });
+}
+
+/**
+ * The host facts a lab's last run read (the facts script's output): the next run's guess,
+ * which it checks against the host before trusting (src/runner/snapshot.ts). Not secret;
+ * a missing or unreadable file is simply no guess.
+ */
+const factsPath = (lab: string) => join(labHome(), 'facts', `${lab.replace(/[^A-Za-z0-9._-]/g, '_')}.txt`);
+
+export async function readFactsGuess(lab: string): Promise<string | undefined> {
+  return readFile(factsPath(lab), 'utf8').catch(() => undefined);
+}
+
+export async function saveFactsGuess(lab: string, raw: string): Promise<void> {
+  await writePrivate(factsPath(lab), raw).catch(() => {});
 }

@@ -12,7 +12,7 @@ import {
   type Verbosity,
 } from '../render/report.js';
 import type { Step, StepResult } from '../runner/types.js';
-import { saveLab } from '../state.js';
+import { readFactsGuess, saveFactsGuess, saveLab } from '../state.js';
 import { labUrls, urlLines } from '../targets/urls.js';
 import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
 import type { RunEvent, Mode } from '../runner/events.js';
@@ -135,7 +135,10 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         await transport!.close();
       });
       guard.stage(`starting the run on ${transport.name}`);
+      let seenFacts: string | undefined;
       const results = await runSteps({
+        factsGuess: await readFactsGuess(record.name),
+        onFacts: (raw) => (seenFacts = raw),
         host: guard.wrap(transport),
         steps,
         options,
@@ -143,6 +146,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         emit: guard.emit,
         lab: record.name,
       });
+      if (seenFacts !== undefined) await saveFactsGuess(record.name, seenFacts);
       const ok = results.every((r) => r.status !== 'failed');
       code = exitCode(results, Boolean(input.detailedExitcode));
       // Where to open the lab from here: a sandbox's loopback forwards, a remote host's public URLs.

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { UserError, VerifyError, ConvergenceError } from '../errors.js';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
-import { runProbes, type Probe } from '../resources/probe.js';
+import { readScripts, runProbes, type Probe } from '../resources/probe.js';
 import { labSecret } from '../secrets.js';
 import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
@@ -9,7 +9,7 @@ import type { Emit, Mode } from './events.js';
 import { changeLabel, type Change, type Evidence, type Step, type StepContext, type StepResult } from './types.js';
 import { injectFaults } from './fault.js';
 import { countRoundTrips } from './count.js';
-import { snapshotChecks, type Snapshot } from './snapshot.js';
+import { factsOf, snapshotChecks, type Snapshot } from './snapshot.js';
 
 export interface RunInput {
   host: Transport;
@@ -21,6 +21,10 @@ export interface RunInput {
   lab?: string;
   /** Where lab secrets come from (default: generated once, 0600 under EBPF_LAB_HOME). */
   secret?: (lab: string, name: string) => Promise<string>;
+  /** The host's facts as the run before read them (the facts script's output), checked before use. */
+  factsGuess?: string;
+  /** Called with the facts script's output when this run read it and it differs from the guess. */
+  onFacts?: (raw: string) => void;
 }
 
 /**
@@ -43,6 +47,14 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   const artifacts = new Map<string, { path: string; sha256: string }>();
   const lab = input.lab ?? host.name;
   const secret = input.secret ?? labSecret;
+  // The facts script's output as last read in this run: the next run's guess.
+  let lastFacts: string | undefined;
+  const readFacts = async () => {
+    const [raw] = await readScripts(host, [hostFactsProbe], ['host facts']);
+    const f = hostFactsProbe.parse(raw!.body, raw!.code);
+    lastFacts = raw!.code === 0 ? raw!.body : undefined;
+    return f;
+  };
   const contextFor = (step: Step): StepContext => ({
     host,
     stepId: step.id,
@@ -50,19 +62,35 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     lab,
     artifacts,
     secret: (name) => secret(lab, name),
-    facts: () => (facts ??= runProbes(host, { f: hostFactsProbe }).then((r) => r.f)),
+    facts: () => (facts ??= readFacts()),
     probe: <P extends Record<string, Probe<unknown>>>(p: P) => runProbes(host, p),
     progress: (line) => emit({ kind: 'step:progress', id: step.id, line }),
   });
   emit({ kind: 'run:start', host: host.name, mode, steps: steps.map((s) => s.id) });
+  // The run before's facts, for prepare and the snapshot's first round trip; the snapshot
+  // reads the real ones in that round trip, and a guess that was wrong is undone below.
+  const guessed = mode === 'verify' || input.factsGuess === undefined ? undefined : factsOf(input.factsGuess);
+  let preparedOnGuess = false;
   // prepare: before anything changes, every step may fetch what it needs or say why it
   // cannot run here; a UserError stops the run with nothing changed. The steps' fetches are
   // independent, so they run side by side (offline, each one's failed lookup costs seconds).
   const skipped = new Map<string, string>();
-  if (mode !== 'verify') {
-    const why = await Promise.all(steps.map((step) => step.prepare?.(contextFor(step))));
+  const prepare = async (guess?: HostFacts) => {
+    skipped.clear();
+    const ctxFor = (step: Step): StepContext =>
+      guess
+        ? {
+            ...contextFor(step),
+            facts: async () => {
+              preparedOnGuess = true;
+              return guess;
+            },
+          }
+        : contextFor(step);
+    const why = await Promise.all(steps.map((step) => step.prepare?.(ctxFor(step))));
     steps.forEach((step, i) => why[i] && skipped.set(step.id, why[i]));
-  }
+  };
+  if (mode !== 'verify') await prepare(guessed);
   // Every check against one snapshot; a failure to read it leaves the checks to the steps.
   let snapshot: Snapshot | undefined;
   if (mode !== 'verify') {
@@ -73,8 +101,15 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       mode,
       (step, over) => ({ ...contextFor(step), ...over }),
       known,
+      known ? undefined : input.factsGuess,
     ).catch(() => undefined);
     if (snapshot?.facts) facts ??= Promise.resolve(snapshot.facts);
+    if (snapshot?.factsRaw !== undefined) lastFacts = snapshot.factsRaw;
+    // prepare chose on facts the host does not have (or that were never checked): again, on the real ones.
+    if (preparedOnGuess && snapshot?.guessHeld !== true) {
+      await prepare();
+      if (snapshot) snapshot = { ...snapshot, checks: new Map() };
+    }
   }
   let failed = false;
   let anyFailed = false;
@@ -186,6 +221,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       emit({ kind: 'step:end', result: r });
     }
   }
+  if (lastFacts !== undefined && lastFacts !== input.factsGuess) input.onFacts?.(lastFacts);
   emit({
     kind: 'run:end',
     host: host.name,

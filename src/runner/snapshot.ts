@@ -22,6 +22,15 @@ import type { CheckResult, Step, StepContext } from './types.js';
  * step with changes; from the step after it on, the runner checks step by step again, after
  * that step's apply, with facts read again (STYLE #3). A check that fails here (an error, a
  * user error) is simply checked again step by step, where it fails as it always did.
+ *
+ * One round trip instead of two, with the facts of the run before (`guess`): the checks ask
+ * for their probes as those facts imply, and the facts are read in the same round trip as the
+ * probes. Only when what the host says now is exactly the guess (the facts script's whole
+ * output, byte for byte) do the answers stand: then the checks asked for what facts read
+ * first would have made them ask for, and every answer was read at one moment. Otherwise the
+ * checks are dropped and run again on the facts just read (the probes already read still
+ * answer: each is keyed by its own script, not by the facts), which costs the round trip the
+ * guess saved and nothing more.
  */
 
 /** The snapshot lacks what a check asked for: the check is run again once it is read. */
@@ -45,6 +54,10 @@ export interface Snapshot {
   checks: Map<string, SnapshotCheck>;
   /** The facts read, for the steps checked step by step until something is applied. */
   facts?: HostFacts;
+  /** The facts script's output as read now (the next run's guess), when this snapshot read it. */
+  factsRaw?: string;
+  /** A guess was given and the host's facts were exactly it. */
+  guessHeld?: boolean;
   /** Round trips the snapshot took. */
   roundTrips: number;
   /** Wall time of the whole snapshot, checks and reads. */
@@ -54,10 +67,21 @@ export interface Snapshot {
 /** The most passes before the rest is left to step-by-step checks (a check that keeps asking). */
 const MAX_PASSES = 5;
 
+/** The facts script's raw output (a run's record of its host), as `guess` takes it. */
+export function factsOf(raw: string): HostFacts | undefined {
+  try {
+    return hostFactsProbe.parse(raw, 0);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Checks `steps` (in order) against one snapshot of `host`. `contextFor` gives a step's
  * context with its facts() and probe() replaced by the snapshot's. `facts` already read in
- * this run (by prepare) are used as they are: nothing has changed since.
+ * this run (by prepare) are used as they are: nothing has changed since. Without them,
+ * `guess` (the facts script's output in the run before) lets the first round trip read the
+ * facts and the probes together (see above).
  */
 export async function snapshotChecks(
   host: Transport,
@@ -65,15 +89,21 @@ export async function snapshotChecks(
   mode: Mode,
   contextFor: (step: Step, over: Pick<StepContext, 'facts' | 'probe' | 'progress'>) => StepContext,
   facts?: HostFacts,
+  guess?: string,
 ): Promise<Snapshot> {
   const t0 = performance.now();
   const raw = new Map<string, RawOutput>();
   const done = new Map<string, SnapshotCheck & { changed: boolean }>();
   const spent = new Map<string, number>();
-  let known = facts;
+  const guessed = facts || guess === undefined ? undefined : factsOf(guess);
+  let known = facts ?? guessed;
+  let factsRaw: string | undefined;
+  let guessHeld: boolean | undefined;
   let roundTrips = 0;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const want = new Map<string, Readable>();
+    // Until the guess is checked, the facts are read with whatever the checks ask for.
+    if (guessed && guessHeld === undefined) want.set(hostFactsProbe.script, hostFactsProbe);
     let changed = false;
     for (const step of steps) {
       const prev = done.get(step.id);
@@ -110,9 +140,15 @@ export async function snapshotChecks(
     const out = await readScripts(host, [...want.values()]);
     roundTrips++;
     scripts.forEach((s, i) => raw.set(s, out[i]!));
-    if (!known && raw.has(hostFactsProbe.script)) {
-      const f = raw.get(hostFactsProbe.script)!;
-      known = hostFactsProbe.parse(f.body, f.code);
+    const f = raw.get(hostFactsProbe.script);
+    if (f && factsRaw === undefined) {
+      factsRaw = f.code === 0 ? f.body : undefined;
+      if (guessed) {
+        guessHeld = f.code === 0 && f.body === guess;
+        // Asked for on facts the host no longer has: every check runs again on the real ones.
+        if (!guessHeld) done.clear();
+      }
+      if (!known || guessed) known = hostFactsProbe.parse(f.body, f.code);
     }
   }
   // The answers that stand: in order, up to and including the first step with changes (up)
@@ -127,7 +163,15 @@ export async function snapshotChecks(
     checks.set(step.id, { result: d.result, ms: d.ms, progress: d.progress });
     if (d.changed && mode === 'up') break;
   }
-  return { checks, facts: known, roundTrips, ms: performance.now() - t0 };
+  // (A guess is always checked: the first round trip reads the facts whatever else it reads.)
+  return {
+    checks,
+    ...(known ? { facts: known } : {}),
+    ...(factsRaw !== undefined ? { factsRaw } : {}),
+    ...(guessHeld !== undefined ? { guessHeld } : {}),
+    roundTrips,
+    ms: performance.now() - t0,
+  };
 }
 
 function missing(probes: Readable[]): never {

@@ -64,13 +64,22 @@ function fileStep(id: string, name: string, want: string, opts: { from?: string;
   };
 }
 
-async function run(steps: Step[], mode: 'up' | 'plan' = 'up') {
+async function run(steps: Step[], mode: 'up' | 'plan' = 'up', guess?: string) {
   const events: RunEvent[] = [];
   scripts.length = 0;
-  const results = await runSteps({ host: local, steps, options: DEFAULT_OPTIONS, mode, emit: (e) => events.push(e) });
+  const seen: string[] = [];
+  const results = await runSteps({
+    host: local,
+    steps,
+    options: DEFAULT_OPTIONS,
+    mode,
+    emit: (e) => events.push(e),
+    ...(guess !== undefined ? { factsGuess: guess } : {}),
+    onFacts: (raw) => seen.push(raw),
+  });
   const end = events.find((e) => e.kind === 'run:end');
   if (end?.kind !== 'run:end') throw new Error('no run:end');
-  return { results, end, execs: scripts.length };
+  return { results, end, execs: scripts.length, seen };
 }
 
 describe('checks against one snapshot', () => {
@@ -160,5 +169,106 @@ describe('checks against one snapshot', () => {
     expect(results[0]!.status).toBe('unchanged');
     expect(arch).toMatch(/\S/);
     expect(execs).toBe(2); // the facts, then the file the check asked for once it had them
+  });
+
+  describe("with the run before's facts as a guess", () => {
+    /** A step whose probe depends on the facts: it wants file `name` to hold the host's arch. */
+    const archStep = (name: string, preparedArch?: string[]): Step => ({
+      id: name,
+      title: `${name} holds the arch`,
+      prepare: preparedArch
+        ? async (ctx) => {
+            preparedArch.push((await ctx.facts()).arch);
+            return undefined;
+          }
+        : undefined,
+      async check(ctx) {
+        const { arch } = await ctx.facts();
+        const { have } = await ctx.probe({ have: probe(`cat ${file(name)}; echo " ${arch}"`, (o) => o) });
+        const [content, asked] = have.trim().split(/\s+/);
+        return content === asked
+          ? { changes: [], notes: [`${name} is ${asked}`] }
+          : {
+              changes: [{ kind: 'file', path: file(name), action: 'update', detail: `${content} -> ${asked}` }],
+              notes: [],
+            };
+      },
+      async apply(ctx) {
+        writeFileSync(file(name), (await ctx.facts()).arch + '\n');
+      },
+    });
+
+    it('a right guess: facts and every probe in ONE round trip, and nothing new to record', async () => {
+      const first = await run([archStep('g')]);
+      expect(first.results[0]!.status).toBe('changed');
+      expect(first.seen).toHaveLength(1); // the facts this run read: the next run's guess
+      const again = await run([archStep('g')], 'up', first.seen[0]);
+      expect(again.results[0]!.status).toBe('unchanged');
+      expect(again.results[0]!.notes[0]).toBe(`g is ${readFileSync(file('g'), 'utf8').trim()}`);
+      expect(again.execs).toBe(1);
+      expect(again.end.snapshot?.roundTrips).toBe(1);
+      expect(again.seen).toEqual([]);
+    });
+
+    it('a wrong guess (the host changed since): the checks run again on the facts read, and those are recorded', async () => {
+      const real = (await run([archStep('h')])).seen[0]!;
+      const arch = readFileSync(file('h'), 'utf8').trim();
+      // The run before saw another machine: its probe asks for "sparc64", which the host is not.
+      const wrong = real.replace(new RegExp(`^${arch}$`, 'm'), 'sparc64');
+      expect(wrong).not.toBe(real);
+      const again = await run([archStep('h')], 'plan', wrong);
+      expect(again.results[0]!.status).toBe('unchanged');
+      expect(again.results[0]!.notes[0]).toBe(`h is ${arch}`);
+      expect(again.execs).toBe(2); // the guess's round trip, then the probe the real facts ask for
+      expect(again.seen).toEqual([real]);
+    });
+
+    it('a wrong guess that the file already matches is still not believed', async () => {
+      const real = (await run([archStep('k')])).seen[0]!;
+      const arch = readFileSync(file('k'), 'utf8').trim();
+      writeFileSync(file('k'), 'sparc64\n'); // drift that only the guessed facts would call converged
+      const wrong = real.replace(new RegExp(`^${arch}$`, 'm'), 'sparc64');
+      const again = await run([archStep('k')], 'plan', wrong);
+      expect(again.results[0]!.status).toBe('planned');
+      expect(again.results[0]!.changes[0]!.detail).toBe(`sparc64 -> ${arch}`);
+    });
+
+    it('a wrong guess: a check that reads only the facts is answered on the real ones', async () => {
+      const real = (await run([archStep('n')])).seen[0]!;
+      const arch = readFileSync(file('n'), 'utf8').trim();
+      const factsOnly: Step = {
+        id: 'facts-only',
+        title: 'says the arch',
+        async check(ctx) {
+          return { changes: [], notes: [`arch ${(await ctx.facts()).arch}`] };
+        },
+        async apply() {},
+      };
+      const right = await run([factsOnly], 'plan', real);
+      expect(right.results[0]!.notes).toEqual([`arch ${arch}`]);
+      const wrong = await run([factsOnly], 'plan', real.replace(new RegExp(`^${arch}$`, 'm'), 'sparc64'));
+      expect(wrong.results[0]!.notes).toEqual([`arch ${arch}`]);
+    });
+
+    it('a guess that is not facts at all is no guess', async () => {
+      writeFileSync(file('m'), 'x\n');
+      const again = await run([archStep('m')], 'plan', 'not the facts script output');
+      expect(again.results[0]!.status).toBe('planned');
+      expect(again.execs).toBe(2);
+    });
+
+    it('prepare chose on the guess; a wrong guess prepares again on the facts read', async () => {
+      const real = (await run([archStep('p')])).seen[0]!;
+      const arch = readFileSync(file('p'), 'utf8').trim();
+      const prepared: string[] = [];
+      const right = await run([archStep('p', prepared)], 'up', real);
+      expect(prepared).toEqual([arch]);
+      expect(right.execs).toBe(1);
+      prepared.length = 0;
+      const wrong = real.replace(new RegExp(`^${arch}$`, 'm'), 'sparc64');
+      const again = await run([archStep('p', prepared)], 'up', wrong);
+      expect(prepared).toEqual(['sparc64', arch]);
+      expect(again.results[0]!.status).toBe('unchanged');
+    });
   });
 });
