@@ -62,21 +62,35 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
         `there is no sandbox named "${spec.name}"`,
         `create it with: ebpf-lab up --target ${spec.label}`,
       );
-    // sandboxUp checks its inputs (an OS change, say) before it installs host tools.
-    const info = await sandboxUp({
+    // sandboxUp checks its inputs (an OS change, say) before it installs host tools. A
+    // running sandbox is connected to at once; only a failed connection waits for its sshd.
+    let info = await sandboxUp({
       ...ref,
       os: inputs.os,
       mirror: inputs.mirror,
       cacheDir: cacheDir(),
       packages: o.packages,
       log: o.log,
+      connectFirst: true,
     });
     const { connectSsh } = await import('../transports/ssh.js');
-    const transport = await connectSsh(
-      { host: info.host, port: info.port, user: info.user, keyPath: info.keyPath },
-      { knownHostsPath: knownHostsPath(), pinned: info.hostKeys },
-      { log: o.log },
-    );
+    const connect = (i: typeof info) =>
+      connectSsh(
+        { host: i.host, port: i.port, user: i.user, keyPath: i.keyPath },
+        { knownHostsPath: knownHostsPath(), pinned: i.hostKeys },
+        { log: o.log },
+      );
+    let transport;
+    try {
+      transport = await connect(info);
+    } catch (e) {
+      const { sandboxSshReady } = await sandbox();
+      const ready = await sandboxSshReady({ ...ref, log: o.log }).catch(() => undefined);
+      // sshd answered at once (or the sandbox is gone): the connection failed for its own reason.
+      if (!ready?.waited) throw e;
+      info = ready.info;
+      transport = await connect(info);
+    }
     return {
       transport,
       record: {

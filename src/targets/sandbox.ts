@@ -31,7 +31,7 @@ import {
 } from './sandbox-image.js';
 import { DEFAULT_SANDBOX_OS, sandboxOs, type SandboxOs } from './sandbox-os.js';
 import { UserError } from '../errors.js';
-import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep } from './sandbox-proc.js';
+import { findContainerLeader, mountsUnder, pidAlive, procCmdline, run, sleep, sshBanner } from './sandbox-proc.js';
 import {
   isOurNspawn,
   hostKeyLine,
@@ -63,6 +63,12 @@ export interface SandboxOptions {
   packages: readonly string[] | ((os: SandboxOs) => readonly string[]);
   /** Progress lines. */
   log: (line: string) => void;
+  /**
+   * A sandbox already running with its SSH forwarder is returned without first waiting for
+   * sshd's banner: the caller's own connection is that check, and when it fails the caller
+   * asks {@link sandboxSshReady}, which waits as a boot does (and restarts the forwarder).
+   */
+  connectFirst?: boolean;
 }
 
 export interface SandboxInfo {
@@ -219,8 +225,8 @@ async function up(opts: SandboxOptions, src: ArchiveSource, dir: string): Promis
         await stopStrayForwarders(rec);
         await startForwarder(rec);
         await writeRecord(rec);
-      }
-      await waitForSsh(rec);
+        await waitForSsh(rec);
+      } else if (!opts.connectFirst) await waitForSsh(rec);
       await ensureServiceForwards(rec);
       await writeRecord(rec);
       return toInfo(rec);
@@ -370,6 +376,26 @@ export async function sandboxState(opts: SandboxRef): Promise<'absent' | 'stoppe
   const rec = await readRecord(sandboxDir(opts.home, opts.name));
   if (!rec) return 'absent';
   return (await nspawnRunning(rec)) ? 'running' : 'stopped';
+}
+
+/**
+ * For a connection to a running sandbox that failed: waits until sshd's banner comes
+ * through (restarting a forwarder that died, as a boot does) and says whether it had to
+ * wait at all. A sandbox whose sshd answered at once failed for another reason.
+ */
+export async function sandboxSshReady(
+  opts: SandboxRef & { log: (line: string) => void },
+): Promise<{ info: SandboxInfo; waited: boolean }> {
+  validateSandboxName(opts.name);
+  const dir = sandboxDir(opts.home, opts.name);
+  return withLock(dir, opts.log, async () => {
+    const rec = await readRecord(dir);
+    if (!rec || !(await nspawnRunning(rec))) throw new Error(`sandbox ${opts.name} is not running`);
+    if (await sshBanner(rec.port)) return { info: toInfo(rec), waited: false };
+    await waitForSsh(rec);
+    await writeRecord(rec);
+    return { info: toInfo(rec), waited: true };
+  });
 }
 
 /** How to reach the sandbox, or undefined when it is absent or stopped. */

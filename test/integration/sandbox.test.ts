@@ -7,7 +7,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxDown, sandboxInfo, sandboxState, sandboxUp, type SandboxInfo } from '../../src/targets/sandbox.js';
+import {
+  sandboxDown,
+  sandboxInfo,
+  sandboxSshReady,
+  sandboxState,
+  sandboxUp,
+  type SandboxInfo,
+} from '../../src/targets/sandbox.js';
+import { sshBanner } from '../../src/targets/sandbox-proc.js';
 
 const cacheDir = process.env.EBPF_LAB_CACHE ?? '/var/tmp/ebpf-lab-cache';
 const NAME = 'itest';
@@ -188,6 +196,37 @@ describe('sandbox target (systemd-nspawn)', () => {
     await writeFile(knownHosts, info.hostKeys.map((k) => `[127.0.0.1]:${info.port} ${k}\n`).join(''));
     const state = await ssh('root', 'systemctl is-system-running --wait');
     expect(state.stdout.trim(), state.stderr).toBe('running');
+  });
+
+  it('connectFirst returns a running sandbox without waiting for sshd; sandboxSshReady waits until it answers', async () => {
+    const opts = { name: NAME, home, cacheDir, packages: ['curl', 'apache2'], log };
+    const leader = (await record()).leaderPid!;
+    const inside = (...cmd: string[]) =>
+      new Promise<Run>((resolve) =>
+        execFile('nsenter', ['-t', String(leader), '-a', ...cmd], (err, stdout, stderr) =>
+          resolve({ code: err ? 1 : 0, stdout, stderr }),
+        ),
+      );
+    expect((await inside('systemctl', 'stop', 'ssh.service')).code).toBe(0);
+    try {
+      expect(await sshBanner(info.port)).toBe(false);
+      // Returned at once: the caller's connection is the check (sshd is down, so it would fail).
+      const t = performance.now();
+      expect(await sandboxUp({ ...opts, connectFirst: true })).toEqual(info);
+      expect(performance.now() - t).toBeLessThan(5000);
+      // The caller's fallback after a failed connection: it waits, and sshd comes back meanwhile.
+      const waiting = sandboxSshReady({ name: NAME, home, log });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await inside('systemctl', 'start', 'ssh.service')).code).toBe(0);
+      const ready = await waiting;
+      expect(ready.waited).toBe(true);
+      expect(ready.info).toEqual(info);
+      expect((await ssh('root', 'true')).code).toBe(0);
+      // sshd answering at once: nothing to wait for (the failure was something else).
+      expect((await sandboxSshReady({ name: NAME, home, log })).waited).toBe(false);
+    } finally {
+      await inside('systemctl', 'start', 'ssh.service');
+    }
   });
 
   it('sandboxDown stops every recorded process and removes the sandbox', async () => {
