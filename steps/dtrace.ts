@@ -33,12 +33,19 @@ function desired(f: HostFacts, on: boolean): Desired {
   };
 }
 
-/** Modification time (epoch s) of each unit's drop-in, 0 when absent. */
-function dropinMtimes(f: HostFacts) {
+/**
+ * Modification time (epoch s, to the nanosecond) of each unit's drop-in, 0 when absent: one
+ * `stat` for all of them (GNU's and uutils' stat both print `%.9Y`), each line naming its file.
+ */
+export function dropinMtimes(f: HostFacts) {
   const us = units(f);
+  const path = (u: string) => `/etc/systemd/system/${u}.d/${DROPIN}`;
   return probe(
-    us.map((u) => `date -r /etc/systemd/system/${u}.d/${DROPIN} +%s.%N 2>/dev/null || echo 0`).join('; '),
-    (out) => Object.fromEntries(out.split('\n').map((m, i) => [us[i]!, Number(m) || 0])),
+    `stat -c '%.9Y %n' -- ${us.map(path).join(' ')} 2>/dev/null; true`,
+    (out) => {
+      const at = new Map(out.split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), Number(l.split(' ')[0]) || 0]));
+      return Object.fromEntries(us.map((u) => [u, at.get(path(u)) ?? 0]));
+    },
     { id: 'dropin-mtimes', args: us },
   );
 }

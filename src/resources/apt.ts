@@ -1,11 +1,13 @@
-import { quoteArgv } from '../transports/quote.js';
+import { quote, quoteArgv } from '../transports/quote.js';
 import { probe, type Probe } from './probe.js';
 import type { Change, StepContext } from '../runner/types.js';
+
+const DPKG_STATUS = `dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\n'`;
 
 /** Installed state of each package, from dpkg's database (no apt lists needed). */
 export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
   return probe(
-    `dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\n' ${quoteArgv(names)} 2>/dev/null; true`,
+    `${DPKG_STATUS} ${quoteArgv(names)} 2>/dev/null; true`,
     (out) => {
       const installed: Record<string, boolean> = Object.fromEntries(names.map((n) => [n, false]));
       for (const line of out.split('\n')) {
@@ -15,7 +17,29 @@ export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
       return installed;
     },
     { id: 'packages', args: names },
+    { kind: 'packages', item: names.join(' '), script: packagesScript },
   );
+}
+
+/**
+ * packagesProbe's batch: one dpkg-query for every step's packages. dpkg-query prints its
+ * lines in its database's order, whatever order the names come in, so an item's lines,
+ * picked from the whole list in that order, are what its own dpkg-query prints. Picking is
+ * a `case` in the shell, not a process.
+ */
+function packagesScript(items: string[], mark: string): string {
+  const all = [...new Set(items.flatMap((i) => i.split(' ')))];
+  const pick = items.map((item, i) => `echo "${mark} ${i}"; pick ${quote(` ${item} `)}`).join('\n');
+  return [
+    `all=$(${DPKG_STATUS} ${quoteArgv(all)} 2>/dev/null)`,
+    'pick() {',
+    '  printf \'%s\\n\' "$all" | while IFS= read -r l; do',
+    '    p=${l%%\t*}',
+    `    [ -n "$l" ] && case $1 in *" \${p%%:*} "*) printf '%s\\n' "$l" ;; esac`,
+    '  done',
+    '}',
+    pick,
+  ].join('\n');
 }
 
 /** dpkg left half-configured by an interrupted run: `dpkg --audit` prints something. */

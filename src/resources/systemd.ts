@@ -129,7 +129,8 @@ export async function applyUnitChanges(ctx: StepContext, changes: Change[], daem
  */
 
 export const pendingProbe: Probe<string[]> = probe(
-  `ls -1 ${PENDING_DIR} 2>/dev/null; true`,
+  // A glob, not ls: no process (the names are `<action>@<unit>`, never dotfiles).
+  `for f in ${PENDING_DIR}/*; do [ -e "$f" ] && echo "\${f##*/}"; done; true`,
   (out) => out.split('\n').filter(Boolean),
   { id: 'pending' },
 );

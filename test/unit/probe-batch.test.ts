@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileProbe, sha256 } from '../../src/resources/files.js';
+import { packagesProbe } from '../../src/resources/apt.js';
 import { readScripts, type Readable } from '../../src/resources/probe.js';
 import type { Transport } from '../../src/transports/transport.js';
 
@@ -149,5 +150,29 @@ esac
     expect(a!['web.service']!.env['PATH']).toBe(process.env['PATH']);
     expect(a!['idle.service']).toMatchObject({ enabled: 'disabled', active: 'inactive', mainPid: 0, env: {} });
     expect(b!['gone.service']).toMatchObject({ enabled: 'unknown', active: 'inactive', mainPid: 0 });
+  });
+});
+
+describe("probe batches: one dpkg-query for every step's packages, the same answers", () => {
+  // This machine's own dpkg database (Debian): installed, missing and unknown names, a name
+  // in two items, names out of dpkg's order, and one item whose names are all unknown.
+  const probes = [
+    packagesProbe(['bash', 'coreutils']),
+    packagesProbe(['zlib1g', 'bash', 'ebpf-lab-no-such-package']),
+    packagesProbe(['ebpf-lab-no-such-package']),
+    packagesProbe(['libc6', 'dpkg', 'apt', 'coreutils']),
+  ];
+
+  it('the batch prints what each probe prints alone, in one dpkg-query', async () => {
+    const one = await readScripts(local, probes.map(alone));
+    scriptsRun = [];
+    const batch = await readScripts(local, probes);
+    expect(batch).toEqual(one);
+    expect(scriptsRun).toHaveLength(1);
+    expect(scriptsRun[0]!.match(/dpkg-query/g)).toHaveLength(1);
+    const parsed = probes.map((p, i) => p.parse(batch[i]!.body, batch[i]!.code));
+    expect(parsed[1]).toEqual({ zlib1g: true, bash: true, 'ebpf-lab-no-such-package': false });
+    expect(parsed[2]).toEqual({ 'ebpf-lab-no-such-package': false });
+    expect(parsed[3]).toEqual({ libc6: true, dpkg: true, apt: true, coreutils: true });
   });
 });

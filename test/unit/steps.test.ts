@@ -4,7 +4,7 @@ import { render } from '../../src/render/template.js';
 import { UserError } from '../../src/errors.js';
 import preflight from '../../steps/preflight.js';
 import packages, { labPackages } from '../../steps/packages.js';
-import dtrace from '../../steps/dtrace.js';
+import dtrace, { dropinMtimes } from '../../steps/dtrace.js';
 import sampleApp from '../../steps/sample-app.js';
 import php, { ABSENT_PAGE } from '../../steps/php.js';
 import { MEMCACHED_PORT } from '../../src/lab/layout.js';
@@ -105,6 +105,13 @@ describe('dtrace', () => {
     '/etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf': { content: DROPIN },
   };
   const mtimes = { 'dropin-mtimes': { 'apache2.service': 1_000, 'php8.2-fpm.service': 1_000 } };
+
+  it("reads both drop-ins' mtimes with one stat, each line by its file name; a missing one is 0", () => {
+    const p = dropinMtimes(deb);
+    expect(p.script.match(/stat /g)).toHaveLength(1);
+    const out = '1796615799.480665072 /etc/systemd/system/php8.2-fpm.service.d/ebpf-lab-dtrace.conf';
+    expect(p.parse(out, 0)).toEqual({ 'apache2.service': 0, 'php8.2-fpm.service': Number('1796615799.480665072') });
+  });
 
   it('writes both drop-ins, marks the restarts pending first, reloads systemd and restarts', async () => {
     const { ctx, host } = fakeContext({ facts: deb, other: mtimes });
