@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { HostError, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
 import { RUN_OWNER, STATE_DIR } from '../lab/layout.js';
@@ -47,7 +48,7 @@ export function holderScript(owner: string, dir = LOCK_DIR): string {
 }
 
 type Attempt =
-  | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult> }
+  | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult>; input: PassThrough }
   | { kind: 'held'; holder: string }
   | { kind: 'unwritable'; mount: string; free: number; error: string }
   | { kind: 'failed'; result: CommandResult }
@@ -62,18 +63,21 @@ function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt>
       if (!settled) resolve(a);
       settled = true;
     };
+    // The holder's input stays open while the run holds the lock: release writes to it.
+    const input = new PassThrough();
     const done = host.exec(
       { script: holderScript(owner, dir) },
       {
         sudo: true,
         nothrow: true,
+        input,
         onOutput: (chunk, stream) => {
           if (stream !== 'stdout' || settled) return;
           buf += chunk;
           const nl = buf.indexOf('\n');
           if (nl < 0) return;
           const [kind = '', ...f] = buf.slice(0, nl).split('\t');
-          if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done });
+          if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done, input });
           else if (kind === 'held') settle({ kind, holder: f[0] || 'a run whose owner is not recorded yet' });
           else if (kind === 'unwritable')
             settle({ kind, mount: f[0] ?? '?', free: Number(f[1] ?? NaN), error: f.slice(2).join(' ') });
@@ -141,10 +145,20 @@ function holding(host: Transport, a: Extract<Attempt, { kind: 'acquired' }>): Ho
   return {
     release() {
       released ??= (async () => {
-        // Our own holder, still running (its command has not returned): end it. It removes
-        // the owner file itself, and the kernel drops the lock when it exits.
+        // Our own holder, still running (its command has not returned): end it, by the line
+        // it waits for on its input (no other command on the host). It removes the owner
+        // file itself, and the kernel drops the lock when it exits. A holder that has not
+        // ended a moment later is sent SIGTERM, as before.
+        const exited = a.done.then(
+          () => true,
+          () => true,
+        );
+        const within = (ms: number) =>
+          Promise.race([exited, new Promise<false>((r) => setTimeout(() => r(false), ms).unref())]);
+        a.input.end('release\n');
+        if (await within(3000)) return;
         await host.exec(['kill', '-TERM', String(a.pid)], { sudo: true, nothrow: true }).catch(() => {});
-        await Promise.race([a.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
+        await within(5000);
       })();
       return released;
     },

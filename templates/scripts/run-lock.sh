@@ -4,7 +4,10 @@
 # run is gone (killed, disconnected) kills it and the kernel drops the lock. A paused run keeps
 # its connection and so its lock. Prints `held <owner>` when another run holds it, and
 # `unwritable <mount> <free bytes> <error>` when the owner cannot be recorded (nothing is left).
-# Released by its owner only: SIGTERM to <pid> removes the owner record and ends the holder.
+# Released by its owner only: the line `release` on the holder's input (the run's own
+# session, so no other command is needed), or SIGTERM to <pid>; either removes the owner
+# record and ends the holder. An input that ends without that line releases nothing.
+exec 8<&0
 d=@DIR@; o="$d/run.owner"
 space() { df -P -B1 "$1" 2>/dev/null | awk 'NR==2 {print $6 "\t" $4}'; }
 if ! err=$(mkdir -p "$d" 2>&1); then printf 'unwritable\t%s\t%s\n' "$(space "$(dirname "$d")")" "$err"; exit 0; fi
@@ -16,6 +19,9 @@ if ! err=$( { printf '%s\n' @OWNER@ > "$o.new" && mv -f "$o.new" "$o"; } 2>&1 );
 fi
 trap 'rm -f "$o"; exit 0' TERM
 printf 'acquired\t%s\t%s\n' "$$" "$prev"
+# The release line, read in the background (a subshell, no process started) from the
+# input kept on fd 8 (an asynchronous list's own stdin is /dev/null).
+{ read -r l <&8 && [ "$l" = release ] && kill -TERM $$; } 9<&- >/dev/null 2>&1 &
 # The sleep must not inherit the lock: only this shell holds it. Nor the run's output: the
 # session ends when the last holder of its output closes it, so a sleep holding it would
 # keep a released run waiting up to a second.

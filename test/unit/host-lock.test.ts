@@ -84,6 +84,44 @@ describe('host run lock', () => {
     await next.release();
   });
 
+  it("release is a line on the holder's own input: no second command, and the lock is free at once", async () => {
+    const dir = join(scratch, 'release-line');
+    const local = await connectLocal();
+    const execs: string[] = [];
+    const host = {
+      ...local,
+      name: local.name,
+      exec: (c: Parameters<typeof local.exec>[0], o?: Parameters<typeof local.exec>[1]) => (
+        execs.push(JSON.stringify(c).slice(0, 40)),
+        local.exec(c, o)
+      ),
+    };
+    const lock = await acquireHostLock(host, { dir, waitMs: 0 });
+    expect(execs).toHaveLength(1);
+    const t0 = Date.now();
+    await lock.release();
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(execs).toHaveLength(1); // no `kill`: the holder read its release line and ended
+    expect(existsSync(join(dir, 'run.owner'))).toBe(false);
+    const next = await acquireHostLock(local, { dir, waitMs: 0 });
+    await next.release();
+  });
+
+  it('an input that ends without the release line releases nothing', async () => {
+    const dir = join(scratch, 'eof');
+    const child = spawn('/bin/sh', ['-c', holderScript('carol@ci pid 3 (up)', dir)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await new Promise((r) => child.stdout!.once('data', r));
+    child.stdin!.end('something else\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(child.exitCode).toBe(null);
+    const host = await connectLocal();
+    await expect(acquireHostLock(host, { dir, waitMs: 0 })).rejects.toThrow(/another ebpf-lab run .*carol@ci/);
+    child.kill('SIGTERM');
+    await exited(child);
+  });
+
   it('an unwritable lock directory is a clear error naming the mount and the free bytes', () => {
     const e = unwritableError('root@lab:22', { mount: '/var', free: 0, error: 'No space left on device' });
     expect(e.message).toBe(
