@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireHostLock, holderScript, unwritableError } from '../../src/runner/host-lock.js';
 import { connectLocal } from '../../src/transports/local.js';
+import type { Transport } from '../../src/transports/transport.js';
 
 /**
  * The host run lock on this machine (local transport, a scratch directory instead of
@@ -88,13 +89,15 @@ describe('host run lock', () => {
     const dir = join(scratch, 'release-line');
     const local = await connectLocal();
     const execs: string[] = [];
-    const host = {
-      ...local,
+    const host: Transport = {
       name: local.name,
-      exec: (c: Parameters<typeof local.exec>[0], o?: Parameters<typeof local.exec>[1]) => (
-        execs.push(JSON.stringify(c).slice(0, 40)),
-        local.exec(c, o)
-      ),
+      exec: (c, o) => {
+        execs.push(JSON.stringify(c).slice(0, 40));
+        return local.exec(c, o);
+      },
+      put: (p, c, o) => local.put(p, c, o),
+      get: (p) => local.get(p),
+      close: () => local.close(),
     };
     const lock = await acquireHostLock(host, { dir, waitMs: 0 });
     expect(execs).toHaveLength(1);
