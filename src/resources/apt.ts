@@ -31,9 +31,14 @@ function packagesScript(items: string[], mark: string): string {
   const all = [...new Set(items.flatMap((i) => i.split(' ')))];
   const pick = items.map((item, i) => `echo "${mark} ${i}"; pick ${quote(` ${item} `)}`).join('\n');
   return [
+    // Lines are cut from the string, not `read` (a system call per byte) in a pipe.
+    "nl='\n'",
     `all=$(${DPKG_STATUS} ${quoteArgv(all)} 2>/dev/null)`,
     'pick() {',
-    '  printf \'%s\\n\' "$all" | while IFS= read -r l; do',
+    '  rest=$all$nl',
+    '  while [ -n "$rest" ]; do',
+    '    l=${rest%%"$nl"*}',
+    '    rest=${rest#*"$nl"}',
     '    p=${l%%\t*}',
     `    [ -n "$l" ] && case $1 in *" \${p%%:*} "*) printf '%s\\n' "$l" ;; esac`,
     '  done',

@@ -81,7 +81,7 @@ function filesScript(items: string[], mark: string): string {
     throw new Error(`a managed path holds a newline or tab: ${paths.join(', ')}`);
   return hostScript('files-state', {
     PATHS: quoteArgv(paths),
-    ITEMS: items.join('\n'),
+    ITEMS: quote(items.join('\n')),
     MARK: mark,
     MAX: MAX_DIFF_BYTES,
   });

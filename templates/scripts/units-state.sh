@@ -12,8 +12,12 @@ nl='
 '
 tab='	'
 RS=$(printf '\036')
+# Lines are cut from the string, not `read` (a system call per byte).
+SHOW=$(systemctl show -p UnitFileState,ActiveState,MainPID,ControlGroup,Environment -- @UNITS@ 2>/dev/null)$nl
 k=0
-while IFS= read -r l; do
+while [ -n "$SHOW" ]; do
+  l=${SHOW%%"$nl"*}
+  SHOW=${SHOW#*"$nl"}
   case $l in
   '') k=$((k + 1)) ;;
   UnitFileState=*) eval "e_$k=\${l#*=}" ;;
@@ -22,9 +26,7 @@ while IFS= read -r l; do
   ControlGroup=*) eval "g_$k=\${l#*=}" ;;
   Environment=*) eval "v_$k=\${l#*=}" ;;
   esac
-done <<SHOW
-$(systemctl show -p UnitFileState,ActiveState,MainPID,ControlGroup,Environment -- @UNITS@ 2>/dev/null)
-SHOW
+done
 now=$(date +%s%N)
 hz=$(getconf CLK_TCK)
 read -r up _ </proc/uptime

@@ -33,6 +33,7 @@ describe('probe batches: one script for many files, the same answers', () => {
   writeFileSync(f('empty'), '');
   writeFileSync(f('big'), 'x'.repeat(300 * 1024));
   writeFileSync(f("it's|odd $x"), wanted);
+  writeFileSync(f('back\\slash'), wanted); // sha256sum escapes this name
   symlinkSync(f('edited'), f('link'));
   mkdirSync(f('a directory'));
   spawnSync('mkfifo', [f('fifo')]);
@@ -48,6 +49,12 @@ describe('probe batches: one script for many files, the same answers', () => {
     fileProbe(f('a directory'), true, sha256(wanted)),
     fileProbe(f('fifo'), true, sha256(wanted)),
     fileProbe(f('missing'), true, sha256(wanted)),
+    // Read in step with stat's and sha256sum's lines: a missing path between present ones, an
+    // escaped name, and a path asked for twice.
+    fileProbe(f('missing too'), true, sha256(wanted)),
+    fileProbe(f('back\\slash'), true, sha256(wanted)),
+    fileProbe(f('as wanted.conf'), true, sha256(wanted)),
+    fileProbe(f('edited'), true, sha256(wanted)),
   ];
 
   it('every file kind: the batch prints what each probe prints alone', async () => {
@@ -70,6 +77,10 @@ describe('probe batches: one script for many files, the same answers', () => {
     expect(parsed[8]).toEqual({ exists: false, other: 'directory' });
     expect(parsed[9]).toEqual({ exists: false, other: 'fifo' });
     expect(parsed[10]).toEqual({ exists: false });
+    expect(parsed[11]).toEqual({ exists: false });
+    expect(parsed[12]).toMatchObject({ exists: true, sha256: sha256(wanted), content: undefined });
+    expect(parsed[13]).toEqual(parsed[0]);
+    expect(parsed[14]).toEqual(parsed[1]);
   });
 
   it('a probe of a batch kind read on its own answers as its own script, and mixed reads keep their order', async () => {
