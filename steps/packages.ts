@@ -58,13 +58,21 @@ export function bpftoolAlternatives(f: Pick<HostFacts, 'os' | 'kernel'>): string
 }
 
 const policyProbe = (names: string[]) =>
-  probe(`apt-cache policy ${quoteArgv(names)} 2>/dev/null; true`, (o) => o, { id: 'apt-policy', args: names });
+  probe(names.length ? `apt-cache policy ${quoteArgv(names)} 2>/dev/null; true` : 'true', (o) => o, {
+    id: 'apt-policy',
+    args: names,
+  });
 
-/** The packages this host gets: alternatives resolved against its apt lists, in one round trip with dpkg's view. */
+/**
+ * The packages this host gets: alternatives resolved against its apt lists, in one round trip
+ * with dpkg's view. Only alternatives need `apt-cache policy` (a plain name is what it is),
+ * so a host without any (Debian) does not run it at all.
+ */
 async function resolve(ctx: StepContext) {
   const wanted = labPackages(await ctx.facts());
   const members = alternativeMembers(wanted);
-  const r = await ctx.probe({ policy: policyProbe(members), pkgs: packagesProbe(members) });
+  const choices = alternativeMembers(wanted.filter((w) => w.includes('|')));
+  const r = await ctx.probe({ policy: policyProbe(choices), pkgs: packagesProbe(members) });
   const { packages, unresolved } = resolveAlternatives(r.policy, wanted);
   const installed = Object.fromEntries(packages.map((p) => [p, r.pkgs[p] ?? false]));
   return { packages, unresolved, results: { pkgs: installed } };

@@ -80,6 +80,25 @@ describe('packages', () => {
     });
     expect(host.log().some((c) => / update/.test(c))).toBe(false); // apt knew both packages
   });
+  it('asks apt-cache policy only about alternatives: none on Debian, the bpftool choices on Ubuntu', async () => {
+    const asked = async (facts: ReturnType<typeof factsFixture>) => {
+      const { ctx } = fakeContext({ facts, installed: 'all' });
+      const scripts: string[] = [];
+      const probe = ctx.probe;
+      ctx.probe = (p) => {
+        scripts.push(...Object.values(p).map((x) => x.script));
+        return probe(p);
+      };
+      expect((await packages.check(ctx)).changes).toEqual([]);
+      return scripts.filter((x) => x.includes('apt-cache'));
+    };
+    expect(await asked(deb)).toEqual([]);
+    const ubuntu = factsFixture('ubuntu-22.04-sandbox');
+    expect(await asked(ubuntu)).toEqual([
+      `apt-cache policy linux-tools-${ubuntu.kernel} bpftool linux-tools-generic-hwe-22.04 linux-tools-generic 2>/dev/null; true`,
+    ]);
+  });
+
   it('runs apt-get update first when apt does not know a package (fresh image, empty lists)', async () => {
     const { ctx, host } = fakeContext(
       { facts: deb, installed: [] },
