@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile, chmod } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserError } from './errors.js';
@@ -188,5 +188,7 @@ export async function readFactsGuess(lab: string): Promise<string | undefined> {
 }
 
 export async function saveFactsGuess(lab: string, raw: string): Promise<void> {
-  await writePrivate(factsPath(lab), raw).catch(() => {});
+  const path = factsPath(lab);
+  // Only a cache: a failure (a full disk) is no error, and leaves no empty directory behind.
+  await writePrivate(path, raw).catch(() => rmdir(dirname(path)).catch(() => {}));
 }
