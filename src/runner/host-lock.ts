@@ -22,6 +22,8 @@ import type { CommandResult, Transport } from '../transports/transport.js';
 export const LOCK_DIR = STATE_DIR;
 export const OWNER_FILE = RUN_OWNER;
 const RETRY_MS = 2000;
+/** A holder that has its lock but has not written its owner yet (a moment after flock). */
+const NOT_RECORDED = 'a run whose owner is not recorded yet';
 
 export interface HostLock {
   release(): Promise<void>;
@@ -78,7 +80,7 @@ function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt>
           if (nl < 0) return;
           const [kind = '', ...f] = buf.slice(0, nl).split('\t');
           if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done, input });
-          else if (kind === 'held') settle({ kind, holder: f[0] || 'a run whose owner is not recorded yet' });
+          else if (kind === 'held') settle({ kind, holder: f[0] || NOT_RECORDED });
           else if (kind === 'unwritable')
             settle({ kind, mount: f[0] ?? '?', free: Number(f[1] ?? NaN), error: f.slice(2).join(' ') });
         },
@@ -109,6 +111,7 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
   const sleep = opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (opts.waitMs ?? 300_000);
   let told = false;
+  let unnamed = 0;
   for (;;) {
     const a = await attempt(host, owner, opts.dir);
     if (a.kind === 'acquired') {
@@ -134,8 +137,12 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
         `another ebpf-lab run is working on ${host.name}: ${a.holder}`,
         "wait for it to finish and run again (a run that was killed or lost its connection releases its lock by itself; a connection cut without notice, such as a network that went away, only when the host gives up on it: about 15 minutes with Linux's default tcp_retries2)",
       );
-    if (!told) opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
-    told = true;
+    // Said once, naming the holder: an owner caught between its lock and its record is named
+    // on the next attempt (said anyway then, if it still is not).
+    if (!told && (a.holder !== NOT_RECORDED || unnamed++ > 0)) {
+      opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
+      told = true;
+    }
     await sleep(RETRY_MS);
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireHostLock, holderScript, unwritableError } from '../../src/runner/host-lock.js';
@@ -108,6 +108,39 @@ describe('host run lock', () => {
     expect(existsSync(join(dir, 'run.owner'))).toBe(false);
     const next = await acquireHostLock(local, { dir, waitMs: 0 });
     await next.release();
+  });
+
+  it('a holder caught between its lock and its owner record is named on the next attempt', async () => {
+    const dir = join(scratch, 'unnamed');
+    mkdirSync(dir, { recursive: true });
+    // Holds the kernel lock with no owner record yet, then records its owner a moment later.
+    const child = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        `exec 9<'${dir}'; flock 9; echo locked; sleep 0.3; echo 'dave@ci pid 4 (up)' > '${dir}/run.owner'; sleep 30`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    await new Promise((r) => child.stdout!.once('data', r));
+    try {
+      const notes: string[] = [];
+      const host = await connectLocal();
+      await expect(
+        acquireHostLock(host, {
+          dir,
+          waitMs: 1500,
+          note: (l) => notes.push(l),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)),
+        }),
+      ).rejects.toThrow(/dave@ci pid 4/);
+      expect(notes).toEqual([`waiting for another ebpf-lab run on local (dave@ci pid 4 (up))`]);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
   });
 
   it('an input that ends without the release line releases nothing', async () => {
