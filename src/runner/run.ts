@@ -9,7 +9,7 @@ import type { Emit, Mode } from './events.js';
 import { changeLabel, type Change, type Evidence, type Step, type StepContext, type StepResult } from './types.js';
 import { injectFaults } from './fault.js';
 import { countRoundTrips } from './count.js';
-import { factsOf, snapshotChecks, type Snapshot } from './snapshot.js';
+import { factsGuess, snapshotChecks, type Snapshot } from './snapshot.js';
 
 export interface RunInput {
   host: Transport;
@@ -69,7 +69,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   emit({ kind: 'run:start', host: host.name, mode, steps: steps.map((s) => s.id) });
   // The run before's facts, for prepare and the snapshot's first round trip; the snapshot
   // reads the real ones in that round trip, and a guess that was wrong is undone below.
-  const guessed = mode === 'verify' || input.factsGuess === undefined ? undefined : factsOf(input.factsGuess);
+  const guess = mode === 'verify' || input.factsGuess === undefined ? undefined : factsGuess(input.factsGuess);
   let preparedOnGuess = false;
   // prepare: before anything changes, every step may fetch what it needs or say why it
   // cannot run here; a UserError stops the run with nothing changed. The steps' fetches are
@@ -90,7 +90,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
     const why = await Promise.all(steps.map((step) => step.prepare?.(ctxFor(step))));
     steps.forEach((step, i) => why[i] && skipped.set(step.id, why[i]));
   };
-  if (mode !== 'verify') await prepare(guessed);
+  if (mode !== 'verify') await prepare(guess?.facts);
   // Every check against one snapshot; a failure to read it leaves the checks to the steps.
   let snapshot: Snapshot | undefined;
   if (mode !== 'verify') {
@@ -101,7 +101,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       mode,
       (step, over) => ({ ...contextFor(step), ...over }),
       known,
-      known ? undefined : input.factsGuess,
+      known ? undefined : guess,
     ).catch(() => undefined);
     if (snapshot?.facts) facts ??= Promise.resolve(snapshot.facts);
     if (snapshot?.factsRaw !== undefined) lastFacts = snapshot.factsRaw;

@@ -67,10 +67,16 @@ export interface Snapshot {
 /** The most passes before the rest is left to step-by-step checks (a check that keeps asking). */
 const MAX_PASSES = 5;
 
-/** The facts script's raw output (a run's record of its host), as `guess` takes it. */
-export function factsOf(raw: string): HostFacts | undefined {
+/** The run before's facts: the facts script's output, and what it parses to. */
+export interface FactsGuess {
+  raw: string;
+  facts: HostFacts;
+}
+
+/** The facts script's raw output (a run's record of its host) as a guess; undefined when it does not parse. */
+export function factsGuess(raw: string): FactsGuess | undefined {
   try {
-    return hostFactsProbe.parse(raw, 0);
+    return { raw, facts: hostFactsProbe.parse(raw, 0) };
   } catch {
     return undefined;
   }
@@ -80,7 +86,7 @@ export function factsOf(raw: string): HostFacts | undefined {
  * Checks `steps` (in order) against one snapshot of `host`. `contextFor` gives a step's
  * context with its facts() and probe() replaced by the snapshot's. `facts` already read in
  * this run (by prepare) are used as they are: nothing has changed since. Without them,
- * `guess` (the facts script's output in the run before) lets the first round trip read the
+ * `guess` (the facts the run before read) lets the first round trip read the
  * facts and the probes together (see above).
  */
 export async function snapshotChecks(
@@ -89,14 +95,14 @@ export async function snapshotChecks(
   mode: Mode,
   contextFor: (step: Step, over: Pick<StepContext, 'facts' | 'probe' | 'progress'>) => StepContext,
   facts?: HostFacts,
-  guess?: string,
+  guess?: FactsGuess,
 ): Promise<Snapshot> {
   const t0 = performance.now();
   const raw = new Map<string, RawOutput>();
   const done = new Map<string, SnapshotCheck & { changed: boolean }>();
   const spent = new Map<string, number>();
-  const guessed = facts || guess === undefined ? undefined : factsOf(guess);
-  let known = facts ?? guessed;
+  const guessed = facts ? undefined : guess;
+  let known = facts ?? guessed?.facts;
   let factsRaw: string | undefined;
   let guessHeld: boolean | undefined;
   let roundTrips = 0;
@@ -144,7 +150,7 @@ export async function snapshotChecks(
     if (f && factsRaw === undefined) {
       factsRaw = f.code === 0 ? f.body : undefined;
       if (guessed) {
-        guessHeld = f.code === 0 && f.body === guess;
+        guessHeld = f.code === 0 && f.body === guessed.raw;
         // Asked for on facts the host no longer has: every check runs again on the real ones.
         if (!guessHeld) done.clear();
       }
