@@ -14,7 +14,7 @@ import {
 import type { Step, StepResult } from '../runner/types.js';
 import { readFactsGuess, saveFactsGuess, saveLab } from '../state.js';
 import { labUrls, urlLines } from '../targets/urls.js';
-import { acquireHostLock, type HostLock } from '../runner/host-lock.js';
+import { lockOnFirstUse } from '../runner/host-lock.js';
 import type { RunEvent, Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
 import { chooseTarget, type TargetInput } from './lab-target.js';
@@ -124,22 +124,31 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     transport = opened.transport;
     const { record, urls } = opened;
     guard.holding(() => transport!.close());
-    let lock: HostLock | undefined;
+    // plan only reads; up and verify (which writes a probe page) take the host's run lock,
+    // with the run's first command (see lockOnFirstUse).
+    const locked =
+      input.mode === 'plan'
+        ? undefined
+        : lockOnFirstUse(transport, {
+            note: log,
+            what: input.mode,
+            onLocked: () => guard.stage(`starting the run on ${transport!.name}`),
+          });
     try {
-      // plan only reads; up and verify (which writes a probe page) take the host's run lock.
-      guard.stage(`waiting for the run lock on ${transport.name} (nothing was changed)`);
-      if (input.mode !== 'plan') lock = await acquireHostLock(transport, { note: log, what: input.mode });
-      const held = lock;
       guard.holding(async () => {
-        await held?.release();
+        await locked?.release();
         await transport!.close();
       });
-      guard.stage(`starting the run on ${transport.name}`);
+      guard.stage(
+        locked
+          ? `waiting for the run lock on ${transport.name} (nothing was changed)`
+          : `starting the run on ${transport.name}`,
+      );
       let seenFacts: string | undefined;
       const results = await runSteps({
         factsGuess: await readFactsGuess(record.name),
         onFacts: (raw) => (seenFacts = raw),
-        host: guard.wrap(transport),
+        host: guard.wrap(locked?.host ?? transport),
         steps,
         options,
         mode: input.mode,
@@ -158,7 +167,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
           lastRun: { command: input.mode, at: new Date().toISOString(), ok },
         });
     } finally {
-      await lock?.release();
+      await locked?.release();
       await transport.close();
     }
   } catch (e) {

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { PassThrough } from 'node:stream';
-import { HostError, UserError } from '../errors.js';
+import { CommandError, HostError, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
+import { displayCommand, innerCommand } from '../transports/sudo.js';
 import { RUN_OWNER, STATE_DIR } from '../lab/layout.js';
 import { hostScript } from '../render/script.js';
-import type { CommandResult, Transport } from '../transports/transport.js';
+import type { Command, CommandResult, ExecOptions, Transport } from '../transports/transport.js';
 
 /**
  * One run at a time per host. The lock is a kernel lock (flock) on LOCK_DIR, held by a
@@ -27,6 +29,8 @@ const NOT_RECORDED = 'a run whose owner is not recorded yet';
 
 export interface HostLock {
   release(): Promise<void>;
+  /** The first command's result, when one was given (LockOptions.first). */
+  first?: CommandResult;
 }
 
 export interface LockOptions {
@@ -37,6 +41,10 @@ export interface LockOptions {
   what?: string;
   /** The locked directory (tests); default LOCK_DIR. */
   dir?: string;
+  /** Stops waiting for another run's lock (an interrupted run): the attempt under way still ends first. */
+  signal?: AbortSignal;
+  /** The run's first command (as root): run by the holder once it holds the lock, in the same round trip. */
+  first?: { cmd: Command; env?: Record<string, string> };
 }
 
 /**
@@ -45,42 +53,84 @@ export interface LockOptions {
  * and nothing is left behind); then holds the lock until it is killed (release) or its output
  * goes nowhere (owner gone).
  */
-export function holderScript(owner: string, dir = LOCK_DIR): string {
-  return hostScript('run-lock', { DIR: quote(dir), OWNER: quote(owner) });
+export function holderScript(owner: string, dir = LOCK_DIR, first = '', mark = '@@first'): string {
+  return hostScript('run-lock', { DIR: quote(dir), OWNER: quote(owner), FIRST: quote(first), MARK: quote(mark) });
 }
 
 type Attempt =
-  | { kind: 'acquired'; pid: number; prev: string; done: Promise<CommandResult>; input: PassThrough }
+  | {
+      kind: 'acquired';
+      pid: number;
+      prev: string;
+      done: Promise<CommandResult>;
+      input: PassThrough;
+      first?: CommandResult;
+    }
   | { kind: 'held'; holder: string }
   | { kind: 'unwritable'; mount: string; free: number; error: string }
   | { kind: 'failed'; result: CommandResult }
   | { kind: 'refused'; error: unknown };
 
-/** Starts a holder and waits for its first line. */
-function attempt(host: Transport, owner: string, dir?: string): Promise<Attempt> {
+/**
+ * Starts a holder and waits for its first line; with a first command, for that command's
+ * whole output too (stdout up to its marker line, stderr up to its marker).
+ */
+function attempt(host: Transport, owner: string, dir?: string, first?: LockOptions['first']): Promise<Attempt> {
   return new Promise((resolve) => {
     let buf = '';
+    let err = '';
     let settled = false;
+    let got: Extract<Attempt, { kind: 'acquired' }> | undefined;
     const settle = (a: Attempt) => {
       if (!settled) resolve(a);
       settled = true;
     };
+    const mark = `@@first-${randomBytes(6).toString('hex')}`;
+    const script = first ? innerCommand(first.cmd, first.env) : '';
+    const t0 = performance.now();
+    // The first command's output, once both of its markers have come.
+    const firstDone = () => {
+      if (!got || !first) return;
+      const end = new RegExp(`\\n${mark} (\\d+)\\n`).exec(buf);
+      const errEnd = err.indexOf(`${mark}\n`);
+      if (!end || errEnd < 0) return;
+      got.first = {
+        command: displayCommand(first.cmd),
+        exitCode: Number(end[1]),
+        stdout: buf.slice(0, end.index),
+        stderr: err.slice(0, errEnd),
+        durationMs: Math.round(performance.now() - t0),
+      };
+      settle(got);
+    };
     // The holder's input stays open while the run holds the lock: release writes to it.
     const input = new PassThrough();
     const done = host.exec(
-      { script: holderScript(owner, dir) },
+      { script: holderScript(owner, dir, script, mark) },
       {
         sudo: true,
         nothrow: true,
         input,
         onOutput: (chunk, stream) => {
-          if (stream !== 'stdout' || settled) return;
+          if (settled) return;
+          if (stream === 'stderr') {
+            if (got) {
+              err += chunk;
+              firstDone();
+            }
+            return;
+          }
           buf += chunk;
+          if (got) return firstDone();
           const nl = buf.indexOf('\n');
           if (nl < 0) return;
           const [kind = '', ...f] = buf.slice(0, nl).split('\t');
-          if (kind === 'acquired') settle({ kind, pid: Number(f[0]), prev: f[1] ?? '', done, input });
-          else if (kind === 'held') settle({ kind, holder: f[0] || NOT_RECORDED });
+          if (kind === 'acquired') {
+            got = { kind, pid: Number(f[0]), prev: (f[1] ?? '').slice(0, 300), done, input };
+            if (!first) return settle(got);
+            buf = buf.slice(nl + 1);
+            firstDone();
+          } else if (kind === 'held') settle({ kind, holder: f[0] || NOT_RECORDED });
           else if (kind === 'unwritable')
             settle({ kind, mount: f[0] ?? '?', free: Number(f[1] ?? NaN), error: f.slice(2).join(' ') });
         },
@@ -112,8 +162,9 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
   const deadline = Date.now() + (opts.waitMs ?? 300_000);
   let told = false;
   let unnamed = 0;
+  const aborted = new Promise((r) => opts.signal?.addEventListener('abort', r, { once: true }));
   for (;;) {
-    const a = await attempt(host, owner, opts.dir);
+    const a = await attempt(host, owner, opts.dir, opts.first);
     if (a.kind === 'acquired') {
       if (a.prev)
         opts.note?.(
@@ -122,6 +173,7 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
       return holding(host, a);
     }
     if (a.kind === 'unwritable') throw unwritableError(host.name, a);
+    if (opts.signal?.aborted) throw new HostError(`stopped waiting for the run lock on ${host.name}`);
     if (a.kind === 'refused') throw a.error;
     if (a.kind === 'failed') {
       const why = (a.result.stderr || a.result.stdout).trim().split('\n').slice(-3).join('; ');
@@ -143,13 +195,14 @@ export async function acquireHostLock(host: Transport, opts: LockOptions = {}): 
       opts.note?.(`waiting for another ebpf-lab run on ${host.name} (${a.holder})`);
       told = true;
     }
-    await sleep(RETRY_MS);
+    await Promise.race([sleep(RETRY_MS), aborted]);
   }
 }
 
 function holding(host: Transport, a: Extract<Attempt, { kind: 'acquired' }>): HostLock {
   let released: Promise<void> | undefined;
   return {
+    ...(a.first ? { first: a.first } : {}),
     release() {
       released ??= (async () => {
         // Our own holder, still running (its command has not returned): end it, by the line
@@ -168,6 +221,66 @@ function holding(host: Transport, a: Extract<Attempt, { kind: 'acquired' }>): Ho
         await within(5000);
       })();
       return released;
+    },
+  };
+}
+
+/** A host whose run lock is taken by the run's first use of it (see {@link lockOnFirstUse}). */
+export interface LockedHost {
+  host: Transport;
+  /** Releases the lock when it was taken (or is being taken); nothing otherwise. */
+  release(): Promise<void>;
+}
+
+/**
+ * `host` with its run lock taken on first use, and the first command run by the lock's holder
+ * once it holds the lock: a run's first read of the host (its snapshot, usually) costs no
+ * round trip of its own, and it still reads under the lock. Only a command that can run there
+ * goes there: as root, with no input, no time limit and no progress output (the holder's own
+ * input and output carry its protocol); any other first use takes the lock first, then runs.
+ * `onLocked` is told once the lock is held.
+ */
+export function lockOnFirstUse(host: Transport, opts: LockOptions & { onLocked?: () => void }): LockedHost {
+  let lock: Promise<HostLock> | undefined;
+  const stop = new AbortController();
+  const take = (first?: LockOptions['first']) => {
+    lock ??= acquireHostLock(host, { ...opts, signal: stop.signal, ...(first ? { first } : {}) }).then((l) => {
+      opts.onLocked?.();
+      return l;
+    });
+    return lock;
+  };
+  const exec = async (cmd: Command, o: ExecOptions = {}): Promise<CommandResult> => {
+    const fits = o.sudo && o.input === undefined && o.timeoutMs === undefined && !o.onOutput;
+    if (lock || !fits) {
+      await take();
+      return host.exec(cmd, o);
+    }
+    const first = (await take({ cmd, ...(o.env ? { env: o.env } : {}) })).first!;
+    if (first.exitCode !== 0 && !o.nothrow) throw new CommandError(first, host.name);
+    return first;
+  };
+  return {
+    host: {
+      name: host.name,
+      exec,
+      put: async (path, content, o) => {
+        await take();
+        return host.put(path, content, o);
+      },
+      get: async (path) => {
+        await take();
+        return host.get(path);
+      },
+      close: () => host.close(),
+      ...(host.sever ? { sever: () => host.sever!() } : {}),
+    },
+    async release() {
+      // A run that is still waiting for another run's lock stops waiting: the attempt under
+      // way ends, and a lock it got is released.
+      stop.abort();
+      const l = await lock?.catch(() => undefined);
+      await l?.release();
     },
   };
 }

@@ -162,10 +162,8 @@ export class SshTransport extends ShellTransport {
     (this.conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
   }
 
-  async init(): Promise<this> {
-    await this.detectIdentity();
-    return this;
-  }
+  /** Who we are is said by the first command (one round trip fewer), see ShellTransport. */
+  protected override identifyLazily = true;
 
   protected async runRaw(wire: string, opts: RawOptions): Promise<RawResult> {
     await this.slots.acquire();
@@ -248,7 +246,7 @@ export class SshTransport extends ShellTransport {
 
 /**
  * Opens the one ssh connection to `target`, verifying its host key per `policy` before any
- * command is sent, then detects `id -u` and password-less sudo in one exec.
+ * command is sent. `id -u` and password-less sudo are detected with the first command.
  * Every failure a user can fix (refused, unreachable, DNS, auth, key file, changed host key)
  * is a UserError with a hint.
  */
@@ -307,7 +305,7 @@ export async function connectSsh(
   log(`connected to ${target.user}@${target.host}:${target.port} in ${Math.round(performance.now() - started)} ms`);
   try {
     conn.setNoDelay(true); // small request/response packets: no Nagle wait on each round trip
-    return await new SshTransport(conn, target).init();
+    return new SshTransport(conn, target);
   } catch (e) {
     conn.end();
     throw e;

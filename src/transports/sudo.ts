@@ -78,13 +78,29 @@ export function noSudoMessage(user: string, host: string, reason?: string): { me
   };
 }
 
-/** One shell command that prints uid, user name and whether `sudo -n` works. */
+/**
+ * One shell command that prints uid, user name and whether `sudo -n` works. It leaves the
+ * answer in `$u` (uid) and `$s` (root, yes or no) for a command run after it in the same shell
+ * (see {@link identifyingWire}).
+ */
 export const IDENTITY_PROBE =
   'u=$(id -u); printf "uid=%s\\nuser=%s\\n" "$u" "$(id -un)"; ' +
-  'if [ "$u" = 0 ]; then echo sudo=root; ' +
-  'elif ! command -v sudo >/dev/null 2>&1; then echo sudo=no; echo "why=sudo is not installed"; ' +
-  'elif e=$(sudo -n true 2>&1 </dev/null); then echo sudo=yes; ' +
-  'else echo sudo=no; printf "why=%s\\n" "$(printf %s "$e" | head -n1)"; fi';
+  'if [ "$u" = 0 ]; then s=root; ' +
+  'elif ! command -v sudo >/dev/null 2>&1; then s=no; w="sudo is not installed"; ' +
+  'elif e=$(sudo -n true 2>&1 </dev/null); then s=yes; ' +
+  'else s=no; w=$(printf %s "$e" | head -n1); fi; ' +
+  'echo "sudo=$s"; [ "$s" != no ] || printf "why=%s\\n" "$w"';
+
+/**
+ * The wire of a connection's first command, which also says who runs it: IDENTITY_PROBE, a
+ * marker line, then `inner` (root's way when `sudo`: as it is for root, through `sudo -n` for
+ * a sudoer; not at all, exit 0, for a user who has neither). The host decides, so the first
+ * command costs no round trip of its own to learn who we are.
+ */
+export function identifyingWire(inner: string, sudo: boolean | undefined, marker: string): string {
+  const run = sudo ? `case $s in root) ${inner} ;; yes) sudo -n -- sh -c ${quote(inner)} ;; esac` : inner;
+  return `${IDENTITY_PROBE}; echo ${quote(marker)}\n${run}`;
+}
 
 /** Parses IDENTITY_PROBE's output. */
 export function parseIdentity(stdout: string): Identity & { why?: string } {
@@ -213,6 +229,16 @@ export abstract class ShellTransport implements Transport {
   abstract readonly name: string;
   protected who: Identity = { user: '?', isRoot: false, canSudo: false };
   protected sudoWhy?: string;
+  /**
+   * Who we are is learnt with the first command (see {@link identifyingWire}), not by a
+   * command of its own: set by a transport that opens without {@link detectIdentity}.
+   * Until that first command has said it, every other command waits for it.
+   */
+  protected identifyLazily = false;
+  private whoKnown = false;
+  /** The first command, while it runs (it never rejects: a failure leaves whoKnown false). */
+  private first?: Promise<void>;
+  private detecting?: Promise<void>;
 
   get user(): string {
     return this.who.user;
@@ -233,12 +259,31 @@ export abstract class ShellTransport implements Transport {
     if (r.code !== 0) {
       throw new CommandError(this.result(IDENTITY_PROBE, r, 0), this.name);
     }
-    const { why, ...who } = parseIdentity(r.stdout.toString('utf8'));
+    this.learn(r.stdout.toString('utf8'));
+  }
+
+  private learn(probeOut: string): void {
+    const { why, ...who } = parseIdentity(probeOut);
     this.who = who;
     this.sudoWhy = why;
+    this.whoKnown = true;
+  }
+
+  /**
+   * Who we are, known before a command is built: said by the first command when it is under
+   * way, else learnt now by a command of its own (the first one failed, or nothing ran yet).
+   */
+  private async known(): Promise<void> {
+    if (!this.identifyLazily) return;
+    await this.first;
+    if (this.whoKnown) return;
+    this.detecting ??= this.detectIdentity().finally(() => (this.detecting = undefined));
+    await this.detecting;
   }
 
   async exec(cmd: Command, opts: ExecOptions = {}): Promise<CommandResult> {
+    if (this.identifyLazily && !this.whoKnown && !this.first && !this.detecting) return this.execIdentifying(cmd, opts);
+    await this.known();
     if (opts.sudo) this.requireRoot();
     const wire = wireCommand(cmd, opts, this.who);
     const start = performance.now();
@@ -248,7 +293,50 @@ export abstract class ShellTransport implements Transport {
     return result;
   }
 
+  /**
+   * The connection's first command, with IDENTITY_PROBE in front (one round trip for both):
+   * its output up to the marker line says who we are, the rest is the command's own.
+   */
+  private async execIdentifying(cmd: Command, opts: ExecOptions): Promise<CommandResult> {
+    const marker = `@@identity-${randomBytes(6).toString('hex')}`;
+    let inner = innerCommand(cmd, opts.env);
+    if (opts.timeoutMs !== undefined) inner = `${timeoutPrefix(opts.timeoutMs)} ${inner}`;
+    const start = performance.now();
+    let done!: () => void;
+    this.first = new Promise<void>((r) => (done = r));
+    let r: RawResult;
+    try {
+      // The command's own output goes to onOutput once the marker has passed.
+      let head = '';
+      let past = false;
+      const onOutput: ExecOptions['onOutput'] = opts.onOutput
+        ? (chunk, stream) => {
+            if (stream === 'stderr' || past) return opts.onOutput!(chunk, stream);
+            head += chunk;
+            const at = head.indexOf(`${marker}\n`);
+            if (at < 0) return;
+            past = true;
+            const rest = head.slice(at + marker.length + 1);
+            if (rest) opts.onOutput!(rest, stream);
+          }
+        : undefined;
+      r = await this.runRaw(identifyingWire(inner, opts.sudo, marker), { ...opts, onOutput });
+      const at = r.stdout.indexOf(`${marker}\n`);
+      if (at < 0) throw new CommandError(this.result(IDENTITY_PROBE, r, 0), this.name);
+      this.learn(r.stdout.subarray(0, at).toString('utf8'));
+      r = { ...r, stdout: r.stdout.subarray(at + Buffer.byteLength(marker) + 1) };
+    } finally {
+      this.first = undefined;
+      done();
+    }
+    if (opts.sudo) this.requireRoot();
+    const result = this.result(displayCommand(cmd), r, start);
+    if (result.exitCode !== 0 && !opts.nothrow) throw new CommandError(result, this.name);
+    return result;
+  }
+
   async put(path: string, content: string | Buffer, opts: PutOptions = {}): Promise<void> {
+    await this.known();
     const start = performance.now();
     const tmp = tempPathFor(path);
     const wire = wireCommand(
@@ -268,6 +356,7 @@ export abstract class ShellTransport implements Transport {
   }
 
   async get(path: string): Promise<Buffer> {
+    await this.known();
     const start = performance.now();
     const r = await this.runRaw(wireCommand(['cat', '--', path], { sudo: this.canSudo }, this.who), {});
     if (r.code !== 0) throw new CommandError(this.result(quoteArgv(['cat', '--', path]), r, start), this.name);

@@ -201,6 +201,9 @@ describe('ssh connect and host keys', () => {
     const t0 = performance.now();
     const t = await connectSsh(target(), tofu);
     const connectMs = performance.now() - t0;
+    // Two first commands at once: one also says who we are, the other waits for that.
+    const [a, b] = await Promise.all([t.exec(['echo', 'a']), t.exec(['echo', 'b'], { sudo: true })]);
+    expect([a.stdout, b.stdout]).toEqual(['a\n', 'b\n']);
     expect([t.user, t.isRoot, t.canSudo, t.name]).toEqual(['root', true, true, `root@127.0.0.1:${port}`]);
     await t.close();
     const kh = readFileSync(tofu.knownHostsPath, 'utf8');
@@ -210,7 +213,7 @@ describe('ssh connect and host keys', () => {
     const again = await connectSsh(target(), tofu);
     expect((await again.exec(['id', '-u'])).stdout).toBe('0\n');
     await again.close();
-    console.log(`[timing] connect (handshake + identity probe): ${connectMs.toFixed(0)} ms`);
+    console.log(`[timing] connect (handshake): ${connectMs.toFixed(0)} ms`);
   });
 
   it('reuses ONE connection for many execs (20 serial + 20 concurrent)', async () => {
@@ -285,6 +288,14 @@ describe('ssh connect and host keys', () => {
 describe('ssh as a non-root user', () => {
   it('uses sudo -n for {sudo:true}, put and get when the user may', async () => {
     const t = await connectSsh(target({ user: sudoer }), tofu);
+    // The first command also says who we are (one exec): its own output only, run through sudo.
+    let streamed = '';
+    const first = await t.exec(['sh', '-c', 'id -u; cat'], {
+      sudo: true,
+      input: 'in\n',
+      onOutput: (c, s) => s === 'stdout' && (streamed += c),
+    });
+    expect([first.stdout, streamed]).toEqual(['0\nin\n', '0\nin\n']);
     expect([t.user, t.isRoot, t.canSudo]).toEqual([sudoer, false, true]);
     expect((await t.exec(['id', '-u'])).stdout).not.toBe('0\n');
     expect((await t.exec(['id', '-u'], { sudo: true })).stdout).toBe('0\n');
@@ -312,6 +323,11 @@ describe('ssh as a non-root user', () => {
 
   it('refuses {sudo:true} with a clear UserError when the user has no password-less sudo', async () => {
     const t = await connectSsh(target({ user: plain }), tofu);
+    // The first command, refused: it says who we are, and runs nothing.
+    const m = join(scratch, 'nosudo-first');
+    const first = await t.exec(['touch', m], { sudo: true }).catch((x: unknown) => x);
+    expect(first).toBeInstanceOf(UserError);
+    expect(existsSync(m)).toBe(false);
     expect([t.isRoot, t.canSudo]).toEqual([false, false]);
     const e = await t.exec(['id', '-u'], { sudo: true }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UserError);

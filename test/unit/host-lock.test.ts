@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireHostLock, holderScript, unwritableError } from '../../src/runner/host-lock.js';
+import { acquireHostLock, holderScript, lockOnFirstUse, unwritableError } from '../../src/runner/host-lock.js';
 import { connectLocal } from '../../src/transports/local.js';
 import type { Transport } from '../../src/transports/transport.js';
 
@@ -118,7 +118,7 @@ describe('host run lock', () => {
       '/bin/sh',
       [
         '-c',
-        `exec 9<'${dir}'; flock 9; echo locked; sleep 0.3; echo 'dave@ci pid 4 (up)' > '${dir}/run.owner'; sleep 30`,
+        `exec 9<'${dir}'; flock 9; echo locked; sleep 0.3; echo 'dave@ci pid 4 (up)' > '${dir}/run.owner'; exec sleep 30`,
       ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -156,6 +156,68 @@ describe('host run lock', () => {
     await expect(acquireHostLock(host, { dir, waitMs: 0 })).rejects.toThrow(/another ebpf-lab run .*carol@ci/);
     child.kill('SIGTERM');
     await exited(child);
+  });
+
+  it("the run's first command runs under the lock in the holder's round trip, and inherits no lock", async () => {
+    const dir = join(scratch, 'first');
+    const host = await connectLocal();
+    const pidFile = join(scratch, 'first-bg.pid');
+    const lock = await acquireHostLock(host, {
+      dir,
+      waitMs: 0,
+      first: {
+        // What it starts in the background must not keep the lock after the run.
+        cmd: {
+          script: `sleep 30 >/dev/null 2>&1 & echo $! > ${pidFile}; printf 'out\\n%s' "$V"; echo err >&2; exit 4`,
+        },
+        env: { V: 'no newline' },
+      },
+    });
+    expect(lock.first).toMatchObject({ exitCode: 4, stdout: 'out\nno newline', stderr: 'err\n' });
+    expect(readFileSync(join(dir, 'run.owner'), 'utf8')).toMatch(new RegExp(`pid ${process.pid}`));
+    await expect(acquireHostLock(host, { dir, waitMs: 0 })).rejects.toThrow(/another ebpf-lab run/);
+    await lock.release();
+    try {
+      const next = await acquireHostLock(host, { dir, waitMs: 0 });
+      await next.release();
+    } finally {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    }
+  });
+
+  it("lockOnFirstUse: the first command as root is the holder's; the rest run as before", async () => {
+    const dir = join(scratch, 'first-use');
+    const local = await connectLocal();
+    const execs: string[] = [];
+    const counted: Transport = {
+      name: local.name,
+      exec: (c, o) => {
+        execs.push(JSON.stringify(c).slice(0, 30));
+        return local.exec(c, o);
+      },
+      put: (p, c, o) => local.put(p, c, o),
+      get: (p) => local.get(p),
+      close: () => local.close(),
+    };
+    const locked = lockOnFirstUse(counted, { dir, waitMs: 0 });
+    const r = await locked.host.exec({ script: 'cat ' + join(dir, 'run.owner') }, { sudo: true });
+    expect(r.stdout).toMatch(new RegExp(`pid ${process.pid}`)); // it ran under the lock
+    expect(execs).toHaveLength(1);
+    await expect(locked.host.exec(['false'], { sudo: true })).rejects.toThrow(/exit 1|false/);
+    expect(execs).toHaveLength(2);
+    await locked.release();
+    expect(existsSync(join(dir, 'run.owner'))).toBe(false);
+    // A first use that cannot go to the holder (input): the lock first, then the command.
+    const other = lockOnFirstUse(counted, { dir, waitMs: 0 });
+    expect((await other.host.exec(['cat'], { sudo: true, input: 'x' })).stdout).toBe('x');
+    expect(execs).toHaveLength(4);
+    // Held: the first command waits with the lock, and does not run.
+    const third = lockOnFirstUse(counted, { dir, waitMs: 0 });
+    const m = join(scratch, 'first-use-ran');
+    await expect(third.host.exec(['touch', m], { sudo: true })).rejects.toThrow(/another ebpf-lab run/);
+    expect(existsSync(m)).toBe(false);
+    await third.release();
+    await other.release();
   });
 
   it('an unwritable lock directory is a clear error naming the mount and the free bytes', () => {

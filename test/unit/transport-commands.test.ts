@@ -15,9 +15,12 @@ import { utils } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandError, UserError } from '../../src/errors.js';
 import { describeConnectError, loadPrivateKey } from '../../src/transports/ssh.js';
+import { LocalTransport } from '../../src/transports/local.js';
 import {
   asRoot,
   displayCommand,
+  IDENTITY_PROBE,
+  identifyingWire,
   innerCommand,
   NOT_REGULAR,
   notRegularFile,
@@ -235,6 +238,63 @@ describe('ShellTransport', () => {
     expect(t.wires.at(-1)).toBe("sudo -n -- sh -c 'cat -- /etc/shadow'");
     await t.put('/etc/x', 'y');
     expect(t.wires.at(-1)).toMatch(/^sudo -n -- sh -c 'sh -c '/);
+  });
+});
+
+/** This machine's shell, with who we are learnt from the first command (as over ssh). */
+class LazyLocal extends LocalTransport {
+  protected override identifyLazily = true;
+  wires: string[] = [];
+  /** How many commands get a lost connection's answer instead of running. */
+  lose = 0;
+  protected override runRaw(wire: string, o: RawOptions): Promise<RawResult> {
+    this.wires.push(wire);
+    if (this.lose-- > 0) return Promise.resolve({ code: 255, stdout: Buffer.alloc(0), stderr: Buffer.from('lost\n') });
+    return super.runRaw(wire, o);
+  }
+}
+
+describe('who we are, said by the first command', () => {
+  it('costs no command of its own, and the command sees only its own output', async () => {
+    const t = new LazyLocal();
+    let streamed = '';
+    const r = await t.exec(['sh', '-c', 'echo out; echo err >&2; cat; exit 3'], {
+      sudo: true,
+      nothrow: true,
+      input: 'in\n',
+      onOutput: (c, s) => s === 'stdout' && (streamed += c),
+    });
+    expect([r.exitCode, r.stdout, r.stderr, streamed]).toEqual([3, 'out\nin\n', 'err\n', 'out\nin\n']);
+    expect(t.wires).toHaveLength(1);
+    expect([t.user, t.isRoot, t.canSudo]).toEqual(['root', true, true]);
+    await t.exec(['true']);
+    expect(t.wires).toHaveLength(2);
+    expect(t.wires[1]).toBe('true'); // later commands carry no probe
+  });
+
+  it('commands started with the first wait for it; a put first asks by a command of its own', async () => {
+    const t = new LazyLocal();
+    const rs = await Promise.all([1, 2, 3].map((i) => t.exec(['echo', String(i)], { sudo: true })));
+    expect(rs.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
+    expect(t.wires.filter((w) => w.includes('id -un'))).toHaveLength(1);
+    const p = new LazyLocal();
+    await p.put(join(dir, 'lazy-put'), 'x');
+    expect(p.wires[0]).toBe(IDENTITY_PROBE);
+    expect(readFileSync(join(dir, 'lazy-put'), 'utf8')).toBe('x');
+  });
+
+  it('a first command whose shell never says who we are fails, and the next asks again', async () => {
+    const t = new LazyLocal();
+    t.lose = 1; // the connection is gone before the marker comes
+    await expect(t.exec(['true'], { sudo: true })).rejects.toThrow(CommandError);
+    expect((await t.exec(['echo', 'ok'], { sudo: true })).stdout).toBe('ok\n');
+    expect(t.isRoot).toBe(true);
+  });
+
+  it('the probe leaves `u` and `s` for the command after it, and says why sudo cannot be used', () => {
+    const out = sh(`${IDENTITY_PROBE}; echo "[$u:$s]"`);
+    expect(out).toMatch(/^uid=0\nuser=root\nsudo=root\n\[0:root\]\n$/);
+    expect(identifyingWire("echo 'x'", true, '@@m')).toMatch(/case \$s in root\) echo 'x' ;; yes\) sudo -n -- sh -c /);
   });
 });
 
