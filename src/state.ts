@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserError } from './errors.js';
 import { withPath } from './local-fs.js';
+import type { ProbeMemo } from './resources/probe.js';
 
 /** Where ebpf-lab keeps its own state: labs it created, keys, known hosts, caches. */
 export function labHome(): string {
@@ -174,6 +175,7 @@ export async function saveLab(rec: LabRecord): Promise<void> {
 export async function forgetLab(name: string): Promise<void> {
   await updateRegistry((labs) => delete labs[name]);
   await rm(factsPath(name), { force: true });
+  await rm(memoPath(name), { force: true });
 }
 
 /**
@@ -191,4 +193,34 @@ export async function saveFactsGuess(lab: string, raw: string): Promise<void> {
   const path = factsPath(lab);
   // Only a cache: a failure (a full disk) is no error, and leaves no empty directory behind.
   await writePrivate(path, raw).catch(() => rmdir(dirname(path)).catch(() => {}));
+}
+
+/**
+ * The answers of fingerprinted probes a lab's last run read, each with its fingerprint
+ * (src/resources/probe.ts): a probe whose fingerprint is unchanged is not run again. Not
+ * secret; a missing or unreadable file is simply no memo.
+ */
+const memoPath = (lab: string) => factsPath(lab).replace(/\.txt$/, '.probes.json');
+
+export async function readProbeMemo(lab: string): Promise<ProbeMemo | undefined> {
+  try {
+    const m: unknown = JSON.parse(await readFile(memoPath(lab), 'utf8'));
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return undefined;
+    const ok = Object.values(m).every(
+      (v: unknown) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as Record<string, unknown>)['fingerprint'] === 'string' &&
+        typeof (v as Record<string, unknown>)['body'] === 'string' &&
+        typeof (v as Record<string, unknown>)['code'] === 'number',
+    );
+    return ok ? (m as ProbeMemo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function saveProbeMemo(lab: string, memo: ProbeMemo): Promise<void> {
+  const path = memoPath(lab);
+  await writePrivate(path, JSON.stringify(memo)).catch(() => rmdir(dirname(path)).catch(() => {}));
 }

@@ -1,5 +1,11 @@
 import { applyDesired, desiredChanges, type Desired } from '../src/resources/desired.js';
-import { aptGet, alternativeMembers, packagesProbe, resolveAlternatives } from '../src/resources/apt.js';
+import {
+  aptGet,
+  alternativeMembers,
+  APT_INPUTS_FINGERPRINT,
+  packagesProbe,
+  resolveAlternatives,
+} from '../src/resources/apt.js';
 import { probe } from '../src/resources/probe.js';
 import { quoteArgv } from '../src/transports/quote.js';
 import type { HostFacts } from '../src/facts/host.js';
@@ -58,10 +64,13 @@ export function bpftoolAlternatives(f: Pick<HostFacts, 'os' | 'kernel'>): string
 }
 
 const policyProbe = (names: string[]) =>
-  probe(names.length ? `apt-cache policy ${quoteArgv(names)} 2>/dev/null; true` : 'true', (o) => o, {
-    id: 'apt-policy',
-    args: names,
-  });
+  probe(
+    names.length ? `apt-cache policy ${quoteArgv(names)} 2>/dev/null; true` : 'true',
+    (o) => o,
+    { id: 'apt-policy', args: names },
+    undefined,
+    names.length ? APT_INPUTS_FINGERPRINT : undefined,
+  );
 
 /**
  * The packages this host gets: alternatives resolved against its apt lists, in one round trip

@@ -12,7 +12,8 @@ import {
   type Verbosity,
 } from '../render/report.js';
 import type { Step, StepResult } from '../runner/types.js';
-import { readFactsGuess, saveFactsGuess, saveLab } from '../state.js';
+import { readFactsGuess, readProbeMemo, saveFactsGuess, saveLab, saveProbeMemo } from '../state.js';
+import type { ProbeMemo } from '../resources/probe.js';
 import { labUrls, urlLines } from '../targets/urls.js';
 import { lockOnFirstUse } from '../runner/host-lock.js';
 import type { RunEvent, Mode } from '../runner/events.js';
@@ -145,9 +146,13 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
           : `starting the run on ${transport.name}`,
       );
       let seenFacts: string | undefined;
+      let seenMemo: ProbeMemo | undefined;
+      const [factsGuess, probeMemo] = await Promise.all([readFactsGuess(record.name), readProbeMemo(record.name)]);
       const results = await runSteps({
-        factsGuess: await readFactsGuess(record.name),
+        factsGuess,
         onFacts: (raw) => (seenFacts = raw),
+        ...(probeMemo ? { probeMemo } : {}),
+        onProbeMemo: (m) => (seenMemo = m),
         host: guard.wrap(locked?.host ?? transport),
         steps,
         options,
@@ -156,6 +161,7 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         lab: record.name,
       });
       if (seenFacts !== undefined) await saveFactsGuess(record.name, seenFacts);
+      if (seenMemo !== undefined) await saveProbeMemo(record.name, seenMemo);
       const ok = results.every((r) => r.status !== 'failed');
       code = exitCode(results, Boolean(input.detailedExitcode));
       // Where to open the lab from here: a sandbox's loopback forwards, a remote host's public URLs.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { quote } from '../transports/quote.js';
 import type { Transport } from '../transports/transport.js';
 
 /** A read-only fact: a sh snippet and a parser of its stdout (and exit code). */
@@ -9,7 +10,16 @@ export interface Probe<T> {
   fact?: { id: string; args?: unknown };
   /** Probes of this kind are read together in one script (see ProbeBatch). */
   batch?: ProbeBatch;
+  /**
+   * A cheap command whose output changes whenever the probe's answer can: with the answer a
+   * run before read under the same fingerprint (a {@link ProbeMemo}), the probe itself does
+   * not run. Each probe that has one says why it is enough.
+   */
+  fingerprint?: string;
 }
+
+/** Answers of fingerprinted probes as a run read them, by probe script: the next run's memo. */
+export type ProbeMemo = Record<string, { fingerprint: string } & RawOutput>;
 
 /**
  * Probes of one kind that one script answers together: every managed file's stat and sha256
@@ -37,8 +47,9 @@ export function probe<T>(
   parse: (stdout: string, exitCode: number) => T,
   fact?: Probe<T>['fact'],
   batch?: ProbeBatch,
+  fingerprint?: string,
 ): Probe<T> {
-  return { script, parse, fact, ...(batch ? { batch } : {}) };
+  return { script, parse, fact, ...(batch ? { batch } : {}), ...(fingerprint ? { fingerprint } : {}) };
 }
 
 /** What one probe script printed (its last newline dropped) and its exit code. */
@@ -68,7 +79,18 @@ export async function runProbes<P extends Record<string, Probe<unknown>>>(
 }
 
 /** What readScripts runs: a probe's script, and its batch when it has one. */
-export type Readable = Pick<Probe<unknown>, 'script' | 'batch'>;
+export type Readable = Pick<Probe<unknown>, 'script' | 'batch' | 'fingerprint'>;
+
+/**
+ * A fingerprinted probe's section: its fingerprint, then the probe, unless the fingerprint is
+ * the one `memo` was read under (then only `<same>`). Its output: `<same>`, or the fingerprint,
+ * a line `<fp>`, and the probe's own output.
+ */
+function fingerprinted(p: Readable, memo: ProbeMemo | undefined, same: string, fp: string): string {
+  const known = memo?.[p.script];
+  const check = known ? `if [ "$f" = ${quote(known.fingerprint)} ]; then echo '${same}'; exit 0; fi\n` : '';
+  return `f=$( ${p.fingerprint}\n)\n${check}printf '%s\\n' "$f"; echo '${fp}'\n${p.script}`;
+}
 
 /**
  * The raw outputs of `probes`, run in one sh script (one round trip) as {@link runProbes}
@@ -76,10 +98,17 @@ export type Readable = Pick<Probe<unknown>, 'script' | 'batch'>;
  * one script (one item or many: a unit alone costs one systemctl instead of four); each gets
  * the part of its output that belongs to its item.
  */
-export async function readScripts(host: Transport, probes: Readable[], names: string[] = []): Promise<RawOutput[]> {
+export async function readScripts(
+  host: Transport,
+  probes: Readable[],
+  names: string[] = [],
+  memo?: { known?: ProbeMemo; read: ProbeMemo },
+): Promise<RawOutput[]> {
   if (probes.length === 0) return [];
   const nonce = randomBytes(6).toString('hex');
   const mark = `@@${nonce}-item`;
+  const same = `@@${nonce}-same`;
+  const fp = `@@${nonce}-fp`;
   // Sections: a probe alone, or every probe of one batch kind.
   const kinds = new Map<string, number[]>();
   probes.forEach((p, i) => p.batch && kinds.set(p.batch.kind, [...(kinds.get(p.batch.kind) ?? []), i]));
@@ -90,7 +119,14 @@ export async function readScripts(host: Transport, probes: Readable[], names: st
     sections.push({ script: probes[members[0]!]!.batch!.script(items, mark), members });
     members.forEach((i) => batched.add(i));
   }
-  probes.forEach((p, i) => batched.has(i) || sections.push({ script: p.script, one: i }));
+  probes.forEach(
+    (p, i) =>
+      batched.has(i) ||
+      sections.push({
+        script: memo && p.fingerprint ? fingerprinted(p, memo.known, same, fp) : p.script,
+        one: i,
+      }),
+  );
   const script = sections
     // The extra `echo` ends the probe's last line even when its output lacks a newline.
     .map(
@@ -105,7 +141,27 @@ export async function readScripts(host: Transport, probes: Readable[], names: st
     const section = sections[Number(m[1])]!;
     const body = m[2]!.slice(0, -1);
     if (!section.members) {
-      seen.set(section.one!, { body: body.replace(/\n$/, ''), code: Number(m[3]) });
+      const out = { body: body.replace(/\n$/, ''), code: Number(m[3]) };
+      const p = probes[section.one!]!;
+      if (memo && p.fingerprint) {
+        const known = memo.known?.[p.script];
+        const at = out.body.indexOf(`\n${fp}\n`);
+        if (out.body === same && known) {
+          memo.read[p.script] = known;
+          seen.set(section.one!, { body: known.body, code: known.code });
+        } else if (at >= 0) {
+          const read = { body: out.body.slice(at + fp.length + 2), code: out.code };
+          memo.read[p.script] = { fingerprint: out.body.slice(0, at), ...read };
+          seen.set(section.one!, read);
+        } else if (out.body.endsWith(`\n${fp}`) || out.body === fp) {
+          // The probe printed nothing.
+          const read = { body: '', code: out.code };
+          memo.read[p.script] = { fingerprint: out.body.slice(0, -fp.length).replace(/\n$/, ''), ...read };
+          seen.set(section.one!, read);
+        }
+        continue;
+      }
+      seen.set(section.one!, out);
       continue;
     }
     // The batch's items, each after its `<mark> <i>` line.

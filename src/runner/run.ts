@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { UserError, VerifyError, ConvergenceError } from '../errors.js';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
-import { readScripts, runProbes, type Probe } from '../resources/probe.js';
+import { readScripts, runProbes, type Probe, type ProbeMemo } from '../resources/probe.js';
 import { labSecret } from '../secrets.js';
 import type { LabOptions } from '../options.js';
 import type { Transport } from '../transports/transport.js';
@@ -25,6 +25,10 @@ export interface RunInput {
   factsGuess?: string;
   /** Called with the facts script's output when this run read it and it differs from the guess. */
   onFacts?: (raw: string) => void;
+  /** Fingerprinted probes' answers as the run before read them (see Probe.fingerprint). */
+  probeMemo?: ProbeMemo;
+  /** Called with the fingerprinted probes' answers this run's snapshot read, when they differ from probeMemo. */
+  onProbeMemo?: (memo: ProbeMemo) => void;
 }
 
 /**
@@ -93,6 +97,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
   if (mode !== 'verify') await prepare(guess?.facts);
   // Every check against one snapshot; a failure to read it leaves the checks to the steps.
   let snapshot: Snapshot | undefined;
+  const memo = { ...(input.probeMemo ? { known: input.probeMemo } : {}), read: {} as ProbeMemo };
   if (mode !== 'verify') {
     const known = facts ? await facts.catch(() => undefined) : undefined;
     snapshot = await snapshotChecks(
@@ -102,7 +107,10 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       (step, over) => ({ ...contextFor(step), ...over }),
       known,
       known ? undefined : guess,
+      memo,
     ).catch(() => undefined);
+    if (Object.keys(memo.read).length && JSON.stringify(memo.read) !== JSON.stringify(input.probeMemo ?? {}))
+      input.onProbeMemo?.(memo.read);
     if (snapshot?.facts) facts ??= Promise.resolve(snapshot.facts);
     if (snapshot?.factsRaw !== undefined) lastFacts = snapshot.factsRaw;
     // prepare chose on facts the host does not have (or that were never checked): again, on the real ones.

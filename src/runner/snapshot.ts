@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
-import { readScripts, type Probe, type ProbeResults, type RawOutput, type Readable } from '../resources/probe.js';
+import {
+  readScripts,
+  type Probe,
+  type ProbeMemo,
+  type ProbeResults,
+  type RawOutput,
+  type Readable,
+} from '../resources/probe.js';
 import type { Transport } from '../transports/transport.js';
 import type { Mode } from './events.js';
 import type { CheckResult, Step, StepContext } from './types.js';
@@ -31,6 +38,9 @@ import type { CheckResult, Step, StepContext } from './types.js';
  * checks are dropped and run again on the facts just read (the probes already read still
  * answer: each is keyed by its own script, not by the facts), which costs the round trip the
  * guess saved and nothing more.
+ *
+ * A probe with a fingerprint (Probe.fingerprint) is answered from `memo` (what the run before
+ * read) when its fingerprint is still the same; what this snapshot read goes to `memo.read`.
  */
 
 /** The snapshot lacks what a check asked for: the check is run again once it is read. */
@@ -96,6 +106,7 @@ export async function snapshotChecks(
   contextFor: (step: Step, over: Pick<StepContext, 'facts' | 'probe' | 'progress'>) => StepContext,
   facts?: HostFacts,
   guess?: FactsGuess,
+  memo?: { known?: ProbeMemo; read: ProbeMemo },
 ): Promise<Snapshot> {
   const t0 = performance.now();
   const raw = new Map<string, RawOutput>();
@@ -143,7 +154,7 @@ export async function snapshotChecks(
     }
     if (want.size === 0) break;
     const scripts = [...want.keys()];
-    const out = await readScripts(host, [...want.values()]);
+    const out = await readScripts(host, [...want.values()], [], memo);
     roundTrips++;
     scripts.forEach((s, i) => raw.set(s, out[i]!));
     const f = raw.get(hostFactsProbe.script);

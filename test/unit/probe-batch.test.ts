@@ -187,3 +187,45 @@ describe("probe batches: one dpkg-query for every step's packages, the same answ
     expect(parsed[3]).toEqual({ libc6: true, dpkg: true, apt: true, coreutils: true });
   });
 });
+
+describe('fingerprinted probes: the probe runs only when its fingerprint changed', () => {
+  const f = (name: string) => join(dir, `fp-${name}`);
+  writeFileSync(f('fp'), 'one\n');
+  writeFileSync(f('answer'), 'answer 1\n');
+  const counted = (out: string) => `cat ${f('answer')}; echo ran >> ${f('count')}${out}`;
+  const p: Readable = { script: counted(''), fingerprint: `cat ${f('fp')}` };
+  const silent: Readable = { script: `echo ran >> ${f('count')}`, fingerprint: `cat ${f('fp')}` };
+  const runs = () =>
+    spawnSync('sh', ['-c', `cat ${f('count')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+
+  it('no memo: runs it, and records the answer with its fingerprint', async () => {
+    const memo = { read: {} };
+    const [a, b] = await readScripts(local, [p, silent], [], memo);
+    expect([a, b]).toEqual([
+      { body: 'answer 1', code: 0 },
+      { body: '', code: 0 },
+    ]);
+    expect(memo.read).toEqual({
+      [p.script]: { fingerprint: 'one', body: 'answer 1', code: 0 },
+      [silent.script]: { fingerprint: 'one', body: '', code: 0 },
+    });
+    expect(runs()).toBe('2');
+  });
+
+  it('the same fingerprint: the memo answers and the probe does not run; a changed one runs it', async () => {
+    const known = { [p.script]: { fingerprint: 'one', body: 'answer 0 (memo)', code: 0 } };
+    const memo = { known, read: {} };
+    expect(await readScripts(local, [p], [], memo)).toEqual([{ body: 'answer 0 (memo)', code: 0 }]);
+    expect(runs()).toBe('2');
+    expect(memo.read).toEqual(known);
+    writeFileSync(f('fp'), 'two\n');
+    writeFileSync(f('answer'), 'answer 2\n');
+    const again = { known, read: {} };
+    expect(await readScripts(local, [p], [], again)).toEqual([{ body: 'answer 2', code: 0 }]);
+    expect(runs()).toBe('3');
+    expect(again.read).toEqual({ [p.script]: { fingerprint: 'two', body: 'answer 2', code: 0 } });
+    // Without a memo to keep (step-by-step checks), the probe runs as it always did.
+    expect(await readScripts(local, [p])).toEqual([{ body: 'answer 2', code: 0 }]);
+    expect(runs()).toBe('4');
+  });
+});
