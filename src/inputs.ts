@@ -7,7 +7,6 @@
  */
 import { constants } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import { UserError } from './errors.js';
 import { knownHostsPath, labHome } from './state.js';
 
@@ -75,6 +74,8 @@ const PRIVATE_KEY_HEADER = /^-----BEGIN ((OPENSSH|RSA|EC|DSA|ENCRYPTED) )?PRIVAT
 export async function checkKeyFile(path: string): Promise<void> {
   const example = '~/.ssh/id_ed25519';
   const data = await readInputFile('--key', path, MAX_KEY_BYTES, example);
+  // Loaded here only: the ssh library is the CLI's largest, and most runs give no --key.
+  const { default: ssh2 } = await import('ssh2');
   const parsed = ssh2.utils.parseKey(data);
   const encrypted = parsed instanceof Error && /passphrase/i.test(parsed.message);
   const isKey = !(parsed instanceof Error) || encrypted || PRIVATE_KEY_HEADER.test(data.toString('latin1'));

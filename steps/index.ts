@@ -9,8 +9,7 @@ import prometheus from './prometheus.js';
 import grafana from './grafana.js';
 import btTools from './bt-tools.js';
 import batchJob from './batch-job.js';
-import { labPackages } from './packages.js';
-import { release } from 'node:os';
+import { STEP_IDS } from './catalog.js';
 import type { Step } from '../src/runner/types.js';
 
 /** Every step, in the order they run. `--only`/`--skip` select from this list. */
@@ -28,19 +27,8 @@ export const STEPS: Step[] = [
   batchJob,
 ];
 
-/** What the sandbox's package set depends on: its OS release (the kernel is this machine's). */
-export interface SandboxOsFacts {
-  distro: string;
-  versionId: string;
-  suite: string;
-}
+// The ids a command checks --only/--skip against before the steps are loaded are theirs.
+if (STEPS.map((s) => s.id).join() !== STEP_IDS.join())
+  throw new Error(`steps/catalog.ts STEP_IDS is not the steps' ids: ${STEPS.map((s) => s.id).join()}`);
 
-/**
- * Every package any step may install on a sandbox of `os`: its local repository serves them
- * (alternatives `a|b` are resolved against that OS's archive when the repository is built).
- */
-export function sandboxPackages(os: SandboxOsFacts): string[] {
-  const facts = { os: { id: os.distro, versionId: os.versionId, codename: os.suite, pretty: '' }, kernel: release() };
-  // + the distribution's Prometheus: the sandbox has no internet for the upstream release.
-  return [...new Set([...labPackages(facts), 'prometheus'])].sort();
-}
+export { sandboxPackages, type SandboxOsFacts } from './catalog.js';

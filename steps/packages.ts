@@ -8,60 +8,10 @@ import {
 } from '../src/resources/apt.js';
 import { probe } from '../src/resources/probe.js';
 import { quoteArgv } from '../src/transports/quote.js';
-import type { HostFacts } from '../src/facts/host.js';
 import type { Step, StepContext } from '../src/runner/types.js';
+import { labPackages } from './catalog.js';
 
-/**
- * packages — every package the lab needs is installed, nothing else.
- *
- * Tracing: bpftrace, bpftool, clang, llvm, libbpf-dev, libelf-dev, libc6-dev, make;
- * tools: curl, jq, apache2-utils (ab), iproute2 (tc); PHP: apache2 with mod_php, php-fpm, php-cli, memcached with
- * php-memcached, php-apcu. Installs with --no-install-recommends in one apt-get call;
- * `apt-get update` only when apt does not know a package.
- *
- * bpftool is a list of alternatives, the first the archive has wins (see {@link bpftoolAlternatives}).
- */
-export function labPackages(f: Pick<HostFacts, 'os' | 'kernel'>): string[] {
-  return [
-    'bpftrace',
-    bpftoolAlternatives(f),
-    'clang',
-    'llvm',
-    'libbpf-dev',
-    'libelf-dev',
-    'libc6-dev',
-    'make',
-    'curl',
-    'jq',
-    // exercises: ab for `ebpf-lab bench`, tc for `ebpf-lab inject-latency`
-    'apache2-utils',
-    'iproute2',
-    'apache2',
-    'libapache2-mod-php',
-    'php-fpm',
-    'php-cli',
-    'memcached',
-    'php-memcached',
-    'php-apcu',
-  ];
-}
-
-/**
- * Where bpftool comes from, best first, as apt alternatives `a|b|c`:
- * - Debian: the `bpftool` package.
- * - Ubuntu: `linux-tools-<running kernel>` when the archive has it (what the
- *   /usr/sbin/bpftool wrapper looks for); else a real `bpftool` package (26.04 has one;
- *   24.04's is only a virtual name, which apt gives no candidate); else the newest
- *   generic tools the release has (the HWE ones first: 22.04's 5.15 bpftool cannot read a
- *   6.x kernel's BTF, its HWE 6.8 bpftool can). A kernel without its own linux-tools
- *   (a vendor kernel, a container on another host, a kernel newer than its tools) takes
- *   one of the latter; the bpf-programs step then finds the binary from facts.
- */
-export function bpftoolAlternatives(f: Pick<HostFacts, 'os' | 'kernel'>): string {
-  if (f.os.id !== 'ubuntu') return 'bpftool';
-  const own = /^[0-9][a-z0-9.+-]*$/.test(f.kernel) ? [`linux-tools-${f.kernel}`] : [];
-  return [...own, 'bpftool', `linux-tools-generic-hwe-${f.os.versionId}`, 'linux-tools-generic'].join('|');
-}
+export { bpftoolAlternatives, labPackages } from './catalog.js';
 
 const policyProbe = (names: string[]) =>
   probe(
@@ -87,6 +37,16 @@ async function resolve(ctx: StepContext) {
   return { packages, unresolved, results: { pkgs: installed } };
 }
 
+/**
+ * packages — every package the lab needs is installed, nothing else.
+ *
+ * Tracing: bpftrace, bpftool, clang, llvm, libbpf-dev, libelf-dev, libc6-dev, make;
+ * tools: curl, jq, apache2-utils (ab), iproute2 (tc); PHP: apache2 with mod_php, php-fpm, php-cli, memcached with
+ * php-memcached, php-apcu. Installs with --no-install-recommends in one apt-get call;
+ * `apt-get update` only when apt does not know a package.
+ *
+ * bpftool is a list of alternatives, the first the archive has wins (see bpftoolAlternatives in catalog.ts).
+ */
 const step: Step = {
   id: 'packages',
   title: 'Tracing, build and PHP packages are installed',

@@ -1,5 +1,5 @@
 /** The --target of a command: parsed, its inputs resolved (prompts included), then opened. */
-import { sandboxPackages } from '../../steps/index.js';
+import { sandboxPackages } from '../../steps/catalog.js';
 import { parseTarget, type ChosenTarget } from '../targets/index.js';
 import type { FlagValues, Interaction, OpenedTarget, Purpose } from '../targets/target.js';
 import type { Transport } from '../transports/transport.js';

@@ -1,6 +1,5 @@
-import { STEPS, sandboxPackages } from '../../steps/index.js';
+import { STEP_IDS, sandboxPackages } from '../../steps/catalog.js';
 import { JSON_PRINTED, UserError, summarizeError } from '../errors.js';
-import { runSteps, selectSteps } from '../runner/run.js';
 import { canRedraw, colourEnabled } from '../render/colour.js';
 import {
   detailRenderer,
@@ -11,7 +10,7 @@ import {
   type Renderer,
   type Verbosity,
 } from '../render/report.js';
-import type { Step, StepResult } from '../runner/types.js';
+import type { StepResult } from '../runner/types.js';
 import { readFactsGuess, readProbeMemo, saveFactsGuess, saveLab, saveProbeMemo } from '../state.js';
 import type { ProbeMemo } from '../resources/probe.js';
 import { labUrls, urlLines } from '../targets/urls.js';
@@ -58,8 +57,8 @@ export function exitCode(results: StepResult[], detailed: boolean): number {
  * --only/--skip against the step list: unknown ids, an empty list (`--only ''`, `--only ,,,`)
  * and a step both chosen and left out are bad input.
  */
-export function selectLabSteps(only: string[] | undefined, skip: string[] | undefined): Step[] {
-  const known = `known steps: ${STEPS.map((s) => s.id).join(', ')}`;
+export function selectLabSteps(only: string[] | undefined, skip: string[] | undefined): string[] {
+  const known = `known steps: ${STEP_IDS.join(', ')}`;
   for (const [flag, v] of [
     ['--only', only],
     ['--skip', skip],
@@ -71,7 +70,9 @@ export function selectLabSteps(only: string[] | undefined, skip: string[] | unde
       `${both.join(', ')} is both in --only and in --skip`,
       'give a step in one of them: --only picks steps, --skip leaves steps out',
     );
-  return selectSteps(STEPS, only, skip);
+  for (const id of [...(only ?? []), ...(skip ?? [])])
+    if (!(STEP_IDS as readonly string[]).includes(id)) throw new UserError(`unknown step "${id}"`, known);
+  return STEP_IDS.filter((id) => (!only?.length || only.includes(id)) && !skip?.includes(id));
 }
 
 /**
@@ -79,7 +80,7 @@ export function selectLabSteps(only: string[] | undefined, skip: string[] | unde
  * host is touched; then one connection carries the whole run. Returns the exit code.
  */
 export async function runCommand(input: RunCommandInput): Promise<number> {
-  const steps = selectLabSteps(input.only, input.skip);
+  const stepIds = selectLabSteps(input.only, input.skip);
   const { chosen, ready } = await chooseTarget(input, input.mode === 'up' ? 'create' : 'use');
   const options: LabOptions = {
     ...input.options,
@@ -117,11 +118,18 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     guard.stage(
       `opening ${chosen.spec.label}${chosen.target.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
     );
-    const opened = await ready.open({
-      create: input.mode === 'up',
-      packages: sandboxPackages,
-      log,
-    });
+    // The steps and the runner load during the ssh handshake (mostly waiting for the host),
+    // not before the connection starts: the target says when (or once it is open).
+    let connecting!: () => void;
+    const loading = new Promise<void>((r) => (connecting = r)).then(() =>
+      Promise.all([import('../../steps/index.js'), import('../runner/run.js')]),
+    );
+    loading.catch(() => {}); // (awaited below; a failure then is the one reported)
+    const opened = await ready
+      .open({ create: input.mode === 'up', packages: sandboxPackages, log, connecting })
+      .finally(connecting);
+    const [{ STEPS }, { runSteps }] = await loading;
+    const steps = STEPS.filter((s) => stepIds.includes(s.id));
     transport = opened.transport;
     const { record, urls } = opened;
     guard.holding(() => transport!.close());

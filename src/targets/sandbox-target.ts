@@ -73,16 +73,19 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
       log: o.log,
       connectFirst: true,
     });
+    // The TCP connection first: sshd starts its side while the ssh library loads.
+    const { dial } = await import('../transports/dial.js');
+    const dialled = dial(info.host, info.port);
     const { connectSsh } = await import('../transports/ssh.js');
-    const connect = (i: typeof info) =>
+    const connect = (i: typeof info, early?: typeof dialled) =>
       connectSsh(
         { host: i.host, port: i.port, user: i.user, keyPath: i.keyPath },
         { knownHostsPath: knownHostsPath(), pinned: i.hostKeys },
-        { log: o.log },
+        { log: o.log, ...(early ? { dialled: early } : {}), ...(o.connecting ? { connecting: o.connecting } : {}) },
       );
     let transport;
     try {
-      transport = await connect(info);
+      transport = await connect(info, dialled);
     } catch (e) {
       const { sandboxSshReady } = await sandbox();
       const ready = await sandboxSshReady({ ...ref, log: o.log }).catch(() => undefined);

@@ -85,11 +85,14 @@ export const sshTarget: Target<SshSpec, SshInputs> = {
   },
 
   async open(spec, inputs, o) {
+    // The TCP connection first: sshd starts its side while the ssh library loads.
+    const { dial } = await import('../transports/dial.js');
+    const dialled = dial(spec.host, spec.port);
     const { connectSsh } = await import('../transports/ssh.js');
     const transport = await connectSsh(
       { host: spec.host, port: spec.port, user: spec.user, keyPath: inputs.keyPath },
       { knownHostsPath: knownHostsPath() },
-      { log: o.log },
+      { log: o.log, dialled, ...(o.connecting ? { connecting: o.connecting } : {}) },
     );
     return {
       transport,

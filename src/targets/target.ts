@@ -59,6 +59,8 @@ export interface OpenOptions {
   /** Packages a sandbox's local repository must serve for its OS (computed from the steps). */
   packages: (os: { distro: string; versionId: string; suite: string }) => readonly string[];
   log: (line: string) => void;
+  /** Told once the ssh handshake has started: the run loads the rest of itself meanwhile. */
+  connecting?: () => void;
 }
 
 /** Where a browser on this machine opens the lab (see src/targets/urls.ts). */

@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import ssh2, { type ClientChannel, type ConnectConfig, type Client as SshClient } from 'ssh2';
 import { UserError } from '../errors.js';
+import type { Dialled } from './dial.js';
 import {
   decideHostKey,
   fingerprint,
@@ -45,6 +46,10 @@ export interface SshOptions {
   /** Whole handshake budget (TCP connect + key exchange + auth); default 20 s. */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** A connection to the target opened beforehand (see dial.ts); a failed one is not used. */
+  dialled?: Dialled;
+  /** Told once the handshake has started (it is mostly waiting for the server). */
+  connecting?: () => void;
 }
 
 const MAX_CHANNELS = 4;
@@ -278,7 +283,10 @@ export async function connectSsh(
       reject(rejection ?? describeConnectError(e, target, !target.keyPath));
       conn.end();
     });
+    const early = opts.dialled && !opts.dialled.failed() ? { sock: opts.dialled.sock } : {};
+    if (opts.dialled && !('sock' in early)) opts.dialled.sock.destroy();
     conn.connect({
+      ...early,
       host: target.host,
       port: target.port,
       username: target.user,
@@ -296,6 +304,7 @@ export async function connectSsh(
         return d.action !== 'reject';
       },
     });
+    opts.connecting?.();
   });
   if (toRecord) {
     // Re-read: another connection of this run may have recorded its host meanwhile.
