@@ -99,7 +99,10 @@ export function buildKey(f: HostFacts): string {
  */
 const TOOLCHAIN =
   // Under the build's `set -e` too: a library glob that matches nothing must not end it.
-  'c=$(command -v clang) && c=$(readlink -f "$c") || c=; ' +
+  // `command -v clang` without its subshell: the first directory of PATH with a file clang
+  // (dash's lookup: a regular file, symlinks followed), named as command -v names it.
+  'c=; IFS=:; for d in $PATH; do [ -f "$d/clang" ] && c=$d/clang && break; done; unset IFS; ' +
+  '[ -n "$c" ] && c=$(readlink -f "$c") || c=; ' +
   'c=$(stat -L --printf "%n %i %s %Y; " "$c" "${c%/bin/*}"/lib/libclang-cpp.so* /usr/lib/*/libLLVM*.so* 2>/dev/null) || true; ' +
   'read -r k </proc/version || true; printf "clang:%s btf:%s\\n" "$c" "$k"';
 

@@ -4,7 +4,11 @@
 # `<name> <sha256>` of each object on the host, `<name> missing` when absent or empty
 # (@OBJECTS@: bpf-object-hashes.sh); `@toolchain` then the compiler and kernel BTF now (@TOOLCHAIN@).
 echo @stamp
-cat @STAMP@ 2>/dev/null
+# The record line by line with the shell's read instead of cat: the same bytes (-r keeps
+# backslashes, IFS= the blanks, and a last line without a newline is printed without one).
+l=
+while IFS= read -r l; do printf '%s\n' "$l"; done 2>/dev/null <@STAMP@
+printf '%s' "$l"
 echo @objects
 @OBJECTS@
 echo @toolchain
