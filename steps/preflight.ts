@@ -35,13 +35,14 @@ const needrestartProbe = probe('test -d /etc/needrestart && echo yes', (o) => o 
  * on every Ubuntu host (matching it by name made preflight wait 10 minutes and fail on a
  * fresh Ubuntu 22.04).
  */
-const APT_BUSY_SCRIPT = hostScript('apt-busy');
+const aptBusyScript = (maxLines: number) => hostScript('apt-busy', { MAX_LINES: maxLines });
 
 const busyProbe = {
   cloudInit: probe('command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1', (o) => o.trim(), {
     id: 'cloud-init-status',
   }),
-  apt: probe(`{ ${APT_BUSY_SCRIPT}\n} | head -3`, (o) => o.trim(), { id: 'apt-busy' }),
+  // The first 3 lines say enough (the script cuts them itself, without a head process).
+  apt: probe(aptBusyScript(3), (o) => o.trim(), { id: 'apt-busy' }),
 };
 
 const step: Step = {
@@ -84,7 +85,7 @@ const step: Step = {
       await ctx.host.exec(
         {
           // Idle twice, a second apart: the apt-daily jobs hand over between processes.
-          script: `busy() {\n${APT_BUSY_SCRIPT}\n}\n${waitLoop('[ -z "$(busy)" ] && sleep 1 && [ -z "$(busy)" ]', { tries: 600, every: 1, then: 'exit 0' })}; busy; exit 1`,
+          script: `busy() {\n${aptBusyScript(0)}\n}\n${waitLoop('[ -z "$(busy)" ] && sleep 1 && [ -z "$(busy)" ]', { tries: 600, every: 1, then: 'exit 0' })}; busy; exit 1`,
         },
         { sudo: true, timeoutMs: 620_000 },
       );

@@ -7,12 +7,13 @@
 # The lines are what `stat | awk` over /proc/locks and `pgrep -a -x 'apt|apt-get|dpkg|
 # aptitude'` then `pgrep -a -f 'bin/unattended-upgrade( |$)|apt\.systemd\.daily( |$)'` print,
 # but the shell finds them itself: this runs in every snapshot, and each of those processes
-# cost more than the whole loop over /proc.
+# cost more than the whole loop over /proc. @MAX_LINES@: how many lines at most (0: all).
 nl='
 '
 # The lock files' inodes: the "ino:" line of /proc/self/fdinfo for the file opened on fd 3
 # (the shell's own fd, so /proc/self is this shell). It is the inode /proc/locks names (both
 # are the open file's inode); stat only where a kernel's fdinfo has no "ino:" (before 5.14).
+O=
 L=
 for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock; do
   [ -e "$f" ] || continue
@@ -33,7 +34,7 @@ if [ -n "$L" ]; then
       R=${R#*"$nl"}
       [ "${l%% *}" = "${id##*:}" ] && m=${l#* }
     done
-    [ -n "$m" ] && echo "lock $m held by pid $pid"
+    [ -n "$m" ] && O="${O}lock $m held by pid $pid$nl"
   done </proc/locks
 fi
 # pgrep -x matches the process name (/proc/PID/comm). A script started by its #! line is
@@ -74,4 +75,16 @@ for d in /proc/[0-9] /proc/[0-9][0-9] /proc/[0-9][0-9][0-9] /proc/[0-9][0-9][0-9
 done
 # apt-daily(-upgrade).service's own script counts too: between its apt-get and
 # unattended-upgrade runs it holds no lock and runs no apt for a moment, and is still not done.
-printf '%s' "$X$F"
+O=$O$X$F
+# The first n lines (0: all of them), as `| head -n` printed them, without its two
+# processes. Each line ends with a newline.
+n=@MAX_LINES@
+if [ "$n" = 0 ]; then
+  printf '%s' "$O"
+else
+  while [ "$n" -gt 0 ] && [ -n "$O" ]; do
+    printf '%s\n' "${O%%"$nl"*}"
+    O=${O#*"$nl"}
+    n=$((n - 1))
+  done
+fi
