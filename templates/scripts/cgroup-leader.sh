@@ -2,7 +2,9 @@
 # of a unit) when systemd knows no MainPID: the newest process in it whose parent is PID 1, on
 # cgroup v2 or v1/hybrid (the newest because an old master may still be exiting after a
 # graceful stop). Debian's apache2.service is Type=forking without PIDFile, so systemd may not
-# know its main PID. Prints nothing when there is none. Used by main-pid.sh and units-state.sh.
+# know its main PID. Prints nothing when there is none. Used by main-pid.sh and units-state.sh
+# (which sets l empty, calls it in its own shell and reads the PID from $l, which it sets to
+# what it prints).
 cgroup_leader() {
   cg=$1
   for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do

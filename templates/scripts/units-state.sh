@@ -41,8 +41,12 @@ E=
 k=0
 for u in @UNITS@; do
   eval "p=\${p_$k:-0} g=\${g_$k-}"
-  [ "$p" != 0 ] || p=$(cgroup_leader "$g")
-  p=${p:-0}
+  # cgroup_leader leaves the PID it prints in $l too: no subshell to catch its output.
+  if [ "$p" = 0 ]; then
+    l=
+    cgroup_leader "$g" >/dev/null
+    p=${l:-0}
+  fi
   t=
   s=
   if [ "$p" != 0 ] && [ -r /proc/$p/environ ] && read -r s </proc/$p/stat 2>/dev/null; then
