@@ -113,12 +113,10 @@ function attempt(host: Transport, owner: string, dir?: string, first?: LockOptio
         input,
         onOutput: (chunk, stream) => {
           if (settled) return;
+          // (stderr is kept from the start: sshd may pass it on before the stdout before it)
           if (stream === 'stderr') {
-            if (got) {
-              err += chunk;
-              firstDone();
-            }
-            return;
+            err += chunk;
+            return firstDone();
           }
           buf += chunk;
           if (got) return firstDone();

@@ -185,6 +185,30 @@ describe('host run lock', () => {
     }
   });
 
+  it("the first command's stderr may reach the run before the holder's first line", async () => {
+    // sshd reads a command's stdout and stderr separately: either may be passed on first.
+    const host: Transport = {
+      name: 'reordered',
+      exec: (c, o = {}) =>
+        new Promise((resolve) => {
+          const mark = /(@@first-[0-9a-f]{12})/.exec((c as { script: string }).script)![1]!;
+          setTimeout(() => {
+            o.onOutput!(`warning\n${mark}\n`, 'stderr');
+            o.onOutput!(`acquired\t42\t\nout\n${mark} 0\n`, 'stdout');
+          });
+          (o.input as NodeJS.ReadableStream).on('data', () =>
+            resolve({ command: 'holder', exitCode: 0, stdout: '', stderr: '', durationMs: 0 }),
+          );
+        }),
+      put: async () => {},
+      get: async () => Buffer.alloc(0),
+      close: async () => {},
+    };
+    const lock = await acquireHostLock(host, { waitMs: 0, first: { cmd: ['x'] } });
+    expect(lock.first).toMatchObject({ exitCode: 0, stdout: 'out', stderr: 'warning\n' });
+    await lock.release();
+  });
+
   it("lockOnFirstUse: the first command as root is the holder's; the rest run as before", async () => {
     const dir = join(scratch, 'first-use');
     const local = await connectLocal();
