@@ -303,31 +303,40 @@ export abstract class ShellTransport implements Transport {
     if (opts.timeoutMs !== undefined) inner = `${timeoutPrefix(opts.timeoutMs)} ${inner}`;
     const start = performance.now();
     let done!: () => void;
-    this.first = new Promise<void>((r) => (done = r));
+    const mine = new Promise<void>((r) => (done = r));
+    this.first = mine;
+    // Who we are is known as soon as the marker has passed: the command may run long (the run
+    // lock's holder lives as long as the run), and the commands waiting for it go on then.
+    const said = () => {
+      if (this.first === mine) this.first = undefined;
+      done();
+    };
+    let head = '';
+    let past = false;
+    const onOutput: ExecOptions['onOutput'] = (chunk, stream) => {
+      if (stream === 'stderr' || past) return opts.onOutput?.(chunk, stream);
+      head += chunk;
+      const at = head.indexOf(`${marker}\n`);
+      if (at < 0) return;
+      past = true;
+      try {
+        this.learn(head.slice(0, at));
+      } catch {
+        // not an identity: said below, once the command has ended
+      }
+      said();
+      const rest = head.slice(at + marker.length + 1);
+      if (rest) opts.onOutput?.(rest, stream);
+    };
     let r: RawResult;
     try {
-      // The command's own output goes to onOutput once the marker has passed.
-      let head = '';
-      let past = false;
-      const onOutput: ExecOptions['onOutput'] = opts.onOutput
-        ? (chunk, stream) => {
-            if (stream === 'stderr' || past) return opts.onOutput!(chunk, stream);
-            head += chunk;
-            const at = head.indexOf(`${marker}\n`);
-            if (at < 0) return;
-            past = true;
-            const rest = head.slice(at + marker.length + 1);
-            if (rest) opts.onOutput!(rest, stream);
-          }
-        : undefined;
       r = await this.runRaw(identifyingWire(inner, opts.sudo, marker), { ...opts, onOutput });
       const at = r.stdout.indexOf(`${marker}\n`);
       if (at < 0) throw new CommandError(this.result(IDENTITY_PROBE, r, 0), this.name);
-      this.learn(r.stdout.subarray(0, at).toString('utf8'));
+      if (!this.whoKnown) this.learn(r.stdout.subarray(0, at).toString('utf8'));
       r = { ...r, stdout: r.stdout.subarray(at + Buffer.byteLength(marker) + 1) };
     } finally {
-      this.first = undefined;
-      done();
+      said();
     }
     if (opts.sudo) this.requireRoot();
     const result = this.result(displayCommand(cmd), r, start);

@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { utils } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -281,6 +282,16 @@ describe('who we are, said by the first command', () => {
     await p.put(join(dir, 'lazy-put'), 'x');
     expect(p.wires[0]).toBe(IDENTITY_PROBE);
     expect(readFileSync(join(dir, 'lazy-put'), 'utf8')).toBe('x');
+  });
+
+  it('a first command that runs on (a lock holder) lets the others go once it has said who we are', async () => {
+    const t = new LazyLocal();
+    const input = new PassThrough();
+    const long = t.exec(['cat'], { sudo: true, input });
+    // Runs while the first still runs: it only waited for the identity.
+    expect((await t.exec(['echo', 'meanwhile'], { sudo: true })).stdout).toBe('meanwhile\n');
+    input.end('done\n');
+    expect((await long).stdout).toBe('done\n');
   });
 
   it('a first command whose shell never says who we are fails, and the next asks again', async () => {
