@@ -240,10 +240,20 @@ export class SshTransport extends ShellTransport {
     });
   }
 
+  /**
+   * Says goodbye and returns once the goodbye has left this process: the server's own
+   * clean-up of the session (PAM, logind) is not waited for, and the socket no longer keeps
+   * the process alive. Every command has ended by now (the run lock's holder included).
+   */
   async close(): Promise<void> {
     if (this.lost) return;
+    const sock = (this.conn as unknown as { _sock?: import('node:net').Socket })._sock;
     await new Promise<void>((resolve) => {
       this.conn.once('close', () => resolve());
+      sock?.once('finish', () => {
+        sock.unref();
+        resolve();
+      });
       this.conn.end();
     });
   }
