@@ -18,5 +18,8 @@ export function dial(host: string, port: number): Dialled {
   const sock = connect({ host, port });
   sock.on('error', () => (failed = true));
   sock.setNoDelay(true);
+  // Until connectSsh takes it (and refs it), it never keeps this process alive: a run that
+  // stops before connecting (a refused key, bad input) exits as it would without it.
+  sock.unref();
   return { sock, failed: () => failed || sock.destroyed };
 }

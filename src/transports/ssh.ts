@@ -271,13 +271,19 @@ export async function connectSsh(
   opts: SshOptions = {},
 ): Promise<SshTransport & { readonly user: string; readonly isRoot: boolean; readonly canSudo: boolean }> {
   const log = opts.log ?? (() => {});
-  const auth: Partial<ConnectConfig> = {};
-  if (target.keyPath) auth.privateKey = await loadPrivateKey(target.keyPath);
-  else if (process.env.SSH_AUTH_SOCK) auth.agent = process.env.SSH_AUTH_SOCK;
-  else throw new UserError('no ssh key given and no ssh-agent running (SSH_AUTH_SOCK is unset)', 'pass --key <file>');
-
+  // A connection opened beforehand and not used (the key is refused, say) is closed here.
+  const inputs = async () => {
+    const auth: Partial<ConnectConfig> = {};
+    if (target.keyPath) auth.privateKey = await loadPrivateKey(target.keyPath);
+    else if (process.env.SSH_AUTH_SOCK) auth.agent = process.env.SSH_AUTH_SOCK;
+    else throw new UserError('no ssh key given and no ssh-agent running (SSH_AUTH_SOCK is unset)', 'pass --key <file>');
+    return { auth, text: await readKnownHosts(policy.knownHostsPath) };
+  };
+  const { auth, text } = await inputs().catch((e: unknown) => {
+    opts.dialled?.sock.destroy();
+    throw e;
+  });
   const pinned: HostKey[] | undefined = policy.pinned?.map(parsePublicKeyLine);
-  const text = await readKnownHosts(policy.knownHostsPath);
   const known = parseKnownHosts(text);
   const preferTypes = (pinned ?? keysFor(known, target.host, target.port)).map((k) => k.type);
 
@@ -293,7 +299,7 @@ export async function connectSsh(
       reject(rejection ?? describeConnectError(e, target, !target.keyPath));
       conn.end();
     });
-    const early = opts.dialled && !opts.dialled.failed() ? { sock: opts.dialled.sock } : {};
+    const early = opts.dialled && !opts.dialled.failed() ? { sock: opts.dialled.sock.ref() } : {};
     if (opts.dialled && !('sock' in early)) opts.dialled.sock.destroy();
     conn.connect({
       ...early,

@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { utils } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandError, UserError } from '../../src/errors.js';
-import { describeConnectError, loadPrivateKey } from '../../src/transports/ssh.js';
+import { connectSsh, describeConnectError, loadPrivateKey } from '../../src/transports/ssh.js';
+import { dial } from '../../src/transports/dial.js';
+import { createServer } from 'node:net';
 import { LocalTransport } from '../../src/transports/local.js';
 import {
   asRoot,
@@ -341,6 +343,34 @@ describe('private key files', () => {
     const p = join(dir, 'id_junk');
     writeFileSync(p, 'hello', { mode: 0o600 });
     await expect(loadPrivateKey(p)).rejects.toThrow(/not a usable private key/);
+  });
+});
+
+describe('a connection opened before the ssh library loads (dial)', () => {
+  it('never keeps the process alive unused, and is closed when the key is refused', async () => {
+    const server = createServer(() => {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const d = dial('127.0.0.1', port);
+      const p = join(dir, 'id_dial_open');
+      writeFileSync(p, utils.generateKeyPairSync('ed25519').private, { mode: 0o644 });
+      chmodSync(p, 0o644);
+      await expect(
+        connectSsh(
+          { host: '127.0.0.1', port, user: 'root', keyPath: p },
+          { knownHostsPath: join(dir, 'kh') },
+          { dialled: d },
+        ),
+      ).rejects.toThrow(/mode 644/);
+      expect(d.sock.destroyed).toBe(true);
+      // An unused one does not hold the event loop (a refused run exits at once).
+      const unused = dial('127.0.0.1', port);
+      expect((unused.sock as unknown as { _handle?: { hasRef(): boolean } })._handle?.hasRef()).toBe(false);
+      unused.sock.destroy();
+    } finally {
+      server.close();
+    }
   });
 });
 
