@@ -124,3 +124,15 @@ export function summarizeError(e: unknown): ErrorSummary {
 
 /** Set on an error whose JSON summary is already on stdout (the run's own JSON object carried it). */
 export const JSON_PRINTED = Symbol('ebpf-lab.jsonPrinted');
+
+/**
+ * The run cannot go on on this host: its run lock could not be taken (another run holds it,
+ * no space for its record…), found by the run's first command. The runner stops at once and
+ * the command reports `reason` as it would have before any step began.
+ */
+export class RunAborted extends Error {
+  override name = 'RunAborted';
+  constructor(readonly reason: unknown) {
+    super(reason instanceof Error ? reason.message : String(reason));
+  }
+}

@@ -1,5 +1,5 @@
 import { STEP_IDS, sandboxPackages } from '../../steps/catalog.js';
-import { JSON_PRINTED, UserError, summarizeError } from '../errors.js';
+import { JSON_PRINTED, RunAborted, UserError, summarizeError } from '../errors.js';
 import { canRedraw, colourEnabled } from '../render/colour.js';
 import {
   detailRenderer,
@@ -167,6 +167,9 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
         mode: input.mode,
         emit: guard.emit,
         lab: record.name,
+      }).catch((e: unknown) => {
+        // The run lock could not be taken: said as before any step began.
+        throw e instanceof RunAborted ? e.reason : e;
       });
       if (seenFacts !== undefined) await saveFactsGuess(record.name, seenFacts);
       if (seenMemo !== undefined) await saveProbeMemo(record.name, seenMemo);

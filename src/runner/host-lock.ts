@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { PassThrough } from 'node:stream';
-import { CommandError, HostError, UserError } from '../errors.js';
+import { CommandError, HostError, RunAborted, UserError } from '../errors.js';
 import { quote } from '../transports/quote.js';
 import { displayCommand, innerCommand } from '../transports/sudo.js';
 import { RUN_OWNER, STATE_DIR } from '../lab/layout.js';
@@ -242,10 +242,15 @@ export function lockOnFirstUse(host: Transport, opts: LockOptions & { onLocked?:
   let lock: Promise<HostLock> | undefined;
   const stop = new AbortController();
   const take = (first?: LockOptions['first']) => {
-    lock ??= acquireHostLock(host, { ...opts, signal: stop.signal, ...(first ? { first } : {}) }).then((l) => {
-      opts.onLocked?.();
-      return l;
-    });
+    lock ??= acquireHostLock(host, { ...opts, signal: stop.signal, ...(first ? { first } : {}) }).then(
+      (l) => {
+        opts.onLocked?.();
+        return l;
+      },
+      (e: unknown) => {
+        throw new RunAborted(e);
+      },
+    );
     return lock;
   };
   const exec = async (cmd: Command, o: ExecOptions = {}): Promise<CommandResult> => {

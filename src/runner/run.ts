@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { UserError, VerifyError, ConvergenceError } from '../errors.js';
+import { UserError, VerifyError, ConvergenceError, RunAborted } from '../errors.js';
 import { hostFactsProbe, type HostFacts } from '../facts/host.js';
 import { readScripts, runProbes, type Probe, type ProbeMemo } from '../resources/probe.js';
 import { labSecret } from '../secrets.js';
@@ -220,7 +220,7 @@ export async function runSteps(input: RunInput): Promise<StepResult[]> {
       results.push(r);
       emit({ kind: 'step:end', result: r });
     } catch (err) {
-      if (err instanceof UserError) throw err;
+      if (err instanceof UserError || err instanceof RunAborted) throw err;
       // verify reports every check; up stops at the first failure (later steps build on it).
       if (mode !== 'verify') failed = true;
       else anyFailed = true;

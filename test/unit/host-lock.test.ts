@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireHostLock, holderScript, lockOnFirstUse, unwritableError } from '../../src/runner/host-lock.js';
 import { connectLocal } from '../../src/transports/local.js';
+import { RunAborted, UserError } from '../../src/errors.js';
 import type { Transport } from '../../src/transports/transport.js';
 
 /**
@@ -238,7 +239,11 @@ describe('host run lock', () => {
     // Held: the first command waits with the lock, and does not run.
     const third = lockOnFirstUse(counted, { dir, waitMs: 0 });
     const m = join(scratch, 'first-use-ran');
-    await expect(third.host.exec(['touch', m], { sudo: true })).rejects.toThrow(/another ebpf-lab run/);
+    // (as RunAborted: the runner stops and the command reports the reason, a UserError)
+    const held = await third.host.exec(['touch', m], { sudo: true }).catch((e: unknown) => e);
+    expect(held).toBeInstanceOf(RunAborted);
+    expect((held as RunAborted).reason).toBeInstanceOf(UserError);
+    expect((held as RunAborted).message).toMatch(/another ebpf-lab run/);
     expect(existsSync(m)).toBe(false);
     await third.release();
     await other.release();

@@ -5,7 +5,7 @@ import { connectLocal } from '../../src/transports/local.js';
 import { FakeTransport } from '../../src/transports/fake.js';
 import { jsonRenderer, plainRenderer } from '../../src/render/report.js';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
-import { UserError } from '../../src/errors.js';
+import { RunAborted, UserError } from '../../src/errors.js';
 import type { RunEvent } from '../../src/runner/events.js';
 import type { Step } from '../../src/runner/types.js';
 
@@ -125,6 +125,36 @@ describe('runner', () => {
     expect(selectSteps(steps, ['a', 'c']).map((s) => s.id)).toEqual(['a', 'c']);
     expect(selectSteps(steps, undefined, ['b']).map((s) => s.id)).toEqual(['a', 'c']);
     expect(() => selectSteps(steps, ['nope'])).toThrow(/unknown step "nope".*/);
+  });
+});
+
+describe('a run lock that cannot be taken', () => {
+  it('stops the run at its first command: no step fails, the reason is thrown', async () => {
+    const reason = new UserError('another ebpf-lab run is working on h', 'wait');
+    const host = new FakeTransport();
+    host.exec = async () => {
+      throw new RunAborted(reason);
+    };
+    const probing: Step = {
+      id: 'p',
+      title: 'probes',
+      async check(ctx) {
+        await ctx.probe({ x: probe('true', (o) => o) });
+        return { changes: [], notes: [] };
+      },
+      async apply() {},
+    };
+    const events: RunEvent[] = [];
+    const e = await runSteps({
+      host,
+      steps: [probing, counterStep('b', { n: 0 }, 1)],
+      options: DEFAULT_OPTIONS,
+      mode: 'up',
+      emit: (ev) => events.push(ev),
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RunAborted);
+    expect((e as RunAborted).reason).toBe(reason);
+    expect(events.filter((ev) => ev.kind === 'step:end')).toEqual([]);
   });
 });
 
