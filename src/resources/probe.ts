@@ -144,19 +144,15 @@ export async function readScripts(
       const out = { body: body.replace(/\n$/, ''), code: Number(m[3]) };
       const p = probes[section.one!]!;
       if (memo && p.fingerprint) {
+        // `<same>`, or the fingerprint, the `<fp>` line and the probe's own output.
         const known = memo.known?.[p.script];
-        const at = out.body.indexOf(`\n${fp}\n`);
+        const at = body.indexOf(`\n${fp}\n`);
         if (out.body === same && known) {
           memo.read[p.script] = known;
           seen.set(section.one!, { body: known.body, code: known.code });
         } else if (at >= 0) {
-          const read = { body: out.body.slice(at + fp.length + 2), code: out.code };
-          memo.read[p.script] = { fingerprint: out.body.slice(0, at), ...read };
-          seen.set(section.one!, read);
-        } else if (out.body.endsWith(`\n${fp}`) || out.body === fp) {
-          // The probe printed nothing.
-          const read = { body: '', code: out.code };
-          memo.read[p.script] = { fingerprint: out.body.slice(0, -fp.length).replace(/\n$/, ''), ...read };
+          const read = { body: body.slice(at + fp.length + 2).replace(/\n$/, ''), code: out.code };
+          memo.read[p.script] = { fingerprint: body.slice(0, at), ...read };
           seen.set(section.one!, read);
         }
         continue;
