@@ -15,6 +15,7 @@ import { readFactsGuess, readProbeMemo, saveFactsGuess, saveLab, saveProbeMemo }
 import type { ProbeMemo } from '../resources/probe.js';
 import { labUrls, urlLines } from '../targets/urls.js';
 import { lockOnFirstUse } from '../runner/host-lock.js';
+import { selectSteps } from '../runner/select.js';
 import type { RunEvent, Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
 import { chooseTarget, type TargetInput } from './lab-target.js';
@@ -70,9 +71,11 @@ export function selectLabSteps(only: string[] | undefined, skip: string[] | unde
       `${both.join(', ')} is both in --only and in --skip`,
       'give a step in one of them: --only picks steps, --skip leaves steps out',
     );
-  for (const id of [...(only ?? []), ...(skip ?? [])])
-    if (!(STEP_IDS as readonly string[]).includes(id)) throw new UserError(`unknown step "${id}"`, known);
-  return STEP_IDS.filter((id) => (!only?.length || only.includes(id)) && !skip?.includes(id));
+  return selectSteps(
+    STEP_IDS.map((id) => ({ id })),
+    only,
+    skip,
+  ).map((s) => s.id);
 }
 
 /**

@@ -277,10 +277,4 @@ function result(
   return r;
 }
 
-/** Resolves --only/--skip against the registry; unknown ids are a user error. */
-export function selectSteps(all: Step[], only?: string[], skip?: string[]): Step[] {
-  const ids = new Set(all.map((s) => s.id));
-  for (const id of [...(only ?? []), ...(skip ?? [])])
-    if (!ids.has(id)) throw new UserError(`unknown step "${id}"`, `known steps: ${[...ids].join(', ')}`);
-  return all.filter((s) => (!only?.length || only.includes(s.id)) && !skip?.includes(s.id));
-}
+export { selectSteps } from './select.js';
