@@ -52,9 +52,14 @@ export function wireCommand(
   opts: { sudo?: boolean; env?: Record<string, string>; timeoutMs?: number },
   who: Identity,
 ): string {
-  let inner = innerCommand(cmd, opts.env);
-  if (opts.timeoutMs !== undefined) inner = `${timeoutPrefix(opts.timeoutMs)} ${inner}`;
+  const inner = timedCommand(cmd, opts);
   return opts.sudo ? asRoot(inner, who.isRoot) : inner;
+}
+
+/** `cmd` with its environment and, with `timeoutMs`, the host's `timeout` in front: what root's way wraps. */
+function timedCommand(cmd: Command, opts: { env?: Record<string, string>; timeoutMs?: number }): string {
+  const inner = innerCommand(cmd, opts.env);
+  return opts.timeoutMs === undefined ? inner : `${timeoutPrefix(opts.timeoutMs)} ${inner}`;
 }
 
 /**
@@ -287,7 +292,11 @@ export abstract class ShellTransport implements Transport {
     if (opts.sudo) this.requireRoot();
     const wire = wireCommand(cmd, opts, this.who);
     const start = performance.now();
-    const r = await this.runRaw(wire, opts);
+    return this.ended(cmd, await this.runRaw(wire, opts), start, opts);
+  }
+
+  /** A command's result, thrown as a CommandError when it failed (unless nothrow). */
+  private ended(cmd: Command, r: RawResult, start: number, opts: ExecOptions): CommandResult {
     const result = this.result(displayCommand(cmd), r, start);
     if (result.exitCode !== 0 && !opts.nothrow) throw new CommandError(result, this.name);
     return result;
@@ -299,8 +308,7 @@ export abstract class ShellTransport implements Transport {
    */
   private async execIdentifying(cmd: Command, opts: ExecOptions): Promise<CommandResult> {
     const marker = `@@identity-${randomBytes(6).toString('hex')}`;
-    let inner = innerCommand(cmd, opts.env);
-    if (opts.timeoutMs !== undefined) inner = `${timeoutPrefix(opts.timeoutMs)} ${inner}`;
+    const inner = timedCommand(cmd, opts);
     const start = performance.now();
     let done!: () => void;
     const mine = new Promise<void>((r) => (done = r));
@@ -339,9 +347,7 @@ export abstract class ShellTransport implements Transport {
       said();
     }
     if (opts.sudo) this.requireRoot();
-    const result = this.result(displayCommand(cmd), r, start);
-    if (result.exitCode !== 0 && !opts.nothrow) throw new CommandError(result, this.name);
-    return result;
+    return this.ended(cmd, r, start, opts);
   }
 
   async put(path: string, content: string | Buffer, opts: PutOptions = {}): Promise<void> {
