@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireHostLock, holderScript, lockOnFirstUse, unwritableError } from '../../src/runner/host-lock.js';
 import { connectLocal } from '../../src/transports/local.js';
+import { countRoundTrips } from '../../src/runner/count.js';
 import { RunAborted, UserError } from '../../src/errors.js';
 import type { Transport } from '../../src/transports/transport.js';
 
@@ -89,23 +90,13 @@ describe('host run lock', () => {
   it("release is a line on the holder's own input: no second command, and the lock is free at once", async () => {
     const dir = join(scratch, 'release-line');
     const local = await connectLocal();
-    const execs: string[] = [];
-    const host: Transport = {
-      name: local.name,
-      exec: (c, o) => {
-        execs.push(JSON.stringify(c).slice(0, 40));
-        return local.exec(c, o);
-      },
-      put: (p, c, o) => local.put(p, c, o),
-      get: (p) => local.get(p),
-      close: () => local.close(),
-    };
+    const { host, count } = countRoundTrips(local);
     const lock = await acquireHostLock(host, { dir, waitMs: 0 });
-    expect(execs).toHaveLength(1);
+    expect(count()).toBe(1);
     const t0 = Date.now();
     await lock.release();
     expect(Date.now() - t0).toBeLessThan(2500);
-    expect(execs).toHaveLength(1); // no `kill`: the holder read its release line and ended
+    expect(count()).toBe(1); // no `kill`: the holder read its release line and ended
     expect(existsSync(join(dir, 'run.owner'))).toBe(false);
     const next = await acquireHostLock(local, { dir, waitMs: 0 });
     await next.release();
@@ -213,29 +204,19 @@ describe('host run lock', () => {
   it("lockOnFirstUse: the first command as root is the holder's; the rest run as before", async () => {
     const dir = join(scratch, 'first-use');
     const local = await connectLocal();
-    const execs: string[] = [];
-    const counted: Transport = {
-      name: local.name,
-      exec: (c, o) => {
-        execs.push(JSON.stringify(c).slice(0, 30));
-        return local.exec(c, o);
-      },
-      put: (p, c, o) => local.put(p, c, o),
-      get: (p) => local.get(p),
-      close: () => local.close(),
-    };
+    const { host: counted, count } = countRoundTrips(local);
     const locked = lockOnFirstUse(counted, { dir, waitMs: 0 });
     const r = await locked.host.exec({ script: 'cat ' + join(dir, 'run.owner') }, { sudo: true });
     expect(r.stdout).toMatch(new RegExp(`pid ${process.pid}`)); // it ran under the lock
-    expect(execs).toHaveLength(1);
+    expect(count()).toBe(1);
     await expect(locked.host.exec(['false'], { sudo: true })).rejects.toThrow(/exit 1|false/);
-    expect(execs).toHaveLength(2);
+    expect(count()).toBe(2);
     await locked.release();
     expect(existsSync(join(dir, 'run.owner'))).toBe(false);
     // A first use that cannot go to the holder (input): the lock first, then the command.
     const other = lockOnFirstUse(counted, { dir, waitMs: 0 });
     expect((await other.host.exec(['cat'], { sudo: true, input: 'x' })).stdout).toBe('x');
-    expect(execs).toHaveLength(4);
+    expect(count()).toBe(4);
     // Held: the first command waits with the lock, and does not run.
     const third = lockOnFirstUse(counted, { dir, waitMs: 0 });
     const m = join(scratch, 'first-use-ran');
