@@ -16,10 +16,12 @@ import type { ProbeMemo } from '../resources/probe.js';
 import { labUrls, urlLines } from '../targets/urls.js';
 import { lockOnFirstUse } from '../runner/host-lock.js';
 import { selectSteps } from '../runner/select.js';
-import type { RunEvent, Mode } from '../runner/events.js';
+import { heldEvents, type RunEvent, type Mode } from '../runner/events.js';
 import type { LabOptions } from '../options.js';
 import { chooseTarget, type TargetInput } from './lab-target.js';
 import type { Transport } from '../transports/transport.js';
+import { pendingTransport } from '../transports/pending.js';
+import { labSecret } from '../secrets.js';
 import { guardRun } from '../runner/interrupt.js';
 
 export interface RunCommandInput extends TargetInput {
@@ -121,31 +123,71 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
     guard.stage(
       `opening ${chosen.spec.label}${chosen.target.kind === 'sandbox' && input.mode === 'up' ? ' (creating or booting it)' : ''}`,
     );
-    // The steps and the runner load during the ssh handshake (mostly waiting for the host),
-    // not before the connection starts: the target says when (or once it is open).
-    let connecting!: () => void;
-    const loading = new Promise<void>((r) => (connecting = r)).then(() =>
-      Promise.all([import('../../steps/index.js'), import('../runner/run.js')]),
-    );
-    loading.catch(() => {}); // (awaited below; a failure then is the one reported)
-    const opened = await ready
-      .open({ create: input.mode === 'up', packages: sandboxPackages, log, connecting })
-      .finally(connecting);
-    const [{ STEPS }, { runSteps }] = await loading;
+    // The run starts while the connection is made (the ssh handshake is mostly waiting for the
+    // host): the steps and the runner load, and the checks work out what to read, under the
+    // name the host will have. Its first command waits for the connection (pendingTransport),
+    // and its events wait for the open: a host that is not reached hears nothing and is
+    // told nothing about, as before.
+    let connecting!: (name: string) => void;
+    const named = new Promise<string>((r) => (connecting = r));
+    const opening = ready.open({ create: input.mode === 'up', packages: sandboxPackages, log, connecting });
+    opening.catch(() => {}); // (awaited below; a failure then is the one reported)
+    const name = await Promise.race([named, opening.then((o) => o.transport.name)]);
+    const [{ STEPS }, { runSteps }] = await Promise.all([import('../../steps/index.js'), import('../runner/run.js')]);
     const steps = STEPS.filter((s) => stepIds.includes(s.id));
+    const [factsGuess, probeMemo] = await Promise.all([
+      readFactsGuess(chosen.recordName),
+      readProbeMemo(chosen.recordName),
+    ]);
+    let seenFacts: string | undefined;
+    let seenMemo: ProbeMemo | undefined;
+    const start = (host: string, lab: string, guess = factsGuess, memo = probeMemo) => {
+      const pending = pendingTransport(host);
+      const events = heldEvents(guard.emit);
+      // plan only reads; up and verify (which writes a probe page) take the host's run lock,
+      // with the run's first command (see lockOnFirstUse).
+      const locked =
+        input.mode === 'plan'
+          ? undefined
+          : lockOnFirstUse(pending.host, {
+              note: log,
+              what: input.mode,
+              onLocked: () => guard.stage(`starting the run on ${host}`),
+            });
+      const results = runSteps({
+        // A lab's secrets are made for a host that was reached, not before.
+        secret: async (l, n) => {
+          await pending.opened;
+          return labSecret(l, n);
+        },
+        factsGuess: guess,
+        onFacts: (raw) => (seenFacts = raw),
+        ...(memo ? { probeMemo: memo } : {}),
+        onProbeMemo: (m) => (seenMemo = m),
+        host: guard.wrap(locked?.host ?? pending.host),
+        steps,
+        options,
+        mode: input.mode,
+        emit: events.emit,
+        lab,
+      });
+      results.catch(() => {}); // (awaited below, once the host is open)
+      return { pending, events, locked, results };
+    };
+    let run = start(name, chosen.recordName);
+    const opened = await opening;
     transport = opened.transport;
     const { record, urls } = opened;
     guard.holding(() => transport!.close());
-    // plan only reads; up and verify (which writes a probe page) take the host's run lock,
-    // with the run's first command (see lockOnFirstUse).
-    const locked =
-      input.mode === 'plan'
-        ? undefined
-        : lockOnFirstUse(transport, {
-            note: log,
-            what: input.mode,
-            onLocked: () => guard.stage(`starting the run on ${transport!.name}`),
-          });
+    // Opened under another name (a sandbox that had to boot first) or lab: that run never
+    // started on a host (its commands wait for ever); this one starts now.
+    if (transport.name !== name || record.name !== chosen.recordName)
+      run = start(
+        transport.name,
+        record.name,
+        ...(await Promise.all([readFactsGuess(record.name), readProbeMemo(record.name)])),
+      );
+    const { locked } = run;
     try {
       guard.holding(async () => {
         await locked?.release();
@@ -156,21 +198,9 @@ export async function runCommand(input: RunCommandInput): Promise<number> {
           ? `waiting for the run lock on ${transport.name} (nothing was changed)`
           : `starting the run on ${transport.name}`,
       );
-      let seenFacts: string | undefined;
-      let seenMemo: ProbeMemo | undefined;
-      const [factsGuess, probeMemo] = await Promise.all([readFactsGuess(record.name), readProbeMemo(record.name)]);
-      const results = await runSteps({
-        factsGuess,
-        onFacts: (raw) => (seenFacts = raw),
-        ...(probeMemo ? { probeMemo } : {}),
-        onProbeMemo: (m) => (seenMemo = m),
-        host: guard.wrap(locked?.host ?? transport),
-        steps,
-        options,
-        mode: input.mode,
-        emit: guard.emit,
-        lab: record.name,
-      }).catch((e: unknown) => {
+      run.pending.settle(transport);
+      run.events.release();
+      const results = await run.results.catch((e: unknown) => {
         // The run lock could not be taken: said as before any step began.
         throw e instanceof RunAborted ? e.reason : e;
       });

@@ -33,3 +33,19 @@ export interface RunSnapshot {
 }
 
 export type Emit = (e: RunEvent) => void;
+
+/**
+ * Events held back until `release()`, then passed on in order (and every later one at once):
+ * a run that starts before its host is open says nothing until it is.
+ */
+export function heldEvents(emit: Emit): { emit: Emit; release(): void } {
+  let held: RunEvent[] | undefined = [];
+  return {
+    emit: (e) => (held ? held.push(e) : emit(e)),
+    release() {
+      const out = held ?? [];
+      held = undefined;
+      for (const e of out) emit(e);
+    },
+  };
+}

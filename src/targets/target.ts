@@ -59,8 +59,11 @@ export interface OpenOptions {
   /** Packages a sandbox's local repository must serve for its OS (computed from the steps). */
   packages: (os: { distro: string; versionId: string; suite: string }) => readonly string[];
   log: (line: string) => void;
-  /** Told once the ssh handshake has started: the run loads the rest of itself meanwhile. */
-  connecting?: () => void;
+  /**
+   * Told once the ssh handshake has started, with the name the open transport will have: the
+   * run loads the rest of itself and starts meanwhile (see pendingTransport).
+   */
+  connecting?: (name: string) => void;
 }
 
 /** Where a browser on this machine opens the lab (see src/targets/urls.ts). */

@@ -48,8 +48,8 @@ export interface SshOptions {
   log?: (line: string) => void;
   /** A connection to the target opened beforehand (see dial.ts); a failed one is not used. */
   dialled?: Dialled;
-  /** Told once the handshake has started (it is mostly waiting for the server). */
-  connecting?: () => void;
+  /** Told once the handshake has started (it is mostly waiting for the server), with the transport's name. */
+  connecting?: (name: string) => void;
 }
 
 const MAX_CHANNELS = 4;
@@ -143,6 +143,9 @@ export function describeConnectError(
   return new UserError(`ssh connection to ${where} failed: ${err.message}`);
 }
 
+/** An ssh transport's name, for messages: `user@host:port`. */
+const sshName = (t: SshTarget): string => `${t.user}@${t.host}:${t.port}`;
+
 export class SshTransport extends ShellTransport {
   readonly name: string;
   private readonly slots = new Slots(MAX_CHANNELS);
@@ -154,7 +157,7 @@ export class SshTransport extends ShellTransport {
     target: SshTarget,
   ) {
     super();
-    this.name = `${target.user}@${target.host}:${target.port}`;
+    this.name = sshName(target);
     conn.on('close', () => {
       this.lost ??= 'connection closed';
       for (const abort of this.open) abort();
@@ -320,7 +323,7 @@ export async function connectSsh(
         return d.action !== 'reject';
       },
     });
-    opts.connecting?.();
+    opts.connecting?.(sshName(target));
   });
   if (toRecord) {
     // Re-read: another connection of this run may have recorded its host meanwhile.
