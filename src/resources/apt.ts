@@ -18,8 +18,22 @@ export function packagesProbe(names: string[]): Probe<Record<string, boolean>> {
     },
     { id: 'packages', args: names },
     { kind: 'packages', item: names.join(' '), script: packagesScript },
+    DPKG_DB_FINGERPRINT,
   );
 }
+
+/**
+ * A fingerprint of everything `dpkg-query -W` answers from, for packagesProbe (see
+ * Probe.fingerprint): dpkg's database, which is the status file, the journal of changes not
+ * yet folded into it (the files in updates/), and the architectures (arch) that qualify
+ * names. dpkg replaces status by renaming a new one into place (a new inode and mtime), and
+ * adds and removes journal files (a new mtime for updates/), whatever installs or removes a
+ * package (apt, dpkg, a tool on top); an edit in place changes the file's mtime (to the
+ * nanosecond) or size. So while none of these has changed, neither has any package's state.
+ * One `stat`, against dpkg-query's reading and parsing of the whole status file.
+ */
+export const DPKG_DB_FINGERPRINT =
+  "stat -c '%n %s %.9Y %i' -- /var/lib/dpkg/status /var/lib/dpkg/updates /var/lib/dpkg/arch 2>/dev/null; true";
 
 /**
  * packagesProbe's batch: one dpkg-query for every step's packages. dpkg-query prints its

@@ -86,10 +86,31 @@ export type Readable = Pick<Probe<unknown>, 'script' | 'batch' | 'fingerprint'>;
  * the one `memo` was read under (then only `<same>`). Its output: `<same>`, or the fingerprint,
  * a line `<fp>`, and the probe's own output.
  */
-function fingerprinted(p: Readable, memo: ProbeMemo | undefined, same: string, fp: string): string {
-  const known = memo?.[p.script];
-  const check = known ? `if [ "$f" = ${quote(known.fingerprint)} ]; then echo '${same}'; exit 0; fi\n` : '';
-  return `f=$( ${p.fingerprint}\n)\n${check}printf '%s\\n' "$f"; echo '${fp}'\n${p.script}`;
+function fingerprinted(
+  script: string,
+  fingerprint: string,
+  known: string | undefined,
+  same: string,
+  fp: string,
+): string {
+  const check = known !== undefined ? `if [ "$f" = ${quote(known)} ]; then echo '${same}'; exit 0; fi\n` : '';
+  return `f=$( ${fingerprint}\n)\n${check}printf '%s\\n' "$f"; echo '${fp}'\n${script}`;
+}
+
+/**
+ * The fingerprint the members of a batch share (each has it: a batch reads one source, e.g.
+ * dpkg's database for every step's packages), and the one their memo entries were all read
+ * under, when they were.
+ */
+function batchFingerprint(
+  members: Readable[],
+  memo: ProbeMemo | undefined,
+): { fingerprint: string; known?: string } | undefined {
+  const fingerprint = members[0]?.fingerprint;
+  if (!fingerprint || members.some((p) => p.fingerprint !== fingerprint)) return undefined;
+  const read = members.map((p) => memo?.[p.script]?.fingerprint);
+  const known = read[0] !== undefined && read.every((f) => f === read[0]) ? read[0] : undefined;
+  return { fingerprint, ...(known !== undefined ? { known } : {}) };
 }
 
 /**
@@ -112,21 +133,33 @@ export async function readScripts(
   // Sections: a probe alone, or every probe of one batch kind.
   const kinds = new Map<string, number[]>();
   probes.forEach((p, i) => p.batch && kinds.set(p.batch.kind, [...(kinds.get(p.batch.kind) ?? []), i]));
-  const sections: { script: string; one?: number; members?: number[] }[] = [];
+  const sections: { script: string; one?: number; members?: number[]; fingerprinted?: boolean }[] = [];
   const batched = new Set<number>();
   for (const members of kinds.values()) {
     const items = members.map((i) => probes[i]!.batch!.item);
-    sections.push({ script: probes[members[0]!]!.batch!.script(items, mark), members });
+    const script = probes[members[0]!]!.batch!.script(items, mark);
+    const f = memo
+      ? batchFingerprint(
+          members.map((i) => probes[i]!),
+          memo.known,
+        )
+      : undefined;
+    sections.push(
+      f
+        ? { script: fingerprinted(script, f.fingerprint, f.known, same, fp), members, fingerprinted: true }
+        : { script, members },
+    );
     members.forEach((i) => batched.add(i));
   }
-  probes.forEach(
-    (p, i) =>
-      batched.has(i) ||
-      sections.push({
-        script: memo && p.fingerprint ? fingerprinted(p, memo.known, same, fp) : p.script,
-        one: i,
-      }),
-  );
+  probes.forEach((p, i) => {
+    if (batched.has(i)) return;
+    const f = memo && p.fingerprint;
+    sections.push({
+      script: f ? fingerprinted(p.script, f, memo.known?.[p.script]?.fingerprint, same, fp) : p.script,
+      one: i,
+      fingerprinted: Boolean(f),
+    });
+  });
   const script = sections
     // The extra `echo` ends the probe's last line even when its output lacks a newline.
     .map(
@@ -140,31 +173,39 @@ export async function readScripts(
   for (const m of r.stdout.matchAll(re)) {
     const section = sections[Number(m[1])]!;
     const body = m[2]!.slice(0, -1);
-    if (!section.members) {
-      const out = { body: body.replace(/\n$/, ''), code: Number(m[3]) };
-      const p = probes[section.one!]!;
-      if (memo && p.fingerprint) {
-        // `<same>`, or the fingerprint, the `<fp>` line and the probe's own output.
-        const known = memo.known?.[p.script];
-        const at = body.indexOf(`\n${fp}\n`);
-        if (out.body === same && known) {
-          memo.read[p.script] = known;
-          seen.set(section.one!, { body: known.body, code: known.code });
-        } else if (at >= 0) {
-          const read = { body: body.slice(at + fp.length + 2).replace(/\n$/, ''), code: out.code };
-          memo.read[p.script] = { fingerprint: body.slice(0, at), ...read };
-          seen.set(section.one!, read);
+    const members = section.members ?? [section.one!];
+    let own = body;
+    let fingerprint: string | undefined;
+    if (section.fingerprinted && memo) {
+      // `<same>`: every member's answer is the memo's. Else the fingerprint, the `<fp>` line
+      // and the probe's (or the batch's) own output.
+      if (body === `${same}\n`) {
+        for (const i of members) {
+          const known = memo.known?.[probes[i]!.script];
+          if (!known) continue;
+          memo.read[probes[i]!.script] = known;
+          seen.set(i, { body: known.body, code: known.code });
         }
         continue;
       }
-      seen.set(section.one!, out);
+      const at = body.indexOf(`\n${fp}\n`);
+      if (at < 0) continue;
+      fingerprint = body.slice(0, at);
+      own = body.slice(at + fp.length + 2);
+    }
+    const answer = (i: number, read: RawOutput) => {
+      seen.set(i, read);
+      if (fingerprint !== undefined) memo!.read[probes[i]!.script] = { fingerprint, ...read };
+    };
+    if (!section.members) {
+      answer(section.one!, { body: own.replace(/\n$/, ''), code: Number(m[3]) });
       continue;
     }
     // The batch's items, each after its `<mark> <i>` line.
-    const parts = body.split(new RegExp(`^${mark} (\\d+)\\n`, 'm'));
+    const parts = own.split(new RegExp(`^${mark} (\\d+)\\n`, 'm'));
     for (let k = 1; k + 1 < parts.length; k += 2) {
       const member = section.members[Number(parts[k])];
-      if (member !== undefined) seen.set(member, { body: parts[k + 1]!.replace(/\n$/, ''), code: 0 });
+      if (member !== undefined) answer(member, { body: parts[k + 1]!.replace(/\n$/, ''), code: 0 });
     }
   }
   return probes.map((_, i) => {

@@ -229,3 +229,95 @@ describe('fingerprinted probes: the probe runs only when its fingerprint changed
     expect(runs()).toBe('4');
   });
 });
+
+describe('a fingerprinted batch: its one script runs only when the fingerprint its members share changed', () => {
+  const f = (name: string) => join(dir, `fpb-${name}`);
+  writeFileSync(f('fp'), 'one\n');
+  // A batch of two items that prints each item's name and counts its runs.
+  const batch = (item: string): Readable => ({
+    script: `echo ${item}`,
+    fingerprint: `cat ${f('fp')}`,
+    batch: {
+      kind: 'counted',
+      item,
+      script: (items, mark) =>
+        `echo ran >> ${f('count')}\n` + items.map((it, i) => `echo "${mark} ${i}"; echo ${it}`).join('\n'),
+    },
+  });
+  const [a, b] = [batch('a'), batch('b')];
+  const runs = () =>
+    spawnSync('sh', ['-c', `cat ${f('count')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+
+  it('records each member with the fingerprint, answers from the memo while it holds, and runs again when it changes', async () => {
+    const first = { read: {} };
+    expect(await readScripts(local, [a, b], [], first)).toEqual([
+      { body: 'a', code: 0 },
+      { body: 'b', code: 0 },
+    ]);
+    expect(first.read).toEqual({
+      [a.script]: { fingerprint: 'one', body: 'a', code: 0 },
+      [b.script]: { fingerprint: 'one', body: 'b', code: 0 },
+    });
+    expect(runs()).toBe('1');
+    const known = {
+      [a.script]: { fingerprint: 'one', body: 'a (memo)', code: 0 },
+      [b.script]: { fingerprint: 'one', body: 'b (memo)', code: 0 },
+    };
+    const second = { known, read: {} };
+    expect(await readScripts(local, [a, b], [], second)).toEqual([
+      { body: 'a (memo)', code: 0 },
+      { body: 'b (memo)', code: 0 },
+    ]);
+    expect(second.read).toEqual(known);
+    expect(runs()).toBe('1');
+    // A member the memo lacks, or one read under another fingerprint: the batch runs.
+    for (const partial of [
+      { [a.script]: known[a.script]! },
+      { ...known, [b.script]: { ...known[b.script]!, fingerprint: 'old' } },
+    ]) {
+      const third = { known: partial, read: {} };
+      expect(await readScripts(local, [a, b], [], third)).toEqual([
+        { body: 'a', code: 0 },
+        { body: 'b', code: 0 },
+      ]);
+    }
+    expect(runs()).toBe('3');
+    writeFileSync(f('fp'), 'two\n');
+    const changed = { known, read: {} };
+    expect(await readScripts(local, [a, b], [], changed)).toEqual([
+      { body: 'a', code: 0 },
+      { body: 'b', code: 0 },
+    ]);
+    expect(changed.read).toEqual({
+      [a.script]: { fingerprint: 'two', body: 'a', code: 0 },
+      [b.script]: { fingerprint: 'two', body: 'b', code: 0 },
+    });
+    expect(runs()).toBe('4');
+  });
+
+  it("packages: dpkg's database fingerprinted, the same answers as dpkg-query, and no dpkg-query while it holds", async () => {
+    const probes = [packagesProbe(['bash', 'ebpf-lab-no-such-package']), packagesProbe(['coreutils'])];
+    const plain = await readScripts(local, probes);
+    // dpkg-query counted: a wrapper first in PATH that runs the real one.
+    mkdirSync(f('bin'));
+    writeFileSync(f('bin/dpkg-query'), `#!/bin/sh\necho ran >> ${f('dpkg-runs')}\nexec /usr/bin/dpkg-query "$@"\n`, {
+      mode: 0o755,
+    });
+    const dpkgRuns = () =>
+      spawnSync('sh', ['-c', `cat ${f('dpkg-runs')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${f('bin')}:${path}`;
+    try {
+      const memo = { read: {} as Record<string, { fingerprint: string; body: string; code: number }> };
+      expect(await readScripts(local, probes, [], memo)).toEqual(plain);
+      expect(dpkgRuns()).toBe('1');
+      expect(memo.read[probes[0]!.script]!.fingerprint).toMatch(/^\/var\/lib\/dpkg\/status \d+ \d+\.\d{9} \d+$/m);
+      const again = { known: memo.read, read: {} };
+      expect(await readScripts(local, probes, [], again)).toEqual(plain);
+      expect(again.read).toEqual(memo.read);
+      expect(dpkgRuns()).toBe('1');
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+});
