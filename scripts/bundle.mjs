@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Writes dist/ebpf-lab.cjs, what bin/ebpf-lab.js runs: the compiled CLI (dist/src, dist/steps)
+// and the packages every run loads (ssh2, commander, ejs…) in one CommonJS file. Start-up is
+// part of every run's time (issue 12): Node's ES module loader reads and links each of ~120
+// files apart, waiting on the file system for each, and require() resolves, reads and
+// compiles each package file apart; one file is read and compiled at once, and bin/ebpf-lab.js
+// keeps V8's code cache of it. What only some commands load stays outside, in node_modules:
+// the AWS SDK and the prompts (Lightsail), yaml and diff (loaded by require at run time).
+// Modules a command does not need are still not run until it imports them (esbuild wraps
+// each dynamically imported module in a function run on first import).
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dist = (p) => fileURLToPath(new URL(`../dist/${p}`, import.meta.url));
+// The code cache of the bundle before (see bin/ebpf-lab.js): never for this one.
+rmSync(dist('ebpf-lab.cjs.cache'), { recursive: true, force: true });
+
+// ssh2's native binding (built by its install script, optional: ssh2 falls back to
+// JavaScript without it) is loaded from ssh2's own directory, as ssh2 loads it.
+const sshBinding = {
+  name: 'ssh2-binding',
+  setup(b) {
+    b.onResolve({ filter: /\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({
+      path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node',
+      external: true,
+    }));
+  },
+};
+
+await build({
+  entryPoints: [dist('src/main.js')],
+  outfile: dist('ebpf-lab.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['@aws-sdk/*', '@smithy/*', '@inquirer/*', 'yaml', 'diff', 'cpu-features'],
+  plugins: [sshBinding],
+  // import.meta.url (paths.ts finds the package root from it; createRequire) is this file's URL.
+  define: { 'import.meta.url': '__ebpfLabUrl' },
+  // Strict mode first, as the ES modules were (a directive after the banner would not count);
+  // the packages in it run strict too, as in any bundle of ES modules.
+  banner: { js: "'use strict';\nconst __ebpfLabUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // The bundled packages' licence notices are kept, at the end of the file.
+  legalComments: 'eof',
+  logLevel: 'warning',
+});
