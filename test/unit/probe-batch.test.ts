@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -319,5 +319,67 @@ describe('a fingerprinted batch: its one script runs only when the fingerprint i
     } finally {
       process.env['PATH'] = path;
     }
+  });
+});
+
+describe('sections side by side: the same output as in turn, from four sections on', () => {
+  const f = (name: string) => join(dir, `sbs-${name}`);
+  mkdirSync(f('tmp'));
+  // The first section waits (up to 1 s) for the last one to have started: together only when
+  // they run at once. The others fail, print nothing, or lack their last newline.
+  const probes = (flag: string): Readable[] => [
+    {
+      script: `i=0; while [ ! -e ${f(flag)} ] && [ $i -lt 100 ]; do sleep 0.01; i=$((i + 1)); done; [ -e ${f(flag)} ] && echo together || echo alone`,
+    },
+    { script: 'echo fast; exit 3' },
+    { script: 'true' },
+    { script: 'printf "no newline"' },
+    { script: 'echo to stderr >&2; echo out' },
+    { script: `touch ${f(flag)}; printf "a\\nb\\n"` },
+  ];
+  const want = (first: string) => [
+    { body: first, code: 0 },
+    { body: 'fast', code: 3 },
+    { body: '', code: 0 },
+    { body: 'no newline', code: 0 },
+    { body: 'out', code: 0 },
+    { body: 'a\nb', code: 0 },
+  ];
+  const withTmp = async <T>(tmp: string, fn: () => Promise<T>): Promise<T> => {
+    const before = process.env['TMPDIR'];
+    process.env['TMPDIR'] = tmp;
+    try {
+      return await fn();
+    } finally {
+      process.env['TMPDIR'] = before;
+    }
+  };
+
+  it('runs them at once, prints them in order, and leaves no directory behind', async () => {
+    scriptsRun = [];
+    expect(await withTmp(f('tmp'), () => readScripts(local, probes('flag-1')))).toEqual(want('together'));
+    expect(scriptsRun[0]).toMatch(/mktemp -d/);
+    expect(readdirSync(f('tmp'))).toEqual([]);
+    // Three sections: in turn, as before.
+    scriptsRun = [];
+    expect(await readScripts(local, probes('flag-2').slice(1, 4))).toEqual(want('').slice(1, 4));
+    expect(scriptsRun[0]).not.toMatch(/mktemp/);
+  });
+
+  it("a section's output that cannot be written (here: the directory is a file): all again in turn, the same output", async () => {
+    mkdirSync(f('bin'));
+    writeFileSync(f('not-a-dir'), '');
+    writeFileSync(f('bin/mktemp'), `#!/bin/sh\necho ${f('not-a-dir')}\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${f('bin')}:${path}`;
+    try {
+      expect(await readScripts(local, probes('flag-4'))).toEqual(want('alone'));
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+
+  it('no temporary directory to be had: in turn, the same output', async () => {
+    expect(await withTmp(f('no-such-dir'), () => readScripts(local, probes('flag-3')))).toEqual(want('alone'));
   });
 });
