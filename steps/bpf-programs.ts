@@ -34,14 +34,21 @@ function walk(dir: string): string[] {
     });
 }
 
-/** Local bpf/ sources (relative path -> content). */
-export function bpfSources(): Map<string, string> {
+let sources: ReadonlyMap<string, string> | undefined;
+
+/**
+ * Local bpf/ sources (relative path -> content), read once per process: they are the
+ * package's own files, and a check asks for them several times (the desired files, the
+ * program names, the build key), in each of a snapshot's passes.
+ */
+export function bpfSources(): ReadonlyMap<string, string> {
   const root = assetPath('bpf');
-  return new Map(
+  sources ??= new Map(
     walk(root)
       .sort()
       .map((p) => [relative(root, p), readFileSync(p, 'utf8')]),
   );
+  return sources;
 }
 
 /** Config names (`php_request`…): every bpf/<name>.bpf.c with its <name>.yaml. */
