@@ -189,7 +189,7 @@ export function plainRenderer(write: (s: string) => void, diffOrOptions: boolean
       doing(`${e.id}: ${DOING[e.phase]}`);
     } else if (e.kind === 'step:progress') {
       if (verbosity === 'verbose') out(`    | ${e.line}`);
-      activity = `${activity.replace(/ — .*$/, '')} — ${e.line.replace(/\s+/g, ' ').slice(0, 160)}`;
+      activity = `${activity.replace(/ \u2014 .*$/, '')} — ${e.line.replace(/\s+/g, ' ').slice(0, 160)}`;
     } else if (e.kind === 'step:end') {
       stepLines(e.result, diff || verbosity === 'verbose', verbosity).forEach((l) => out(l.text));
       doing('');

@@ -169,7 +169,7 @@ async function bootstrap(rootfs: string, src: ArchiveSource, keyring: string): P
     '--mount',
     '--propagation',
     'private',
-    // Not --quiet: apt's own lines (Err:, Failed to fetch …) are what tells an unreachable
+    // Not --quiet: apt's own lines (Err:, Failed to fetch ...) are what tells an unreachable
     // archive from other failures; the output is captured, never printed on success.
     'mmdebstrap',
     `--variant=${spec.variant}`,
