@@ -71,15 +71,21 @@ export interface BtTool {
   summary: string;
 }
 
-/** Every bt/*.bt tool shipped with the package, sorted by file name. */
-export function listBtTools(): BtTool[] {
+let tools: readonly Readonly<BtTool>[] | undefined;
+
+/**
+ * Every bt/*.bt tool shipped with the package, sorted by file name; read once per process
+ * (the package's own files: a check asks for them several times, in each snapshot pass).
+ */
+export function listBtTools(): readonly Readonly<BtTool>[] {
   const dir = join(packageRoot(), 'bt');
-  return readdirSync(dir)
+  tools ??= readdirSync(dir)
     .filter((f) => f.endsWith('.bt'))
     .sort()
     .map((file) => {
       const source = readFileSync(join(dir, file), 'utf8');
       const head = source.split('\n').find((l) => l.startsWith('// ') && l.includes(file)) ?? '';
-      return { file, source, summary: head.replace(/^\/\/\s*\S+:\s*/, '') };
+      return Object.freeze({ file, source, summary: head.replace(/^\/\/\s*\S+:\s*/, '') });
     });
+  return tools;
 }
