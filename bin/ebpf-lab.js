@@ -1,22 +1,23 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm ci` (the `prepare` script), and bundled
 // into one file, dist/ebpf-lab.cjs (scripts/bundle.mjs), which loads faster than the modules.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script, constants } from 'node:vm';
-const cli = fileURLToPath(new URL('../dist/ebpf-lab.cjs', import.meta.url));
+// CommonJS (bin/package.json says so): Node starts a CommonJS file sooner than an ES module.
+'use strict';
+const { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const Module = require('node:module');
+const { dirname, join } = require('node:path');
+const { Script } = require('node:vm');
+const cli = join(__dirname, '..', 'dist', 'ebpf-lab.cjs');
 if (!existsSync(cli)) {
-  console.error('ebpf-lab is not built yet: run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)));
+  console.error('ebpf-lab is not built yet: run `npm run build` in ' + join(__dirname, '..'));
   process.exit(2);
 }
 // `--version` and a bare `--help` alone: answered here, without loading the CLI (start-up
 // budget: node + 0.1 s). The help text is the CLI's own, written at build time (scripts/write-help.mjs).
 const args = process.argv.slice(2);
-const help = new URL('../dist/help.txt', import.meta.url);
+const help = join(__dirname, '..', 'dist', 'help.txt');
 if (args.length === 1 && ['--version', '-V', 'version'].includes(args[0])) {
-  process.stdout.write(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version + '\n');
+  process.stdout.write(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version + '\n');
 } else if (args.length === 1 && ['--help', '-h', 'help'].includes(args[0]) && existsSync(help)) {
   process.stdout.write(readFileSync(help, 'utf8'));
 } else {
@@ -35,8 +36,6 @@ if (args.length === 1 && ['--version', '-V', 'version'].includes(args[0])) {
  * once, at the end of a run that had none or whose cache V8 refused.
  */
 function runBundle(file, command) {
-  const require = createRequire(import.meta.url);
-  const Module = require('node:module');
   const st = statSync(file);
   const name = `${command}-${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}-${process.arch}.v8`;
   const cacheFile = join(dirname(file), 'ebpf-lab.cjs.cache', name);
@@ -50,7 +49,6 @@ function runBundle(file, command) {
   const script = new Script(Module.wrap(source), {
     filename: file,
     cachedData,
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (cachedData === undefined || script.cachedDataRejected)
     process.once('exit', () => {
@@ -62,6 +60,9 @@ function runBundle(file, command) {
         // (not writable: no cache)
       }
     });
+  // import() inside a script has no loader behind it (and a cached one cannot be given one
+  // on Node 20): the bundle takes this file's own for the ES-module-only packages (src/load.ts).
+  globalThis[Symbol.for('ebpf-lab.import')] = (name) => import(name);
   const m = new Module(file, null);
   m.filename = file;
   m.paths = Module._nodeModulePaths(dirname(file));

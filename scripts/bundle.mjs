@@ -66,3 +66,9 @@ if (at >= 0) {
       'write it as an escape (\\u2014) or in ASCII in the source',
   );
 }
+
+// import() of a string (a package left outside) would fail in the bundle: the launcher runs it
+// as a script, where import() has no loader. Such packages go through src/load.ts.
+const literal = /\bimport\((["'`])([^"'`]+)\1\)/.exec(bytes.toString('latin1'));
+if (literal)
+  throw new Error(`dist/ebpf-lab.cjs imports ${literal[2]} with import(): load it with importPackage (src/load.ts)`);

@@ -3,6 +3,7 @@
  * {@link Interaction} down to targets; tests pass their own.
  */
 import { UserError } from '../errors.js';
+import { importPackage } from '../load.js';
 import type { Interaction, Prompter } from '../targets/target.js';
 
 /** Ctrl-C in a prompt is the user stopping, not a bug: exit 2 with nothing created. */
@@ -19,10 +20,12 @@ async function asked<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const prompts = () => importPackage<typeof import('@inquirer/prompts')>('@inquirer/prompts');
+
 export const inquirer: Prompter = {
-  select: (o) => asked(async () => (await import('@inquirer/prompts')).select(o)),
-  confirm: (o) => asked(async () => (await import('@inquirer/prompts')).confirm(o)),
-  number: (o) => asked(async () => (await import('@inquirer/prompts')).number(o)),
+  select: (o) => asked(async () => (await prompts()).select(o)),
+  confirm: (o) => asked(async () => (await prompts()).confirm(o)),
+  number: (o) => asked(async () => (await prompts()).number(o)),
 };
 
 /** This process's terminal: questions only when both stdin and stdout are one. */

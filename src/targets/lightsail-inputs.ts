@@ -5,6 +5,7 @@
  * UserError (exit 2) naming the flag. Everything is validated before any AWS resource exists.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import type { LightsailClient } from '@aws-sdk/client-lightsail';
 import { UserError } from '../errors.js';
 import { parseTtl } from '../cloud/tags.js';
@@ -73,7 +74,9 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   }
   let data: unknown;
   try {
-    data = (await import('yaml')).parse(text); // YAML 1.2 is a superset of JSON
+    // YAML 1.2 is a superset of JSON. (require: yaml has a CommonJS build, and it is loaded
+    // here only, outside the bundle; see scripts/bundle.mjs.)
+    data = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (e) {
     throw new UserError(
       `config file ${path} is neither JSON nor YAML: ${(e as Error).message.split('\n')[0]}`,
