@@ -76,7 +76,7 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
     // The TCP connection first: sshd starts its side while the ssh library loads.
     const { dial } = await import('../transports/dial.js');
     const dialled = dial(info.host, info.port);
-    const { connectSsh } = await import('../transports/ssh.js');
+    const { connectSsh, LostBeforeHandshake } = await import('../transports/ssh.js');
     const connect = (i: typeof info, early?: typeof dialled) =>
       connectSsh(
         { host: i.host, port: i.port, user: i.user, keyPath: i.keyPath },
@@ -89,8 +89,10 @@ export const sandboxTarget: Target<SandboxSpec, SandboxInputs> = {
     } catch (e) {
       const { sandboxSshReady } = await sandbox();
       const ready = await sandboxSshReady({ ...ref, log: o.log }).catch(() => undefined);
-      // sshd answered at once (or the sandbox is gone): the connection failed for its own reason.
-      if (!ready?.waited) throw e;
+      // sshd answered at once (or the sandbox is gone): the connection failed for its own
+      // reason. Unless it was lost before the handshake: sshd was still starting then (a
+      // sandbox found running while it booted) and answers now.
+      if (!ready || (!ready.waited && !(e instanceof LostBeforeHandshake))) throw e;
       info = ready.info;
       transport = await connect(info);
     }

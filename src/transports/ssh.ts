@@ -140,8 +140,16 @@ export function describeConnectError(
       `check the user name and that the public key is in ~${t.user}/.ssh/authorized_keys on the host`,
     );
   }
+  if (err.message === 'Connection lost before handshake')
+    return new LostBeforeHandshake(`ssh connection to ${where} failed: ${err.message}`);
   return new UserError(`ssh connection to ${where} failed: ${err.message}`);
 }
+
+/**
+ * The connection closed before the ssh handshake began: what took it has no sshd behind it
+ * yet (a sandbox's port forward while its sshd is still starting, say).
+ */
+export class LostBeforeHandshake extends UserError {}
 
 /** An ssh transport's name, for messages: `user@host:port`. */
 const sshName = (t: SshTarget): string => `${t.user}@${t.host}:${t.port}`;

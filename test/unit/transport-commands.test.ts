@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { utils } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandError, UserError } from '../../src/errors.js';
-import { connectSsh, describeConnectError, loadPrivateKey } from '../../src/transports/ssh.js';
+import { connectSsh, describeConnectError, loadPrivateKey, LostBeforeHandshake } from '../../src/transports/ssh.js';
 import { dial } from '../../src/transports/dial.js';
 import { createServer } from 'node:net';
 import { LocalTransport } from '../../src/transports/local.js';
@@ -393,6 +393,13 @@ describe('connection errors', () => {
     expect(e).toBeInstanceOf(UserError);
     expect(e.message).toMatch(message);
     expect(e.hint).toMatch(hint);
+  });
+  it('a connection closed before the handshake is told apart (a sandbox retries it once its sshd answers)', () => {
+    const e = describeConnectError(err('Connection lost before handshake', { level: 'protocol' }), t, false);
+    expect(e).toBeInstanceOf(LostBeforeHandshake);
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toBe('ssh connection to lab.example:2222 failed: Connection lost before handshake');
+    expect(describeConnectError(err('boom', {}), t, false)).not.toBeInstanceOf(LostBeforeHandshake);
   });
   it('names the agent when no key file was given', () => {
     expect(describeConnectError(err('x', { level: 'client-authentication' }), t, true).message).toContain('ssh-agent');
