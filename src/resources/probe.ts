@@ -126,7 +126,7 @@ const SIDE_BY_SIDE_FROM = 4;
  * could not all be written (a full disk, say), they run in turn, as they always did; the
  * directory goes when the script ends.
  */
-export function sideBySide(parts: string[]): string {
+function sideBySide(parts: string[]): string {
   const files = parts.map((_, i) => `"$ebpf_lab_d/${i}"`).join(' ');
   return [
     ...parts.map((p, i) => `ebpf_lab_s${i}() {\n${p}\n}`),

@@ -25,6 +25,10 @@ const local = {
 
 const alone = (p: Readable): Readable => ({ script: p.script });
 
+/** How many runs a counting script recorded in `file` (one line each), as `wc -l` prints it. */
+const runsIn = (file: string): string =>
+  spawnSync('sh', ['-c', `cat ${file} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+
 describe('probe batches: one script for many files, the same answers', () => {
   const wanted = 'wanted content\n';
   const f = (name: string) => join(dir, name);
@@ -195,8 +199,7 @@ describe('fingerprinted probes: the probe runs only when its fingerprint changed
   const counted = (out: string) => `cat ${f('answer')}; echo ran >> ${f('count')}${out}`;
   const p: Readable = { script: counted(''), fingerprint: `cat ${f('fp')}` };
   const silent: Readable = { script: `echo ran >> ${f('count')}`, fingerprint: `cat ${f('fp')}` };
-  const runs = () =>
-    spawnSync('sh', ['-c', `cat ${f('count')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+  const runs = () => runsIn(f('count'));
 
   it('no memo: runs it, and records the answer with its fingerprint', async () => {
     const memo = { read: {} };
@@ -245,8 +248,7 @@ describe('a fingerprinted batch: its one script runs only when the fingerprint i
     },
   });
   const [a, b] = [batch('a'), batch('b')];
-  const runs = () =>
-    spawnSync('sh', ['-c', `cat ${f('count')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+  const runs = () => runsIn(f('count'));
 
   it('records each member with the fingerprint, answers from the memo while it holds, and runs again when it changes', async () => {
     const first = { read: {} };
@@ -303,8 +305,7 @@ describe('a fingerprinted batch: its one script runs only when the fingerprint i
     writeFileSync(f('bin/dpkg-query'), `#!/bin/sh\necho ran >> ${f('dpkg-runs')}\nexec /usr/bin/dpkg-query "$@"\n`, {
       mode: 0o755,
     });
-    const dpkgRuns = () =>
-      spawnSync('sh', ['-c', `cat ${f('dpkg-runs')} 2>/dev/null | wc -l`], { encoding: 'utf8' }).stdout.trim();
+    const dpkgRuns = () => runsIn(f('dpkg-runs'));
     const path = process.env['PATH'];
     process.env['PATH'] = `${f('bin')}:${path}`;
     try {
